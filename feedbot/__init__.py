@@ -1,0 +1,1 @@
+"""Feedbot core: settings, survey configuration, the NPS arithmetic and the store."""

@@ -1,0 +1,61 @@
+"""Settings from environment variables (documented in .env.example)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'feedbot.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=_default_database_url)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055"
+    touchpoints_file: Path = PROJECT_ROOT / "touchpoints.yml"
+    # Rasa's answer to one turn; a turn that takes longer is reported to the
+    # customer as a hiccup instead of leaving the widget hanging.
+    rasa_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        port = _int(env, "PORT", defaults.port)
+        return cls(
+            database_url=env.get("DATABASE_URL") or defaults.database_url,
+            host=env.get("HOST") or defaults.host,
+            port=port,
+            public_base_url=(env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+            rasa_url=(env.get("RASA_URL") or defaults.rasa_url).rstrip("/"),
+            action_server_url=(env.get("ACTION_SERVER_URL") or defaults.action_server_url).rstrip(
+                "/"
+            ),
+            touchpoints_file=Path(env.get("FEEDBOT_TOUCHPOINTS") or defaults.touchpoints_file),
+            rasa_timeout_seconds=float(
+                env.get("RASA_TIMEOUT_SECONDS") or defaults.rasa_timeout_seconds
+            ),
+        )
+
+
+class SettingsError(ValueError):
+    """A setting has a value Feedbot cannot use."""
+
+
+def _int(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None

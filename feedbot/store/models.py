@@ -1,0 +1,110 @@
+"""ORM models. Every schema change comes with an Alembic migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and always reads back an aware datetime, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    SMS = "sms"
+
+
+class SurveyState(StrEnum):
+    STARTED = "started"  # the conversation is open; partial once a score is known
+    COMPLETED = "completed"  # the bot reached its thanks
+    DECLINED = "declined"  # the customer said they would rather not answer
+    LEFT = "left"  # the customer said goodbye before the end
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Author(StrEnum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+
+
+class Survey(Base):
+    __tablename__ = "surveys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    touchpoint: Mapped[str] = mapped_column(String(64), index=True)
+    location: Mapped[str | None] = mapped_column(String(64), index=True)
+    customer_ref: Mapped[str | None] = mapped_column(String(128))
+    interaction_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=SurveyState.STARTED)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    response: Mapped[Response | None] = relationship(back_populates="survey", lazy="raise")
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="survey", order_by="Message.id", lazy="raise"
+    )
+
+
+class Response(Base):
+    """What the customer told us; one per survey, written piece by piece."""
+
+    __tablename__ = "responses"
+
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id"), primary_key=True)
+    score: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    survey: Mapped[Survey] = relationship(back_populates="response", lazy="raise")
+
+
+class Message(Base):
+    """One message of the transcript, in or out."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    author: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    # The sender's own id for the message (a widget's message id, later an SMS
+    # MessageSid): a message delivered twice is stored once.
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    survey: Mapped[Survey] = relationship(back_populates="messages", lazy="raise")

@@ -1,0 +1,152 @@
+"""Reading and writing surveys, responses and transcripts.
+
+Each method is one unit of work with its own session. Times are passed in by
+the caller (the edge owns the clock), so the store never reads the clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from feedbot.nps import category_of
+from feedbot.store.models import Author, Direction, Message, Response, Survey, SurveyState
+
+
+def new_survey_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class NewSurvey:
+    channel: str
+    touchpoint: str
+    location: str | None = None
+    customer_ref: str | None = None
+    interaction_id: str | None = None
+    locale: str | None = None
+
+
+class SurveyStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def create_survey(self, new: NewSurvey, at: datetime, survey_id: str | None = None) -> Survey:
+        survey = Survey(
+            id=survey_id or new_survey_id(),
+            channel=new.channel,
+            touchpoint=new.touchpoint,
+            location=new.location,
+            customer_ref=new.customer_ref,
+            interaction_id=new.interaction_id,
+            locale=new.locale,
+            state=SurveyState.STARTED,
+            created_at=at,
+        )
+        async with self._sessions.begin() as session:
+            session.add(survey)
+        return survey
+
+    async def get_survey(self, survey_id: str) -> Survey | None:
+        async with self._sessions() as session:
+            return await session.get(Survey, survey_id, options=[selectinload(Survey.response)])
+
+    async def ensure_survey(self, survey_id: str, new: NewSurvey, at: datetime) -> Survey:
+        """The survey with this id, created if the app has not created it yet
+        (a conversation started straight on Rasa, as in `rasa shell`)."""
+        existing = await self.get_survey(survey_id)
+        if existing is not None:
+            return existing
+        try:
+            return await self.create_survey(new, at, survey_id=survey_id)
+        except IntegrityError:  # created meanwhile by the other process
+            survey = await self.get_survey(survey_id)
+            assert survey is not None
+            return survey
+
+    async def mark_started(self, survey_id: str, at: datetime) -> None:
+        async with self._sessions.begin() as session:
+            survey = await session.get(Survey, survey_id)
+            if survey is not None and survey.started_at is None:
+                survey.started_at = at
+
+    async def record_score(self, survey_id: str, score: int, at: datetime) -> Response:
+        async with self._sessions.begin() as session:
+            response = await self._response_for_update(session, survey_id)
+            response.score = score
+            response.category = category_of(score).value
+            response.scored_at = at
+        return response
+
+    async def record_reason(self, survey_id: str, reason: str, at: datetime) -> Response:
+        async with self._sessions.begin() as session:
+            response = await self._response_for_update(session, survey_id)
+            response.reason = reason
+            response.reason_at = at
+        return response
+
+    async def finish(self, survey_id: str, state: SurveyState, at: datetime) -> None:
+        """Close the conversation; a finished survey keeps its first ending."""
+        async with self._sessions.begin() as session:
+            survey = await session.get(Survey, survey_id)
+            if survey is None or survey.state != SurveyState.STARTED:
+                return
+            survey.state = state
+            if state == SurveyState.COMPLETED:
+                survey.completed_at = at
+
+    async def add_message(
+        self,
+        survey_id: str,
+        direction: Direction,
+        author: Author,
+        text: str,
+        at: datetime,
+        *,
+        external_id: str | None = None,
+        buttons: list[dict[str, str]] | None = None,
+    ) -> bool:
+        """Append to the transcript. False when ``external_id`` was stored before."""
+        message = Message(
+            survey_id=survey_id,
+            direction=direction,
+            author=author,
+            text=text,
+            buttons=buttons,
+            external_id=external_id,
+            created_at=at,
+        )
+        try:
+            async with self._sessions.begin() as session:
+                session.add(message)
+        except IntegrityError:
+            if external_id is None:
+                raise
+            return False
+        return True
+
+    async def transcript(self, survey_id: str) -> list[Message]:
+        async with self._sessions() as session:
+            result = await session.scalars(
+                select(Message).where(Message.survey_id == survey_id).order_by(Message.id)
+            )
+            return list(result)
+
+    @staticmethod
+    async def _response_for_update(session: AsyncSession, survey_id: str) -> Response:
+        response = await session.get(Response, survey_id)
+        if response is None:
+            response = Response(survey_id=survey_id)
+            session.add(response)
+        return response

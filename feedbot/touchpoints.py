@@ -1,0 +1,96 @@
+"""The operator's survey configuration: touchpoints, their wording, and locations.
+
+The file format is documented in docs/touchpoints.md. Loading it fails with a
+``TouchpointConfigError`` that names the file and the exact place of a mistake.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from feedbot.nps import Category
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class FollowUp(BaseModel):
+    """The first *why* question, one per NPS category."""
+
+    model_config = ConfigDict(extra="forbid")
+    detractor: str = Field(min_length=1)
+    passive: str = Field(min_length=1)
+    promoter: str = Field(min_length=1)
+
+    def for_category(self, category: Category) -> str:
+        return getattr(self, category.value)
+
+
+class Touchpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str = Field(min_length=1, description="Short display name, e.g. in reports")
+    about: str = Field(
+        min_length=1,
+        description="How the bot refers to the interaction: 'your recent support call'",
+    )
+    follow_up: FollowUp | None = None
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str = Field(min_length=1)
+
+
+class SurveyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default_touchpoint: str
+    touchpoints: list[Touchpoint] = Field(min_length=1)
+    # Empty means location ids are free-form.
+    locations: list[Location] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> SurveyConfig:
+        for kind, items in (("touchpoint", self.touchpoints), ("location", self.locations)):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    raise ValueError(f"{kind} id {item.id!r} is listed twice")
+                seen.add(item.id)
+        if self.default_touchpoint not in {t.id for t in self.touchpoints}:
+            raise ValueError(
+                f"default_touchpoint {self.default_touchpoint!r} is not one of the touchpoints"
+            )
+        return self
+
+    def touchpoint(self, touchpoint_id: str) -> Touchpoint | None:
+        return next((t for t in self.touchpoints if t.id == touchpoint_id), None)
+
+    def accepts_location(self, location_id: str) -> bool:
+        return not self.locations or any(loc.id == location_id for loc in self.locations)
+
+
+class TouchpointConfigError(ValueError):
+    """The touchpoint file is missing, not YAML, or does not follow the schema."""
+
+
+def load_survey_config(path: Path) -> SurveyConfig:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TouchpointConfigError(
+            f"{path}: touchpoint file not found (set FEEDBOT_TOUCHPOINTS to its path)"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise TouchpointConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return SurveyConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise TouchpointConfigError(f"{path}: {problems}") from None
