@@ -42,7 +42,9 @@ class SurveyStore:
         async with self._engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def create_survey(self, new: NewSurvey, at: datetime, survey_id: str | None = None) -> Survey:
+    async def create_survey(
+        self, new: NewSurvey, at: datetime, survey_id: str | None = None
+    ) -> Survey:
         survey = Survey(
             id=survey_id or new_survey_id(),
             channel=new.channel,

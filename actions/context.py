@@ -1,0 +1,33 @@
+"""What the actions share in one action-server process: the store, the
+operator's touchpoints and the clock. Rasa instantiates actions without
+arguments, so these are built once, lazily, from the environment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from feedbot.settings import Settings
+from feedbot.store.database import async_engine
+from feedbot.store.surveys import SurveyStore
+from feedbot.touchpoints import SurveyConfig, load_survey_config
+
+
+@lru_cache(maxsize=1)
+def survey_store() -> SurveyStore:
+    return SurveyStore(async_engine(Settings.from_env().database_url))
+
+
+@lru_cache(maxsize=1)
+def survey_config() -> SurveyConfig:
+    return load_survey_config(Settings.from_env().touchpoints_file)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def reset() -> None:
+    """Forget the cached store and configuration (tests change the environment)."""
+    survey_store.cache_clear()
+    survey_config.cache_clear()

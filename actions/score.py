@@ -1,0 +1,63 @@
+"""The score question: reading the answer, re-asking, and choosing the why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from actions import context
+from actions.asking import AskOnceAction
+from feedbot.nps import category_of
+from feedbot.scores import parse_score
+
+# Answers that are not a 0–10 score get this many re-asks; after that the bot
+# skips the number and asks the open question instead of insisting.
+MAX_REASKS = 2
+
+
+class ActionAskScore(AskOnceAction):
+    slot = "score"
+
+
+class ValidateScoreForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_score_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        return [] if tracker.get_slot("score_skipped") else domain_slots
+
+    async def validate_score(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        score = parse_score(str(slot_value)) if slot_value is not None else None
+        if score is None:
+            attempts = int(tracker.get_slot("score_attempts") or 0) + 1
+            return {
+                "score": None,
+                "score_attempts": attempts,
+                "score_skipped": attempts > MAX_REASKS,
+            }
+        # Saved now, before the reason: a customer who leaves still counts.
+        await context.survey_store().record_score(tracker.sender_id, score, context.now())
+        category = category_of(score)
+        touchpoint = context.survey_config().touchpoint(tracker.get_slot("touchpoint") or "")
+        follow_up = (
+            touchpoint.follow_up.for_category(category)
+            if touchpoint is not None and touchpoint.follow_up is not None
+            else None
+        )
+        return {"score": score, "category": category.value, "follow_up_question": follow_up}

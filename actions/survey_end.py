@@ -1,0 +1,48 @@
+"""Ending a survey: completed, declined, or left halfway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import context
+from feedbot.store.models import SurveyState
+
+
+class ActionCompleteSurvey(Action):
+    def name(self) -> str:
+        return "action_complete_survey"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        await context.survey_store().finish(tracker.sender_id, SurveyState.COMPLETED, context.now())
+        return []
+
+
+def ending_state(intent: str | None, has_score: bool) -> SurveyState:
+    """How a survey the customer stopped early is recorded.
+
+    Declining only the *why* after giving a score still completes the survey;
+    declining the score declines it; saying goodbye leaves it (a partial
+    response when the score is in).
+    """
+    if intent == "goodbye":
+        return SurveyState.LEFT
+    return SurveyState.COMPLETED if has_score else SurveyState.DECLINED
+
+
+class ActionStopSurvey(Action):
+    def name(self) -> str:
+        return "action_stop_survey"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        state = ending_state(intent, tracker.get_slot("score") is not None)
+        await context.survey_store().finish(tracker.sender_id, state, context.now())
+        return []
