@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import context
 from actions.asking import AskOnceAction
+from feedbot.customer_text import unguard
 
 
 class ActionAskReason(AskOnceAction):
@@ -28,7 +29,7 @@ class ValidateReasonForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        reason = str(slot_value or "").strip()
+        reason = unguard(str(slot_value or ""))
         if not reason:
             return {"reason": None}
         await context.survey_store().record_reason(tracker.sender_id, reason, context.now())

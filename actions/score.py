@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import context
 from actions.asking import AskOnceAction
+from feedbot.customer_text import unguard
 from feedbot.nps import category_of
 from feedbot.scores import parse_score
 
@@ -43,7 +44,7 @@ class ValidateScoreForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        score = parse_score(str(slot_value)) if slot_value is not None else None
+        score = parse_score(unguard(str(slot_value))) if slot_value is not None else None
         if score is None:
             attempts = int(tracker.get_slot("score_attempts") or 0) + 1
             return {

@@ -104,7 +104,7 @@ class Message(Base):
     buttons: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     # The sender's own id for the message (a widget's message id, later an SMS
     # MessageSid): a message delivered twice is stored once.
-    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     survey: Mapped[Survey] = relationship(back_populates="messages", lazy="raise")

@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("author", sa.String(length=16), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("buttons", sa.JSON(), nullable=True),
-        sa.Column("external_id", sa.String(length=64), nullable=True),
+        sa.Column("external_id", sa.String(length=128), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["survey_id"],

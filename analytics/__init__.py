@@ -1,0 +1,1 @@
+"""Analytics: reads the store (never Rasa's tracker) for reports and exports."""

@@ -1,0 +1,1 @@
+"""The app: customer channels, routing to Rasa, pages and health (aiohttp)."""

@@ -1,0 +1,62 @@
+"""The app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot import health, pages, web_chat
+from bot.conversations import Conversations
+from bot.errors import error_middleware
+from bot.keys import CLOCK, CONVERSATIONS, HTTP, RASA, SETTINGS, STORE, SURVEY_CONFIG
+from bot.rasa_client import RasaClient
+from feedbot.settings import Settings
+from feedbot.store.database import async_engine
+from feedbot.store.surveys import SurveyStore
+from feedbot.touchpoints import load_survey_config
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> web.Application:
+    """Build the app. Migrations are applied by the caller (``feedbot serve``)."""
+    app = web.Application(middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
+    app[CLOCK] = clock
+    app.cleanup_ctx.append(_resources)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    app.add_routes(pages.routes)
+    app.add_routes(web_chat.routes)
+    app.add_routes(health.routes)
+    app.router.add_static("/static", HERE / "static", name="static", append_version=True)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = async_engine(settings.database_url)
+    http = aiohttp.ClientSession()
+    app[STORE] = SurveyStore(engine)
+    app[HTTP] = http
+    app[RASA] = RasaClient(http, settings.rasa_url, settings.rasa_timeout_seconds)
+    app[CONVERSATIONS] = Conversations(app[STORE], app[RASA], app[CLOCK])
+    yield
+    await http.close()
+    await engine.dispose()

@@ -1,0 +1,106 @@
+"""Routing a customer's turn: store it, hand it to Rasa, store and return the
+replies. Independent of the channel the customer uses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from weakref import WeakValueDictionary
+
+from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable
+from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
+from feedbot.store.models import Author, Direction, Survey
+from feedbot.store.surveys import SurveyStore
+
+log = logging.getLogger(__name__)
+
+START_SURVEY = "/start_survey"
+
+
+class CustomerMessageRejected(ValueError):
+    """The message cannot be taken (empty, too long); the reason is for the customer."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    replies: list[BotMessage]
+    duplicate: bool = False  # the message was delivered before; nothing was redone
+
+
+class Conversations:
+    def __init__(self, store: SurveyStore, rasa: RasaClient, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._rasa = rasa
+        self._clock = clock
+        # One turn at a time per survey keeps the transcript in order.
+        self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    def _lock(self, survey_id: str) -> asyncio.Lock:
+        lock = self._locks.get(survey_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[survey_id] = lock
+        return lock
+
+    async def start(self, survey: Survey) -> list[BotMessage]:
+        """Let the bot open the conversation (greeting and first question)."""
+        async with self._lock(survey.id):
+            log.info("survey %s started on %s (%s)", survey.id, survey.channel, survey.touchpoint)
+            return await self._forward(survey, START_SURVEY)
+
+    async def customer_says(self, survey: Survey, text: str, external_id: str | None) -> Turn:
+        text = text.strip()
+        if not text:
+            raise CustomerMessageRejected("Please type a message before sending.")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise CustomerMessageRejected(
+                f"That message is too long ({len(text)} characters). "
+                f"Please keep it under {MAX_MESSAGE_CHARS} characters."
+            )
+        async with self._lock(survey.id):
+            stored = await self._store.add_message(
+                survey.id,
+                Direction.INBOUND,
+                Author.CUSTOMER,
+                text,
+                self._clock(),
+                external_id=external_id,
+            )
+            if not stored:
+                log.info("survey %s: message %s delivered again, ignored", survey.id, external_id)
+                return Turn(replies=[], duplicate=True)
+            return Turn(replies=await self._forward(survey, guard(text)))
+
+    async def _forward(self, survey: Survey, text: str) -> list[BotMessage]:
+        metadata = {
+            "survey_id": survey.id,
+            "touchpoint": survey.touchpoint,
+            "location": survey.location,
+            "channel": survey.channel,
+            "locale": survey.locale,
+        }
+        try:
+            replies = await self._rasa.send(survey.id, text, metadata, survey.channel)
+        except RasaUnavailable as exc:
+            # The customer's words are already stored; say so rather than fail.
+            log.error("survey %s: Rasa did not answer: %s", survey.id, exc)
+            replies = [BotMessage(text=RASA_DOWN_APOLOGY)]
+        for reply in replies:
+            await self._store.add_message(
+                survey.id,
+                Direction.OUTBOUND,
+                Author.BOT,
+                reply.text,
+                self._clock(),
+                buttons=reply.buttons or None,
+            )
+        return replies
+
+
+# Said by the app itself when Rasa cannot answer, so it cannot live in domain.yml.
+RASA_DOWN_APOLOGY = (
+    "Sorry, I'm having a technical hiccup. Your message is saved; please try again in a minute."
+)

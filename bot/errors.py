@@ -1,0 +1,33 @@
+"""Error shaping: every error a client sees is a short message, never a trace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _wants_json(request):
+            raise
+        return web.json_response({"error": exc.text or exc.reason}, status=exc.status)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        message = "Something went wrong on our side. It has been logged."
+        if _wants_json(request):
+            return web.json_response({"error": message}, status=500)
+        return web.Response(text=message, status=500)

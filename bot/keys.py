@@ -1,0 +1,23 @@
+"""Typed keys for what the app holds (opened and closed in cleanup_ctx)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import aiohttp
+from aiohttp import web
+
+from bot.conversations import Conversations
+from bot.rasa_client import RasaClient
+from feedbot.settings import Settings
+from feedbot.store.surveys import SurveyStore
+from feedbot.touchpoints import SurveyConfig
+
+SETTINGS = web.AppKey("settings", Settings)
+SURVEY_CONFIG = web.AppKey("survey_config", SurveyConfig)
+CLOCK = web.AppKey("clock", Callable[[], datetime])
+STORE = web.AppKey("store", SurveyStore)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+RASA = web.AppKey("rasa", RasaClient)
+CONVERSATIONS = web.AppKey("conversations", Conversations)

@@ -1,0 +1,167 @@
+// Feedbot chat widget. Plain JavaScript, no build step.
+// Embed: <div class="feedbot-widget" data-feedbot-touchpoint="support"
+//             data-feedbot-location="store-12"></div>
+//        <script src="https://feedbot.example/static/widget.js" defer></script>
+// Protocol: docs/web-widget.md. Bot text is always rendered as text, never HTML.
+(function () {
+  "use strict";
+
+  var MAX_CHARS = 2000;
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function newId() {
+    var bytes = new Uint8Array(12);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function Widget(root) {
+    this.root = root;
+    this.touchpoint = root.dataset.feedbotTouchpoint || "";
+    this.location = root.dataset.feedbotLocation || "";
+    this.storageKey = "feedbot:" + this.touchpoint + ":" + this.location;
+    this.surveyId = root.dataset.feedbotSurvey || sessionStorage.getItem(this.storageKey) || "";
+    this.pending = {};      // id -> {text, node}: sent, not yet acknowledged
+    this.retry = 0;
+    this.build(root.dataset.feedbotTitle || "Feedback");
+    this.connect();
+  }
+
+  Widget.prototype.build = function (title) {
+    var panel = el("section", { "class": "fb-panel", "aria-label": title });
+    panel.appendChild(el("h2", { "class": "fb-title" }, title));
+    this.log = el("ol", { "class": "fb-log", "role": "log", "aria-live": "polite", "data-testid": "chat-log" });
+    panel.appendChild(this.log);
+    var form = el("form", { "class": "fb-form" });
+    var label = el("label", { "class": "fb-sr", "for": "fb-input-" + this.storageKey }, "Your answer");
+    this.input = el("textarea", { "class": "fb-input", "id": "fb-input-" + this.storageKey, "rows": "1",
+      "maxlength": String(MAX_CHARS), "placeholder": "Type your answer…", "data-testid": "chat-input" });
+    this.send = el("button", { "class": "fb-send", "type": "submit", "data-testid": "chat-send" }, "Send");
+    form.appendChild(label); form.appendChild(this.input); form.appendChild(this.send);
+    panel.appendChild(form);
+    this.root.appendChild(panel);
+
+    var self = this;
+    form.addEventListener("submit", function (e) { e.preventDefault(); self.submit(self.input.value); });
+    this.input.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); self.submit(self.input.value); }
+    });
+  };
+
+  Widget.prototype.connect = function () {
+    var self = this;
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + location.host + "/chat");
+    this.ws = ws;
+    ws.addEventListener("open", function () {
+      self.retry = 0;
+      var start = { type: "start" };
+      if (self.surveyId) start.survey_id = self.surveyId;
+      else { start.touchpoint = self.touchpoint; start.location = self.location; }
+      ws.send(JSON.stringify(start));
+    });
+    ws.addEventListener("message", function (e) { self.receive(JSON.parse(e.data)); });
+    ws.addEventListener("close", function () {
+      // Reconnect and resend what was not acknowledged; the server stores each id once.
+      self.retry = Math.min(self.retry + 1, 6);
+      setTimeout(function () { self.connect(); }, 500 * Math.pow(2, self.retry - 1));
+    });
+  };
+
+  Widget.prototype.receive = function (frame) {
+    if (frame.type === "survey") {
+      this.surveyId = frame.survey_id;
+      sessionStorage.setItem(this.storageKey, frame.survey_id);
+      this.resendPending();
+    } else if (frame.type === "history") {
+      this.log.textContent = "";
+      var self = this;
+      frame.messages.forEach(function (m, i) {
+        if (m.author === "customer") self.addCustomer(m.text);
+        else self.addBot(m.text, i === frame.messages.length - 1 ? m.buttons : []);
+      });
+    } else if (frame.type === "bot") {
+      this.addBot(frame.text, frame.buttons || []);
+    } else if (frame.type === "ack") {
+      var sent = this.pending[frame.id];
+      if (sent) { sent.node.classList.remove("fb-pending"); delete this.pending[frame.id]; }
+    } else if (frame.type === "error") {
+      this.addNotice(frame.message);
+    }
+  };
+
+  Widget.prototype.submit = function (text) {
+    text = (text || "").trim();
+    if (!text) return;
+    if (text.length > MAX_CHARS) { this.addNotice("Please keep your message under " + MAX_CHARS + " characters."); return; }
+    var id = newId();
+    var node = this.addCustomer(text);
+    node.classList.add("fb-pending");
+    this.pending[id] = { text: text, node: node };
+    this.input.value = "";
+    this.clearChoices();
+    this.transmit(id, text);
+    this.input.focus();
+  };
+
+  Widget.prototype.transmit = function (id, text) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.surveyId) {
+      this.ws.send(JSON.stringify({ type: "message", id: id, text: text }));
+    }
+  };
+
+  Widget.prototype.resendPending = function () {
+    var self = this;
+    Object.keys(this.pending).forEach(function (id) { self.transmit(id, self.pending[id].text); });
+  };
+
+  Widget.prototype.addBot = function (text, buttons) {
+    this.clearChoices();
+    var node = el("li", { "class": "fb-msg fb-bot", "data-testid": "bot-message" }, text);
+    this.log.appendChild(node);
+    if (buttons && buttons.length) {
+      var self = this;
+      var group = el("li", { "class": "fb-choices", "role": "group", "aria-label": "Quick answers" });
+      buttons.forEach(function (b) {
+        var button = el("button", { "type": "button", "data-testid": "chat-choice" }, b.title);
+        button.addEventListener("click", function () { self.submit(b.payload); });
+        group.appendChild(button);
+      });
+      this.log.appendChild(group);
+      this.choices = group;
+    }
+    this.scroll();
+  };
+
+  Widget.prototype.addCustomer = function (text) {
+    var node = el("li", { "class": "fb-msg fb-customer", "data-testid": "customer-message" }, text);
+    this.log.appendChild(node);
+    this.scroll();
+    return node;
+  };
+
+  Widget.prototype.addNotice = function (text) {
+    this.log.appendChild(el("li", { "class": "fb-msg fb-notice", "role": "alert", "data-testid": "chat-notice" }, text));
+    this.scroll();
+  };
+
+  Widget.prototype.clearChoices = function () {
+    if (this.choices) { this.choices.remove(); this.choices = null; }
+  };
+
+  Widget.prototype.scroll = function () { this.log.scrollTop = this.log.scrollHeight; };
+
+  function init() {
+    Array.prototype.forEach.call(document.querySelectorAll(".feedbot-widget"), function (root) {
+      if (!root.dataset.feedbotReady) { root.dataset.feedbotReady = "1"; new Widget(root); }
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,179 @@
+"""The web widget's WebSocket: JSON frames in and out (docs/web-widget.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.conversations import Conversations, CustomerMessageRejected
+from bot.keys import CLOCK, CONVERSATIONS, STORE, SURVEY_CONFIG
+from bot.rasa_client import BotMessage
+from feedbot.store.models import Author, Channel, Survey
+from feedbot.store.surveys import NewSurvey, SurveyStore
+from feedbot.touchpoints import SurveyConfig
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+# A widget's own id for each message it sends, so a resend is stored once.
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+MAX_FRAME_BYTES = 16 * 1024
+
+
+class FrameError(ValueError):
+    """A frame the widget should not have sent; the message is for the sender."""
+
+
+@routes.get("/chat")
+async def chat(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
+    await ws.prepare(request)
+    app = request.app
+    session = ChatSession(ws, app[STORE], app[CONVERSATIONS], app[SURVEY_CONFIG], app[CLOCK])
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            if msg.type == WSMsgType.BINARY:
+                await session.error("Send JSON text frames, not binary ones.")
+            continue
+        try:
+            await session.handle(_parse_frame(msg.data))
+        except FrameError as exc:
+            await session.error(str(exc))
+    if ws.exception() is not None:
+        log.info("chat socket closed: %s", ws.exception())
+    return ws
+
+
+def _parse_frame(data: str) -> dict[str, Any]:
+    try:
+        frame = json.loads(data)
+    except json.JSONDecodeError:
+        raise FrameError("That was not valid JSON.") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise FrameError('Each frame must be a JSON object with a "type".')
+    return frame
+
+
+class ChatSession:
+    """One widget's connection: which survey it is on, and its turns."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        store: SurveyStore,
+        conversations: Conversations,
+        config: SurveyConfig,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._ws = ws
+        self._clock = clock
+        self._store = store
+        self._conversations = conversations
+        self._config = config
+        self._survey: Survey | None = None
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "start":
+            await self._start(frame)
+        elif kind == "message":
+            await self._message(frame)
+        else:
+            raise FrameError(f"Unknown frame type {kind!r}; expected 'start' or 'message'.")
+
+    async def error(self, message: str) -> None:
+        await self._send({"type": "error", "message": message})
+
+    async def _start(self, frame: dict[str, Any]) -> None:
+        if self._survey is not None:
+            raise FrameError("This chat has already started.")
+        survey_id = _optional_str(frame, "survey_id")
+        if survey_id:
+            await self._resume(survey_id)
+            return
+        touchpoint_id = _optional_str(frame, "touchpoint") or self._config.default_touchpoint
+        location = _optional_str(frame, "location")
+        if self._config.touchpoint(touchpoint_id) is None:
+            known = ", ".join(t.id for t in self._config.touchpoints)
+            raise FrameError(f"Unknown touchpoint {touchpoint_id!r}. Known touchpoints: {known}.")
+        if location and not self._config.accepts_location(location):
+            raise FrameError(f"Unknown location {location!r}.")
+        survey = await self._store.create_survey(
+            NewSurvey(channel=Channel.WEB, touchpoint=touchpoint_id, location=location),
+            at=self._clock(),
+        )
+        await self._begin(survey)
+
+    async def _resume(self, survey_id: str) -> None:
+        survey = await self._store.get_survey(survey_id)
+        if survey is None or survey.channel != Channel.WEB:
+            raise FrameError("This survey link is not valid. It may have been mistyped.")
+        transcript = await self._store.transcript(survey.id)
+        if not transcript:
+            await self._begin(survey)
+            return
+        self._survey = survey
+        await self._send(
+            {"type": "survey", "survey_id": survey.id, "touchpoint": survey.touchpoint}
+        )
+        await self._send(
+            {
+                "type": "history",
+                "messages": [
+                    {
+                        "author": m.author,
+                        "text": m.text,
+                        "buttons": (m.buttons or []) if m.author == Author.BOT else [],
+                    }
+                    for m in transcript
+                ],
+            }
+        )
+
+    async def _begin(self, survey: Survey) -> None:
+        self._survey = survey
+        await self._send(
+            {"type": "survey", "survey_id": survey.id, "touchpoint": survey.touchpoint}
+        )
+        await self._replies(await self._conversations.start(survey))
+
+    async def _message(self, frame: dict[str, Any]) -> None:
+        if self._survey is None:
+            raise FrameError("Start the chat before sending messages.")
+        text = frame.get("text")
+        if not isinstance(text, str):
+            raise FrameError('A message frame needs "text" as a string.')
+        client_id = _optional_str(frame, "id")
+        if client_id is not None and not _CLIENT_ID.match(client_id):
+            raise FrameError('A message "id" is 1–40 letters, digits, "-" or "_".')
+        external_id = f"web:{self._survey.id}:{client_id}" if client_id else None
+        try:
+            turn = await self._conversations.customer_says(self._survey, text, external_id)
+        except CustomerMessageRejected as exc:
+            raise FrameError(str(exc)) from None
+        if client_id:
+            await self._send({"type": "ack", "id": client_id, "duplicate": turn.duplicate})
+        await self._replies(turn.replies)
+
+    async def _replies(self, replies: list[BotMessage]) -> None:
+        for reply in replies:
+            await self._send({"type": "bot", "text": reply.text, "buttons": reply.buttons})
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if not self._ws.closed:
+            await self._ws.send_json(frame)
+
+
+def _optional_str(frame: dict[str, Any], key: str) -> str | None:
+    value = frame.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise FrameError(f'"{key}" must be a string.')
+    return value.strip() or None

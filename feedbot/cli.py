@@ -1,0 +1,182 @@
+"""The `feedbot` command: run the product, train the model, export data."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
+from feedbot.touchpoints import TouchpointConfigError, load_survey_config
+
+app = typer.Typer(
+    help="Feedbot: conversational NPS feedback on Rasa. Settings come from environment "
+    "variables (see .env.example).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+        load_survey_config(settings.touchpoints_file)
+    except (SettingsError, TouchpointConfigError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    return settings
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+@app.command()
+def run(
+    ready_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for Rasa to load its model.")
+    ] = 180,
+) -> None:
+    """Start everything on this machine: migrations, the action server, Rasa and
+    the app (http://127.0.0.1:$PORT/). Trains the model first if there is none."""
+    from feedbot import rasa_env, runner
+    from feedbot.store.migrate import upgrade
+
+    _logging()
+    settings = _settings()
+    upgrade(settings.database_url)
+    var_dir = PROJECT_ROOT / "var"
+    try:
+        if not rasa_env.model_is_current():
+            err.print("Training data changed or no model yet: training (under a minute)…")
+            rasa_env.train(rasa_env.rasa_environment(settings.action_server_url, var_dir))
+        children = runner.start_children(settings, var_dir)
+    except (rasa_env.RasaNotInstalled, subprocess.CalledProcessError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    try:
+        asyncio.run(runner.serve_app(settings, children, ready_timeout))
+    except KeyboardInterrupt:
+        err.print("Stopping…")
+    except runner.ChildFailed as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        runner.stop_children(children)
+
+
+@app.command()
+def serve() -> None:
+    """Serve only the app (Rasa and the action server run elsewhere: RASA_URL,
+    ACTION_SERVER_URL). Applies migrations first."""
+    from aiohttp import web
+
+    from bot.app import create_app
+    from feedbot.store.migrate import upgrade
+
+    _logging()
+    settings = _settings()
+    upgrade(settings.database_url)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+
+
+@app.command()
+def train(
+    force: Annotated[bool, typer.Option(help="Train even if nothing changed.")] = False,
+) -> None:
+    """Train the Rasa model into models/. Skipped when domain.yml, config.yml and
+    data/ are unchanged since the last training."""
+    from feedbot import rasa_env
+
+    settings = _settings()
+    try:
+        env = rasa_env.rasa_environment(settings.action_server_url, PROJECT_ROOT / "var")
+        if not rasa_env.train(env, force=force):
+            err.print(f"Model is up to date ({rasa_env.model_path()}); nothing to train.")
+    except rasa_env.RasaNotInstalled as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except subprocess.CalledProcessError as exc:
+        err.print(f"[red]error:[/red] training failed (exit code {exc.returncode})")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations to DATABASE_URL."""
+    from feedbot.store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    err.print("Database is up to date.")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="File to write ('-' for stdout).")],
+    format: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+) -> None:
+    """Export one row per survey (score, category, reason, state, times)."""
+    from analytics.export import ExportFormat, count_surveys, survey_rows, write_export
+    from feedbot.store.database import sync_engine
+
+    try:
+        fmt = ExportFormat(format)
+    except ValueError:
+        err.print(f"[red]error:[/red] unknown format {format!r}; use csv or jsonl")
+        raise typer.Exit(2) from None
+    settings = _settings()
+    engine = sync_engine(settings.database_url)
+    total = count_surveys(engine)
+    to_stdout = str(out) == "-"
+    handle = sys.stdout if to_stdout else out.open("w", encoding="utf-8", newline="")
+    try:
+        with Progress(
+            TextColumn("Exporting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=to_stdout,
+        ) as progress:
+            task = progress.add_task("export", total=total)
+            written = write_export(
+                survey_rows(engine), fmt, handle, on_row=lambda: progress.advance(task)
+            )
+    finally:
+        if not to_stdout:
+            handle.close()
+        engine.dispose()
+    if not to_stdout:
+        err.print(f"Wrote {written} surveys to {out}")
+
+
+@app.command()
+def actions() -> None:
+    """Run only the Rasa action server (port from ACTION_SERVER_URL)."""
+    from urllib.parse import urlsplit
+
+    settings = _settings()
+    port = urlsplit(settings.action_server_url).port or 5055
+    raise SystemExit(
+        subprocess.call(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+        )
+    )
+
+
+def main() -> None:
+    app()
