@@ -135,6 +135,7 @@ class ChatSession:
                 ],
             }
         )
+        await self._send({"type": "ready"})
 
     async def _begin(self, survey: Survey) -> None:
         self._survey = survey
@@ -164,6 +165,8 @@ class ChatSession:
     async def _replies(self, replies: list[BotMessage]) -> None:
         for reply in replies:
             await self._send({"type": "bot", "text": reply.text, "buttons": reply.buttons})
+        # The bot has said all it will say this turn; the customer's move.
+        await self._send({"type": "ready"})
 
     async def _send(self, frame: dict[str, Any]) -> None:
         if not self._ws.closed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,8 @@ def run(
     except (rasa_env.RasaNotInstalled, subprocess.CalledProcessError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+    # A service manager stops us with SIGTERM: shut down as for Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         asyncio.run(runner.serve_app(settings, children, ready_timeout))
     except KeyboardInterrupt:
@@ -75,6 +78,10 @@ def run(
         raise typer.Exit(1) from None
     finally:
         runner.stop_children(children)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()
@@ -180,3 +187,7 @@ def actions() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -91,7 +91,10 @@
     } else if (frame.type === "ack") {
       var sent = this.pending[frame.id];
       if (sent) { sent.node.classList.remove("fb-pending"); delete this.pending[frame.id]; }
+    } else if (frame.type === "ready") {
+      this.setTyping(false);
     } else if (frame.type === "error") {
+      this.setTyping(false);
       this.addNotice(frame.message);
     }
   };
@@ -106,8 +109,21 @@
     this.pending[id] = { text: text, node: node };
     this.input.value = "";
     this.clearChoices();
+    this.setTyping(true);
     this.transmit(id, text);
     this.input.focus();
+  };
+
+  // "…" while the bot is working on its answer.
+  Widget.prototype.setTyping = function (on) {
+    if (on && !this.typing) {
+      this.typing = el("li", { "class": "fb-msg fb-bot fb-typing", "aria-label": "The bot is typing" }, "…");
+      this.log.appendChild(this.typing);
+      this.scroll();
+    } else if (!on && this.typing) {
+      this.typing.remove();
+      this.typing = null;
+    }
   };
 
   Widget.prototype.transmit = function (id, text) {
@@ -123,6 +139,8 @@
 
   Widget.prototype.addBot = function (text, buttons) {
     this.clearChoices();
+    var typing = !!this.typing;
+    this.setTyping(false);
     var node = el("li", { "class": "fb-msg fb-bot", "data-testid": "bot-message" }, text);
     this.log.appendChild(node);
     if (buttons && buttons.length) {
@@ -136,6 +154,7 @@
       this.log.appendChild(group);
       this.choices = group;
     }
+    if (typing) this.setTyping(true);
     this.scroll();
   };
 

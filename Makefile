@@ -1,0 +1,76 @@
+# Feedbot: `make run` sets everything up and runs it; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.11 for the project, 3.10 for Rasa 3.6 (it needs < 3.11). Found on PATH,
+# else under pyenv; override with `make PYTHON311=... PYTHON310=...`.
+find_python = $(firstword $(foreach c,$(shell command -v python$(1) 2>/dev/null) \
+  $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(1).*/bin/python$(1))),\
+  $(if $(shell $(c) -c 'import sys; print(sys.version_info[:2] == ($(subst .,$(comma),$(1))))' 2>/dev/null | grep True),$(c))))
+comma := ,
+PYTHON311 ?= $(call find_python,3.11)
+PYTHON310 ?= $(call find_python,3.10)
+
+VENV := .venv
+RASA_VENV := .venv-rasa
+RASA := $(RASA_VENV)/bin/rasa
+FEEDBOT := $(VENV)/bin/feedbot
+# Rasa reads these in endpoints.yml; `feedbot` sets them itself.
+RASA_ENV := ACTION_ENDPOINT_URL=http://127.0.0.1:5055/webhook RASA_TRACKER_DB=var/rasa-tracker.db \
+  RASA_TELEMETRY_ENABLED=false PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2 \
+  SQLALCHEMY_SILENCE_UBER_WARNING=1
+
+.PHONY: help install run train test lint format test-rasa test-python bench clean
+
+help:
+	@echo "make run    set up everything (first time: a few minutes) and run Feedbot on SQLite"
+	@echo "make test   lint, validate the Rasa data, conversation tests and the pytest suite"
+	@echo "make bench  measure the app's per-turn overhead against Rasa's own REST channel"
+	@echo "make clean  remove environments, models and var/"
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found. Install it: 'pyenv install 3.11' or 'apt-get install python3.11 python3.11-venv'."; exit 1; }
+	$(PYTHON311) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(RASA_VENV)/.installed: requirements-rasa.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found; Rasa 3.6 needs it. Install it: 'pyenv install 3.10' (then re-run make) or 'apt-get install python3.10 python3.10-venv'."; exit 1; }
+	$(PYTHON310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --quiet --upgrade pip wheel
+	@echo "Installing Rasa 3.6 into $(RASA_VENV) (large: TensorFlow comes with it)…"
+	$(RASA_VENV)/bin/pip install --progress-bar on -r requirements-rasa.txt
+	touch $@
+
+install: $(VENV)/.installed $(RASA_VENV)/.installed
+
+train: install
+	$(FEEDBOT) train
+
+run: train
+	$(FEEDBOT) run
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test-rasa: train
+	$(RASA_ENV) $(RASA) data validate --fail-on-warnings
+	$(RASA_ENV) $(RASA) test core --model models/feedbot.tar.gz --stories tests/test_stories.yml \
+	  --fail-on-prediction-errors --out var/rasa-test-results
+
+test-python: train
+	$(VENV)/bin/pytest
+
+test: lint test-rasa test-python
+
+bench: train
+	$(VENV)/bin/python -m bench.turn_latency
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) models var .pytest_cache .ruff_cache
