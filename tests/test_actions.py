@@ -1,0 +1,263 @@
+"""Custom actions with a real Tracker and CollectingDispatcher, against a real
+(SQLite) store, with the project's own domain.yml and touchpoints.yml."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import context
+from actions.reason import ActionAskReason, ValidateReasonForm
+from actions.score import MAX_REASKS, ActionAskScore, ValidateScoreForm
+from actions.survey_end import ActionCompleteSurvey, ActionStopSurvey, ending_state
+from actions.survey_start import ActionStartSurvey
+from feedbot.settings import PROJECT_ROOT
+from feedbot.store.migrate import upgrade
+from feedbot.store.models import SurveyState
+from feedbot.store.surveys import SurveyStore
+from feedbot.touchpoints import load_survey_config
+
+DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
+CONFIG = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
+SURVEY_ID = "survey-under-test"
+
+
+@pytest.fixture
+async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SurveyStore]:
+    url = f"sqlite:///{tmp_path / 'actions.db'}"
+    upgrade(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("FEEDBOT_TOUCHPOINTS", str(PROJECT_ROOT / "touchpoints.yml"))
+    context.reset()
+    yield context.survey_store()
+    context.reset()
+
+
+def tracker(
+    slots: dict[str, Any] | None = None,
+    events: list[dict[str, Any]] | None = None,
+    intent: str = "give_feedback",
+    text: str = "",
+    metadata: dict[str, Any] | None = None,
+    active_loop: str | None = None,
+) -> Tracker:
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "metadata": metadata}
+    return Tracker(
+        SURVEY_ID,
+        {"score_attempts": 0.0, "score_skipped": False, **(slots or {})},
+        latest,
+        events or [],
+        False,
+        None,
+        {"name": active_loop} if active_loop else {},
+        "action_listen",
+    )
+
+
+def answer(slot: str, value: str) -> list[dict[str, Any]]:
+    """The events Rasa sends a form's validation action after the customer answers."""
+    return [
+        {"event": "user", "text": value, "parse_data": {}},
+        {"event": "slot", "name": slot, "value": value},
+    ]
+
+
+def as_dict(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+async def start(store: SurveyStore, touchpoint: str = "support") -> dict[str, Any]:
+    metadata = {"touchpoint": touchpoint, "location": "store-12", "channel": "web"}
+    events = await ActionStartSurvey().run(
+        CollectingDispatcher(), tracker(intent="start_survey", metadata=metadata), DOMAIN
+    )
+    return as_dict(events)
+
+
+@pytest.mark.parametrize(
+    ("touchpoint", "expected"),
+    [
+        ("delivery", "delivery"),
+        ("store_visit", "store_visit"),
+        ("spaceship", "support"),
+        ("", "support"),
+    ],
+)
+async def test_start_sets_the_touchpoint_and_records_the_survey(
+    store: SurveyStore, touchpoint: str, expected: str
+) -> None:
+    slots = await start(store, touchpoint)
+    tp = CONFIG.touchpoint(expected)
+    assert tp is not None
+    assert slots == {
+        "touchpoint": expected,
+        "touchpoint_about": tp.about,
+        "location": "store-12",
+        "channel": "web",
+    }
+    survey = await store.get_survey(SURVEY_ID)
+    assert survey is not None
+    assert (survey.touchpoint, survey.location, survey.channel) == (expected, "store-12", "web")
+    assert survey.started_at is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "score", "category"),
+    [("9", 9, "promoter"), ("seven", 7, "passive"), ("I'd give it a 2", 2, "detractor")],
+)
+async def test_a_valid_score_is_stored_and_picks_the_touchpoint_follow_up(
+    store: SurveyStore, text: str, score: int, category: str
+) -> None:
+    await start(store, "checkout")
+    dispatcher = CollectingDispatcher()
+    events = await ValidateScoreForm().run(
+        dispatcher,
+        tracker({"touchpoint": "checkout"}, answer("score", text), active_loop="score_form"),
+        DOMAIN,
+    )
+    checkout = CONFIG.touchpoint("checkout")
+    assert checkout is not None and checkout.follow_up is not None
+    assert as_dict(events) == {
+        "score": score,
+        "category": category,
+        "follow_up_question": getattr(checkout.follow_up, category),
+    }
+    assert dispatcher.messages == []
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and stored.response is not None
+    assert (stored.response.score, stored.response.category) == (score, category)
+
+
+@pytest.mark.parametrize(
+    ("attempts_before", "skipped"),
+    [(0, False), (1, False), (MAX_REASKS, True)],
+)
+async def test_an_unreadable_score_is_counted_and_finally_skipped(
+    store: SurveyStore, attempts_before: int, skipped: bool
+) -> None:
+    await start(store)
+    events = await ValidateScoreForm().run(
+        CollectingDispatcher(),
+        tracker(
+            {"touchpoint": "support", "score_attempts": float(attempts_before)},
+            answer("score", "very likely"),
+            active_loop="score_form",
+        ),
+        DOMAIN,
+    )
+    slots = as_dict(events)
+    assert slots["score"] is None
+    assert slots["score_attempts"] == attempts_before + 1
+    assert slots["score_skipped"] is skipped
+    # Skipping drops the score from the form, which then ends (requested_slot None).
+    assert ("requested_slot" in slots) is skipped
+    assert slots.get("requested_slot") is None
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and stored.response is None
+
+
+async def test_the_reason_is_stored_as_typed(store: SurveyStore) -> None:
+    await start(store)
+    text = "\u200b/restart the <b>queue</b> was long"
+    events = await ValidateReasonForm().run(
+        CollectingDispatcher(),
+        tracker({}, answer("reason", text), active_loop="reason_form"),
+        DOMAIN,
+    )
+    assert as_dict(events) == {"reason": "/restart the <b>queue</b> was long"}
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and stored.response is not None
+    assert stored.response.reason == "/restart the <b>queue</b> was long"
+
+
+@pytest.mark.parametrize(
+    ("action", "response"),
+    [(ActionAskScore(), "utter_ask_score"), (ActionAskReason(), "utter_ask_reason")],
+)
+@pytest.mark.parametrize(
+    ("events", "asks"),
+    [
+        # The rule just asked: the form must not ask again.
+        ([{"event": "user"}, {"event": "action", "name": "{response}"}, {"event": "bot"}], False),
+        # The customer answered since: a re-ask.
+        ([{"event": "action", "name": "{response}"}, {"event": "user"}], True),
+        # An explanation came in between: ask again.
+        ([{"event": "user"}, {"event": "action", "name": "utter_explain_survey"}], True),
+    ],
+)
+async def test_ask_actions_never_repeat_the_question_just_asked(
+    action: Any, response: str, events: list[dict[str, Any]], asks: bool
+) -> None:
+    filled = [
+        {k: (v.format(response=response) if k == "name" else v) for k, v in e.items()}
+        for e in events
+    ]
+    dispatcher = CollectingDispatcher()
+    assert await action.run(dispatcher, tracker(events=filled), DOMAIN) == []
+    expected = [response] if asks else []
+    assert [m["response"] for m in dispatcher.messages] == expected
+
+
+@pytest.mark.parametrize(
+    ("intent", "has_score", "state"),
+    [
+        ("goodbye", True, SurveyState.LEFT),
+        ("goodbye", False, SurveyState.LEFT),
+        ("decline", True, SurveyState.COMPLETED),
+        ("decline", False, SurveyState.DECLINED),
+    ],
+)
+def test_how_an_early_end_is_recorded(intent: str, has_score: bool, state: SurveyState) -> None:
+    assert ending_state(intent, has_score) is state
+
+
+@pytest.mark.parametrize(
+    ("intent", "score", "state"),
+    [("decline", None, "declined"), ("decline", 8, "completed"), ("goodbye", 8, "left")],
+)
+async def test_stopping_records_the_state(
+    store: SurveyStore, intent: str, score: int | None, state: str
+) -> None:
+    await start(store)
+    await ActionStopSurvey().run(
+        CollectingDispatcher(), tracker({"score": score}, intent=intent), DOMAIN
+    )
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and stored.state == state
+    assert (stored.completed_at is not None) is (state == "completed")
+
+
+async def test_completing_records_the_time(store: SurveyStore) -> None:
+    await start(store)
+    events = await ActionCompleteSurvey().run(CollectingDispatcher(), tracker(), DOMAIN)
+    assert events == []
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and stored.state == "completed" and stored.completed_at is not None
+
+
+def test_every_custom_action_is_declared_in_the_domain() -> None:
+    names = {
+        a().name()
+        for a in (
+            ActionStartSurvey,
+            ActionAskScore,
+            ValidateScoreForm,
+            ActionAskReason,
+            ValidateReasonForm,
+            ActionCompleteSurvey,
+            ActionStopSurvey,
+        )
+    }
+    assert names == set(DOMAIN["actions"])
+
+
+def test_slot_set_events_are_plain_dicts() -> None:
+    # rasa_sdk returns events as dicts; the tests above rely on that shape.
+    assert SlotSet("score", 3) == {"event": "slot", "timestamp": None, "name": "score", "value": 3}

@@ -1,0 +1,141 @@
+"""`feedbot export` and the command line, run as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from analytics.export import COLUMNS, csv_cell
+from feedbot.settings import PROJECT_ROOT
+from feedbot.store.database import async_engine
+from feedbot.store.migrate import upgrade
+from feedbot.store.models import SurveyState
+from feedbot.store.surveys import NewSurvey, SurveyStore
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+FEEDBOT = [sys.executable, "-m", "feedbot.cli"]
+
+
+def feedbot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FEEDBOT, *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def _seed(url: str) -> list[str]:
+    engine = async_engine(url)
+    store = SurveyStore(engine)
+    ids = []
+    done = await store.create_survey(NewSurvey("web", "delivery", "store-12"), T0)
+    await store.mark_started(done.id, T0)
+    await store.record_score(done.id, 9, T0 + timedelta(seconds=5))
+    await store.record_reason(done.id, "Très rapide 👍, merci", T0 + timedelta(seconds=9))
+    await store.finish(done.id, SurveyState.COMPLETED, T0 + timedelta(seconds=10))
+    ids.append(done.id)
+    partial = await store.create_survey(NewSurvey("web", "support"), T0 + timedelta(minutes=1))
+    await store.record_score(partial.id, 2, T0 + timedelta(minutes=2))
+    ids.append(partial.id)
+    risky = await store.create_survey(NewSurvey("web", "checkout"), T0 + timedelta(minutes=3))
+    await store.record_score(risky.id, 5, T0 + timedelta(minutes=3))
+    await store.record_reason(risky.id, '=HYPERLINK("http://evil","x")', T0 + timedelta(minutes=4))
+    ids.append(risky.id)
+    await engine.dispose()
+    return ids
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> tuple[dict[str, str], list[str]]:
+    url = f"sqlite:///{tmp_path / 'export.db'}"
+    upgrade(url)
+    ids = asyncio.run(_seed(url))
+    return {"DATABASE_URL": url}, ids
+
+
+def test_csv_export_has_one_safe_row_per_survey(
+    seeded: tuple[dict[str, str], list[str]], tmp_path: Path
+) -> None:
+    env, ids = seeded
+    out = tmp_path / "surveys.csv"
+    result = feedbot("export", "--format", "csv", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Wrote 3 surveys" in result.stderr
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == COLUMNS
+    assert [r["survey_id"] for r in rows] == ids
+    done, partial, risky = rows
+    assert (done["score"], done["category"], done["completed"]) == ("9", "promoter", "true")
+    assert done["reason"] == "Très rapide 👍, merci"
+    assert done["completed_at"] == "2026-11-02T09:00:10+00:00"
+    assert (partial["score"], partial["reason"], partial["completed"]) == ("2", "", "false")
+    assert risky["reason"].startswith("'=HYPERLINK")  # not run as a formula
+
+
+def test_jsonl_export_keeps_types(seeded: tuple[dict[str, str], list[str]], tmp_path: Path) -> None:
+    env, ids = seeded
+    result = feedbot("export", "--format", "jsonl", "--out", "-", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["survey_id"] for r in rows] == ids
+    assert rows[0]["score"] == 9 and rows[0]["completed"] is True
+    assert rows[1]["reason"] is None and rows[1]["completed"] is False
+    assert rows[2]["reason"] == '=HYPERLINK("http://evil","x")'  # JSON needs no escaping
+
+
+def test_unknown_export_format_is_a_clear_error(seeded: tuple[dict[str, str], list[str]]) -> None:
+    env, _ = seeded
+    result = feedbot("export", "--format", "xlsx", "--out", "-", env=env)
+    assert result.returncode == 2
+    assert "unknown format 'xlsx'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+44 7700", "'+44 7700"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("fine", "fine"),
+        (None, ""),
+        (True, "true"),
+        (7, 7),
+    ],
+)
+def test_csv_cells_are_spreadsheet_safe(value: object, safe: object) -> None:
+    assert csv_cell(value) == safe
+
+
+def test_a_broken_touchpoint_file_stops_with_its_place(tmp_path: Path) -> None:
+    broken = tmp_path / "touchpoints.yml"
+    broken.write_text("default_touchpoint: x\ntouchpoints: []\n")
+    result = feedbot("migrate", env={"FEEDBOT_TOUCHPOINTS": str(broken)})
+    assert result.returncode == 2
+    assert str(broken) in result.stderr and "touchpoints" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_port_is_a_clear_error() -> None:
+    result = feedbot("migrate", env={"PORT": "eighty"})
+    assert result.returncode == 2
+    assert "PORT must be a whole number" in result.stderr
+
+
+def test_help_explains_each_command() -> None:
+    result = feedbot("--help")
+    assert result.returncode == 0
+    for command in ("run", "serve", "train", "migrate", "export", "actions"):
+        assert command in result.stdout

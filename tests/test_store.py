@@ -1,0 +1,101 @@
+"""The store on SQLite and on the PostgreSQL server on this machine."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from feedbot.store.database import DatabaseURLError, async_engine
+from feedbot.store.migrate import upgrade
+from feedbot.store.models import Author, Direction, SurveyState
+from feedbot.store.surveys import NewSurvey, SurveyStore
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    name = f"feedbot_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SurveyStore]:
+    upgrade(database_url)
+    upgrade(database_url)  # applying twice is harmless
+    engine = async_engine(database_url)
+    yield SurveyStore(engine)
+    await engine.dispose()
+
+
+async def test_a_response_is_written_piece_by_piece(store: SurveyStore) -> None:
+    survey = await store.create_survey(NewSurvey("web", "support", "store-12"), T0)
+    await store.mark_started(survey.id, T0 + timedelta(seconds=1))
+    await store.record_score(survey.id, 3, T0 + timedelta(seconds=5))
+
+    partial = await store.get_survey(survey.id)
+    assert partial is not None and partial.response is not None
+    assert (partial.response.score, partial.response.category) == (3, "detractor")
+    assert partial.response.reason is None and partial.state == SurveyState.STARTED
+
+    await store.record_reason(survey.id, "Waited 40 minutes", T0 + timedelta(seconds=30))
+    await store.finish(survey.id, SurveyState.COMPLETED, T0 + timedelta(seconds=31))
+    await store.finish(survey.id, SurveyState.LEFT, T0 + timedelta(seconds=60))  # no effect
+
+    done = await store.get_survey(survey.id)
+    assert done is not None and done.response is not None
+    assert done.state == SurveyState.COMPLETED
+    assert done.response.reason == "Waited 40 minutes"
+    assert done.started_at == T0 + timedelta(seconds=1)
+    assert done.completed_at == T0 + timedelta(seconds=31)
+    assert done.completed_at.tzinfo is not None  # aware on SQLite too
+
+
+async def test_a_message_delivered_twice_is_stored_once(store: SurveyStore) -> None:
+    survey = await store.create_survey(NewSurvey("web", "delivery"), T0)
+    add = store.add_message
+    assert await add(survey.id, Direction.INBOUND, Author.CUSTOMER, "9", T0, external_id="w:1")
+    assert not await add(survey.id, Direction.INBOUND, Author.CUSTOMER, "9", T0, external_id="w:1")
+    assert await add(survey.id, Direction.OUTBOUND, Author.BOT, "Why?", T0)
+    assert await add(survey.id, Direction.OUTBOUND, Author.BOT, "Why?", T0)  # no id: both kept
+    assert [m.text for m in await store.transcript(survey.id)] == ["9", "Why?", "Why?"]
+
+
+async def test_ensure_survey_creates_once(store: SurveyStore) -> None:
+    new = NewSurvey("web", "checkout", "web-eu")
+    first = await store.ensure_survey("s-1", new, T0)
+    second = await store.ensure_survey("s-1", NewSurvey("sms", "support"), T0)
+    assert first.id == second.id == "s-1"
+    assert second.touchpoint == "checkout"
+
+
+async def test_the_same_interaction_cannot_make_two_surveys(store: SurveyStore) -> None:
+    await store.create_survey(NewSurvey("web", "support", interaction_id="call-77"), T0)
+    with pytest.raises(IntegrityError):
+        await store.create_survey(NewSurvey("web", "support", interaction_id="call-77"), T0)
+
+
+async def test_naive_timestamps_are_refused(store: SurveyStore) -> None:
+    with pytest.raises(Exception, match="timezone-aware"):
+        await store.create_survey(NewSurvey("web", "support"), datetime(2026, 1, 1))
+
+
+def test_unsupported_databases_are_named() -> None:
+    with pytest.raises(DatabaseURLError, match="oracle"):
+        async_engine("oracle://scott:tiger@localhost/db")

@@ -1,0 +1,78 @@
+from pathlib import Path
+
+import pytest
+
+from feedbot.nps import Category
+from feedbot.settings import PROJECT_ROOT
+from feedbot.touchpoints import TouchpointConfigError, load_survey_config
+
+VALID = """
+default_touchpoint: support
+touchpoints:
+  - id: support
+    name: Support
+    about: your call
+    follow_up:
+      detractor: "What went wrong?"
+      passive: "What would make it a 10?"
+      promoter: "What went well?"
+  - id: delivery
+    name: Delivery
+    about: your delivery
+locations:
+  - {id: store-12, name: Store 12}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "touchpoints.yml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_file_has_the_required_touchpoints() -> None:
+    config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
+    ids = {t.id for t in config.touchpoints}
+    assert {"support", "delivery", "store_visit", "checkout"} <= ids
+    for touchpoint in config.touchpoints:
+        assert touchpoint.follow_up is not None
+        wordings = {touchpoint.follow_up.for_category(c) for c in Category}
+        assert len(wordings) == 3  # a different question per category
+    assert config.accepts_location("anything-goes")  # no list: free-form
+
+
+def test_a_valid_file_loads(tmp_path: Path) -> None:
+    config = load_survey_config(write(tmp_path, VALID))
+    support = config.touchpoint("support")
+    assert support is not None and support.follow_up is not None
+    assert support.follow_up.for_category(Category.PASSIVE) == "What would make it a 10?"
+    delivery = config.touchpoint("delivery")
+    assert delivery is not None and delivery.follow_up is None  # domain.yml's wording
+    assert config.accepts_location("store-12")
+    assert not config.accepts_location("store-13")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (VALID.replace("default_touchpoint: support", "default_touchpoint: nope"), "nope"),
+        (VALID.replace("- id: delivery", "- id: support"), "listed twice"),
+        (VALID.replace("- id: delivery", "- id: Delivery Now"), "touchpoints.1.id"),
+        (VALID.replace("    about: your delivery\n", ""), "touchpoints.1.about"),
+        (VALID.replace('promoter: "What went well?"', 'promotor: "x"'), "promoter"),
+        (VALID + "colour: blue\n", "colour"),
+        ("touchpoints: [", "not valid YAML"),
+        ("", "(top level)"),
+    ],
+)
+def test_mistakes_are_named_with_their_place(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(TouchpointConfigError) as caught:
+        load_survey_config(path)
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(TouchpointConfigError, match="FEEDBOT_TOUCHPOINTS"):
+        load_survey_config(tmp_path / "absent.yml")

@@ -1,0 +1,148 @@
+"""The demo page and widget in headless Chromium (Debian's package, driven by
+Playwright; no browser download), answered as a customer would."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from feedbot.nps import Category
+from feedbot.settings import PROJECT_ROOT
+from feedbot.touchpoints import load_survey_config
+from tests.chat import response_texts
+from tests.system import System
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = PROJECT_ROOT / "test-output"
+CONFIG = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
+
+
+def follow_up(touchpoint: str, category: Category) -> str:
+    tp = CONFIG.touchpoint(touchpoint)
+    assert tp is not None and tp.follow_up is not None
+    return tp.follow_up.for_category(category)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert shutil.which(CHROMIUM), "Debian's chromium is needed: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def bot_messages(page: Page) -> list[str]:
+    return page.get_by_test_id("bot-message").all_inner_texts()
+
+
+def wait_for_bot_messages(page: Page, count: int) -> list[str]:
+    expect(page.get_by_test_id("bot-message")).to_have_count(count, timeout=30_000)
+    return bot_messages(page)
+
+
+def send(page: Page, text: str) -> None:
+    page.get_by_test_id("chat-input").fill(text)
+    page.get_by_test_id("chat-send").click()
+
+
+def test_a_customer_answers_the_survey_in_the_widget(system: System, page: Page) -> None:
+    page.goto(f"{system.base_url}/")
+    greeting, question = wait_for_bot_messages(page, 2)
+    support = CONFIG.touchpoint("support")
+    assert support is not None and support.about in greeting
+    assert "0" in question and "10" in question
+
+    choices = page.get_by_test_id("chat-choice")
+    expect(choices).to_have_count(11)
+    assert choices.all_inner_texts() == [str(n) for n in range(11)]
+    choices.nth(9).click()
+    expect(page.get_by_test_id("customer-message")).to_have_text(["9"])
+    expect(page.get_by_test_id("chat-choice")).to_have_count(0)  # quick replies are gone
+    assert wait_for_bot_messages(page, 3)[-1] == follow_up("support", Category.PROMOTER)
+
+    reason = (
+        "<b>Sam</b> was great <script>window.__pwned = 1</script>"
+        '<img src=x onerror="window.__pwned = 2">'
+    )
+    send(page, reason)
+    assert wait_for_bot_messages(page, 4)[-1] in response_texts("utter_thanks")
+
+    # What the customer typed is shown as text, and nothing in it ran.
+    expect(page.get_by_test_id("customer-message").last).to_have_text(reason)
+    assert page.locator("[data-testid=chat-log] b, [data-testid=chat-log] img").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    expect(page.get_by_test_id("chat-input")).to_have_value("")
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "widget-completed.png"), full_page=True)
+
+    survey_id = page.evaluate("Object.values(sessionStorage)[0]")
+    survey = system.survey(survey_id)
+    assert survey.state == "completed"
+    assert survey.response is not None
+    assert (survey.response.score, survey.response.reason) == (9, reason)
+
+
+def test_the_touchpoint_comes_from_the_page_address(system: System, page: Page) -> None:
+    page.goto(f"{system.base_url}/?touchpoint=store_visit&location=store-12")
+    greeting, _ = wait_for_bot_messages(page, 2)
+    visit = CONFIG.touchpoint("store_visit")
+    assert visit is not None and visit.about in greeting
+    send(page, "5")
+    assert wait_for_bot_messages(page, 3)[-1] == follow_up("store_visit", Category.DETRACTOR)
+    survey = system.survey(page.evaluate("Object.values(sessionStorage)[0]"))
+    assert (survey.touchpoint, survey.location) == ("store_visit", "store-12")
+
+
+def test_a_reload_resumes_the_same_conversation(system: System, page: Page) -> None:
+    page.goto(f"{system.base_url}/?touchpoint=delivery")
+    wait_for_bot_messages(page, 2)
+    send(page, "pretty likely")
+    reask = wait_for_bot_messages(page, 3)[-1]
+    assert "0" in reask and "10" in reask
+    page.reload()
+    expect(page.get_by_test_id("bot-message").last).to_have_text(reask, timeout=30_000)
+    expect(page.get_by_test_id("customer-message")).to_have_text(["pretty likely"])
+    send(page, "8")
+    assert wait_for_bot_messages(page, 4)[-1] == follow_up("delivery", Category.PASSIVE)
+
+
+def test_the_widget_fits_a_phone_screen(system: System, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{system.base_url}/?touchpoint=checkout")
+    wait_for_bot_messages(page, 2)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    for test_id in ("chat-input", "chat-send", "chat-log"):
+        box = page.get_by_test_id(test_id).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+    expect(page.get_by_label("Your answer")).to_be_visible()  # the input has a label
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "widget-phone.png"), full_page=True)
+    context.close()
