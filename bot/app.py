@@ -17,6 +17,7 @@ from bot.conversations import Conversations
 from bot.errors import error_middleware
 from bot.keys import CLOCK, CONVERSATIONS, HTTP, RASA, SETTINGS, STORE, SURVEY_CONFIG
 from bot.rasa_client import RasaClient
+from bot.security import security_headers
 from feedbot.settings import Settings
 from feedbot.store.database import async_engine
 from feedbot.store.surveys import SurveyStore
@@ -32,7 +33,7 @@ def utc_now() -> datetime:
 
 def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> web.Application:
     """Build the app. Migrations are applied by the caller (``feedbot serve``)."""
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[security_headers, error_middleware])
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
     app[CLOCK] = clock

@@ -7,9 +7,14 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +25,7 @@ from aiohttp import web
 from bot.app import create_app
 from feedbot import rasa_env
 from feedbot.settings import PROJECT_ROOT, Settings
+from feedbot.store.migrate import upgrade
 
 log = logging.getLogger("feedbot.run")
 
@@ -42,7 +48,7 @@ def _port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def start_children(settings: Settings, var_dir: Path) -> list[Child]:
+def start_children(settings: Settings, var_dir: Path, model: Path | None = None) -> list[Child]:
     log_dir = var_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = rasa_env.rasa_environment(settings.action_server_url, var_dir / "rasa-tracker.db")
@@ -62,7 +68,7 @@ def start_children(settings: Settings, var_dir: Path) -> list[Child]:
             str(rasa_env.rasa_executable()),
             "run",
             "--model",
-            str(rasa_env.model_path()),
+            str(model or rasa_env.model_path()),
             "--port",
             str(_port(settings.rasa_url)),
             "--endpoints",
@@ -150,3 +156,64 @@ def _check_children(children: list[Child]) -> None:
                 f"{child.name} exited with code {code}. Last lines of {child.log_path}:\n"
                 f"{child.tail()}"
             )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def temporary_stack(workdir: Path, within: float = 180) -> Iterator[Settings]:
+    """Rasa, the action server and the app (`feedbot serve`) as processes on
+    free ports, with a fresh SQLite database in ``workdir``; for tests and
+    benchmarks. Yields the app's settings once /healthz answers 200."""
+    database_url = f"sqlite:///{workdir / 'feedbot.db'}"
+    upgrade(database_url)
+    app_port = free_port()
+    settings = Settings(
+        database_url=database_url,
+        port=app_port,
+        public_base_url=f"http://127.0.0.1:{app_port}",
+        rasa_url=f"http://127.0.0.1:{free_port()}",
+        action_server_url=f"http://127.0.0.1:{free_port()}",
+    )
+    children = start_children(settings, workdir)
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        PORT=str(app_port),
+        RASA_URL=settings.rasa_url,
+        ACTION_SERVER_URL=settings.action_server_url,
+    )
+    log_path = workdir / "log" / "app.log"
+    with log_path.open("ab") as log_file:
+        app = subprocess.Popen(
+            [sys.executable, "-m", "feedbot.cli", "serve"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    children.append(Child("app", app, log_path))
+    try:
+        block_until_healthy(f"{settings.public_base_url}/healthz", children, within)
+        yield settings
+    finally:
+        stop_children(children)
+
+
+def block_until_healthy(url: str, children: list[Child], within: float) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        _check_children(children)
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise ChildFailed(f"not healthy after {within:.0f} s")

@@ -3,8 +3,12 @@ Playwright; no browser download), answered as a customer would."""
 
 from __future__ import annotations
 
+import functools
 import shutil
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -131,6 +135,35 @@ def test_a_reload_resumes_the_same_conversation(system: System, page: Page) -> N
     expect(page.get_by_test_id("customer-message")).to_have_text(["pretty likely"])
     send(page, "8")
     assert wait_for_bot_messages(page, 4)[-1] == follow_up("delivery", Category.PASSIVE)
+
+
+@pytest.fixture
+def other_site(system: System, tmp_path: Path) -> Iterator[str]:
+    """A company's own page on another origin, embedding the widget from Feedbot."""
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><html><body><h1>Acme</h1>"
+        '<div class="feedbot-widget" data-feedbot-touchpoint="checkout"></div>'
+        f'<script src="{system.base_url}/static/widget.js" defer></script>'
+        "</body></html>"
+    )
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/index.html"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_widget_works_embedded_in_another_site(
+    system: System, page: Page, other_site: str
+) -> None:
+    page.goto(other_site)
+    greeting, _ = wait_for_bot_messages(page, 2)
+    checkout = CONFIG.touchpoint("checkout")
+    assert checkout is not None and checkout.about in greeting
+    send(page, "10")
+    assert wait_for_bot_messages(page, 3)[-1] == follow_up("checkout", Category.PROMOTER)
 
 
 def test_the_widget_fits_a_phone_screen(system: System, browser: Browser) -> None:

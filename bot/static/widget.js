@@ -7,6 +7,8 @@
   "use strict";
 
   var MAX_CHARS = 2000;
+  // The Feedbot server is where this script came from, not the embedding page.
+  var SERVER = new URL(document.currentScript ? document.currentScript.src : location.href);
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -56,8 +58,8 @@
 
   Widget.prototype.connect = function () {
     var self = this;
-    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var ws = new WebSocket(scheme + location.host + "/chat");
+    var scheme = SERVER.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + SERVER.host + "/chat");
     this.ws = ws;
     ws.addEventListener("open", function () {
       self.retry = 0;
