@@ -8,7 +8,11 @@ from typing import Any
 import aiohttp
 import yaml
 
+from feedbot.nps import Category
 from feedbot.settings import PROJECT_ROOT
+from feedbot.touchpoints import load_survey_config
+
+CONFIG = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
 
 
 class ChatClient:
@@ -43,7 +47,24 @@ def bot_texts(frames: list[dict[str, Any]]) -> list[str]:
     return [f["text"] for f in frames if f["type"] == "bot"]
 
 
+def response_variations(name: str) -> list[dict[str, Any]]:
+    """A response's variations in domain.yml (text, buttons, conditions)."""
+    return yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["responses"][name]
+
+
 def response_texts(name: str) -> set[str]:
-    """Every wording of a response in domain.yml, for asserting which one was said."""
-    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
-    return {variation["text"] for variation in domain["responses"][name]}
+    """Every wording of a response, for asserting which one was said."""
+    return {variation["text"] for variation in response_variations(name)}
+
+
+def follow_up(touchpoint: str, category: Category | str) -> str:
+    """The why question the shipped touchpoints.yml asks for this touchpoint."""
+    tp = CONFIG.touchpoint(touchpoint)
+    assert tp is not None and tp.follow_up is not None
+    return tp.follow_up.for_category(Category(category))
+
+
+def about(touchpoint: str) -> str:
+    tp = CONFIG.touchpoint(touchpoint)
+    assert tp is not None
+    return tp.about

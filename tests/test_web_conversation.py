@@ -11,32 +11,18 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 
-from feedbot.nps import Category
 from feedbot.settings import PROJECT_ROOT
-from feedbot.touchpoints import load_survey_config
-from tests.chat import ChatClient, response_texts
+from tests.chat import ChatClient, follow_up, response_texts, response_variations
 from tests.system import System, free_port
 
 pytestmark = pytest.mark.system
-CONFIG = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
 
 
 @pytest.fixture
 async def chat(system: System) -> AsyncIterator[ChatClient]:
     async with aiohttp.ClientSession() as http, http.ws_connect(system.ws_url) as ws:
         yield ChatClient(ws)
-
-
-def yaml_responses(name: str) -> list[dict[str, object]]:
-    return yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["responses"][name]
-
-
-def follow_up(touchpoint: str, category: str) -> str:
-    tp = CONFIG.touchpoint(touchpoint)
-    assert tp is not None and tp.follow_up is not None
-    return tp.follow_up.for_category(Category(category))
 
 
 async def test_a_promoter_is_stored_with_reason_and_transcript(
@@ -141,7 +127,7 @@ async def test_declining_ends_the_survey_politely(system: System, chat: ChatClie
     await chat.start(touchpoint="store_visit")
     (reply,) = await chat.say("I'd rather not answer")
     # One of the wordings for "no score given" (the last variation is for "score given").
-    declined = [v for v in yaml_responses("utter_survey_declined") if v.get("condition")]
+    declined = [v for v in response_variations("utter_survey_declined") if v.get("condition")]
     assert reply in {v["text"] for v in declined}
     (after,) = await chat.say("ok")
     assert after in response_texts("utter_survey_over")  # answers, without asking again

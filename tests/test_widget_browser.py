@@ -15,20 +15,12 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from feedbot.nps import Category
 from feedbot.settings import PROJECT_ROOT
-from feedbot.touchpoints import load_survey_config
-from tests.chat import response_texts
+from tests.chat import about, follow_up, response_texts
 from tests.system import System
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = PROJECT_ROOT / "test-output"
-CONFIG = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
-
-
-def follow_up(touchpoint: str, category: Category) -> str:
-    tp = CONFIG.touchpoint(touchpoint)
-    assert tp is not None and tp.follow_up is not None
-    return tp.follow_up.for_category(category)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +70,7 @@ def send(page: Page, text: str) -> None:
 def test_a_customer_answers_the_survey_in_the_widget(system: System, page: Page) -> None:
     page.goto(f"{system.base_url}/")
     greeting, question = wait_for_bot_messages(page, 2)
-    support = CONFIG.touchpoint("support")
-    assert support is not None and support.about in greeting
+    assert about("support") in greeting
     assert "0" in question and "10" in question
 
     choices = page.get_by_test_id("chat-choice")
@@ -116,8 +107,7 @@ def test_a_customer_answers_the_survey_in_the_widget(system: System, page: Page)
 def test_the_touchpoint_comes_from_the_page_address(system: System, page: Page) -> None:
     page.goto(f"{system.base_url}/?touchpoint=store_visit&location=store-12")
     greeting, _ = wait_for_bot_messages(page, 2)
-    visit = CONFIG.touchpoint("store_visit")
-    assert visit is not None and visit.about in greeting
+    assert about("store_visit") in greeting
     send(page, "5")
     assert wait_for_bot_messages(page, 3)[-1] == follow_up("store_visit", Category.DETRACTOR)
     survey = system.survey(page.evaluate("Object.values(sessionStorage)[0]"))
@@ -160,8 +150,7 @@ def test_the_widget_works_embedded_in_another_site(
 ) -> None:
     page.goto(other_site)
     greeting, _ = wait_for_bot_messages(page, 2)
-    checkout = CONFIG.touchpoint("checkout")
-    assert checkout is not None and checkout.about in greeting
+    assert about("checkout") in greeting
     send(page, "10")
     assert wait_for_bot_messages(page, 3)[-1] == follow_up("checkout", Category.PROMOTER)
 
