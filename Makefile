@@ -28,19 +28,19 @@ help:
 	@echo "make bench  measure the app's per-turn overhead against Rasa's own REST channel"
 	@echo "make clean  remove environments, models and var/"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found. Install it: 'pyenv install 3.11' or 'apt-get install python3.11 python3.11-venv'."; exit 1; }
 	$(PYTHON311) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -c constraints.txt
 	touch $@
 
-$(RASA_VENV)/.installed: requirements-rasa.txt
+$(RASA_VENV)/.installed: requirements-rasa.txt constraints-rasa.txt
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found; Rasa 3.6 needs it. Install it: 'pyenv install 3.10' (then re-run make) or 'apt-get install python3.10 python3.10-venv'."; exit 1; }
 	$(PYTHON310) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install --quiet --upgrade pip wheel
 	@echo "Installing Rasa 3.6 into $(RASA_VENV) (large: TensorFlow comes with it)…"
-	$(RASA_VENV)/bin/pip install --progress-bar on -r requirements-rasa.txt
+	$(RASA_VENV)/bin/pip install --progress-bar on -r requirements-rasa.txt -c constraints-rasa.txt
 	touch $@
 
 install: $(VENV)/.installed $(RASA_VENV)/.installed
