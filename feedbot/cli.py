@@ -60,11 +60,12 @@ def run(
     upgrade(settings.database_url)
     var_dir = PROJECT_ROOT / "var"
     try:
+        runner.ensure_ports_free(settings)
         if not rasa_env.model_is_current():
             err.print("Training data changed or no model yet: training (under a minute)…")
             rasa_env.train(rasa_env.rasa_environment(settings.action_server_url, var_dir))
         children = runner.start_children(settings, var_dir)
-    except (rasa_env.RasaNotInstalled, subprocess.CalledProcessError) as exc:
+    except (rasa_env.RasaNotInstalled, runner.PortInUse, subprocess.CalledProcessError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     # A service manager stops us with SIGTERM: shut down as for Ctrl-C.
@@ -96,7 +97,11 @@ def serve() -> None:
     _logging()
     settings = _settings()
     upgrade(settings.database_url)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot listen on {settings.host}:{settings.port}: {exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command()

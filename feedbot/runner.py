@@ -48,6 +48,29 @@ def _port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
+def ensure_ports_free(settings: Settings) -> None:
+    """Fail before starting anything if a port is taken (often: Feedbot is
+    already running), naming the setting that moves it."""
+    wanted = [
+        ("the app", settings.host, settings.port, "PORT"),
+        ("Rasa", "127.0.0.1", _port(settings.rasa_url), "RASA_URL"),
+        ("the action server", "127.0.0.1", _port(settings.action_server_url), "ACTION_SERVER_URL"),
+    ]
+    for name, host, port, setting in wanted:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                raise PortInUse(
+                    f"port {port} ({name}) is already in use. Is Feedbot already running? "
+                    f"Stop it, or set {setting} to use another port."
+                ) from None
+
+
 def start_children(settings: Settings, var_dir: Path, model: Path | None = None) -> list[Child]:
     log_dir = var_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)

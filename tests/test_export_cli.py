@@ -6,6 +6,7 @@ import asyncio
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -139,3 +140,16 @@ def test_help_explains_each_command() -> None:
     assert result.returncode == 0
     for command in ("run", "serve", "train", "migrate", "export", "actions"):
         assert command in result.stdout
+
+
+def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = feedbot(
+            "run", env={"PORT": str(port), "DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}
+        )
+    assert result.returncode == 1
+    assert f"port {port} (the app) is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
