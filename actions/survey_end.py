@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -20,7 +21,7 @@ class ActionCompleteSurvey(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         await context.survey_store().finish(tracker.sender_id, SurveyState.COMPLETED, context.now())
-        return []
+        return [SlotSet("survey_finished", True)]
 
 
 def ending_state(intent: str | None, has_score: bool) -> SurveyState:
@@ -45,4 +46,4 @@ class ActionStopSurvey(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         state = ending_state(intent, tracker.get_slot("score") is not None)
         await context.survey_store().finish(tracker.sender_id, state, context.now())
-        return []
+        return [SlotSet("survey_finished", True)]

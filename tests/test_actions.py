@@ -237,7 +237,7 @@ async def test_stopping_records_the_state(
 async def test_completing_records_the_time(store: SurveyStore) -> None:
     await start(store)
     events = await ActionCompleteSurvey().run(CollectingDispatcher(), tracker(), DOMAIN)
-    assert events == []
+    assert as_dict(events) == {"survey_finished": True}
     stored = await store.get_survey(SURVEY_ID)
     assert stored is not None and stored.state == "completed" and stored.completed_at is not None
 

@@ -94,6 +94,20 @@ async def test_leaving_halfway_keeps_the_score_as_a_partial_response(
     assert survey.response.reason is None and survey.completed_at is None
 
 
+@pytest.mark.parametrize("ask_again", ["I'd like to give feedback", "can I rate you"])
+async def test_asking_again_after_finishing_does_not_replay_the_survey(
+    system: System, chat: ChatClient, ask_again: str
+) -> None:
+    await chat.start(touchpoint="support")
+    await chat.say("8")
+    await chat.say("quick answer")
+    (reply,) = await chat.say(ask_again)
+    assert reply in response_texts("utter_survey_over")
+    survey = system.survey(chat.survey_id or "")
+    assert survey.state == "completed"
+    assert survey.response is not None and survey.response.reason == "quick answer"
+
+
 async def test_saying_goodbye_halfway_is_recorded_as_left(system: System, chat: ChatClient) -> None:
     await chat.start(touchpoint="support")
     await chat.say("5")
