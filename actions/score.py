@@ -13,7 +13,7 @@ from actions import context
 from actions.asking import AskOnceAction
 from feedbot.customer_text import unguard
 from feedbot.nps import category_of
-from feedbot.scores import parse_score
+from feedbot.understanding.scores import parse_score
 
 # Answers that are not a 0–10 score get this many re-asks; after that the bot
 # skips the number and asks the open question instead of insisting.

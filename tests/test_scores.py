@@ -1,34 +1,109 @@
-import pytest
+"""The score parser: table-driven on the labelled sets, and property tests."""
 
-from feedbot.scores import parse_score
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedbot.settings import PROJECT_ROOT
+from feedbot.understanding.scores import ScoreReading, parse_score, read_score
+
+LABELLED = [
+    json.loads(line)
+    for path in (
+        PROJECT_ROOT.parent / "shared" / "eval" / "scores.dev.jsonl",
+        PROJECT_ROOT / "bench" / "data" / "scores.jsonl",
+    )
+    if path.exists()
+    for line in path.read_text().splitlines()
+]
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("9", 9),
-        ("0", 0),
-        ("10", 10),
-        (" 7 ", 7),
         ("nine", 9),
-        ("Ten", 10),
-        ("zero", 0),
         ("10/10", 10),
-        ("8 out of 10", 8),
+        ("ten out of ten", 10),
         ("I'd give it a 7", 7),
-        ("probably a 6", 6),
-        ("2, the package was late", 2),
-        # no single valid 0–10 score
+        ("a solid eight", 8),
+        ("3, the package arrived 2 days late", 3),
+        ("8 👍", 8),
+        ("🔟", 10),
+        ("5️⃣", 5),
+        ("sevn", 7),  # a typo of a number word
+        ("not a 10, more like a 6", 6),
         ("11", None),
         ("100", None),
         ("-3", None),
-        ("9.5", None),
         ("7 or 8", None),
         ("between 6 and 7", None),
+        ("6-7", None),
+        ("9.5", None),
+        ("5 stars", None),
+        ("4/5", None),
+        ("I called 3 times", None),
+        ("order 55812", None),
+        ("call me on 07700 900123", None),
         ("very likely", None),
+        ("fine", None),  # a real word, not a typo of "five" or "nine"
+        ("no one called me", None),
         ("", None),
-        ("   ", None),
     ],
 )
 def test_parse_score(text: str, expected: int | None) -> None:
     assert parse_score(text) == expected
+
+
+def test_the_labelled_sets_are_read_almost_perfectly() -> None:
+    assert len(LABELLED) >= 200
+    wrong = [(r["text"], r["score"]) for r in LABELLED if parse_score(r["text"]) != r["score"]]
+    assert len(wrong) <= len(LABELLED) * 0.02, wrong
+
+
+@pytest.mark.parametrize(
+    ("text", "score", "rest"),
+    [
+        ("2. Waited 40 minutes on hold", 2, "Waited 40 minutes on hold"),
+        ("3 because the line was huge", 3, "the line was huge"),
+        ("the line was huge, 3", 3, "the line was huge"),
+        ("a solid eight, lovely staff", 8, "lovely staff"),
+        ("It took 2 weeks. I give it 3", 3, "It took 2 weeks"),
+        ("9 👍", 9, ""),
+        ("very likely", None, "very likely"),
+    ],
+)
+def test_the_rest_of_a_reply_is_its_reason(text: str, score: int | None, rest: str) -> None:
+    assert read_score(text) == ScoreReading(score=score, rest=rest)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_never_crashes_and_never_leaves_the_scale(text: str) -> None:
+    score = parse_score(text)
+    assert score is None or (isinstance(score, int) and 0 <= score <= 10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_the_same_reply_always_reads_the_same(text: str) -> None:
+    assert parse_score(text) == parse_score(text)
+    assert read_score(text) == read_score(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=10), st.sampled_from(["", "!", " 👍", "/10", " out of 10"])
+)
+def test_every_plain_score_is_read(score: int, suffix: str) -> None:
+    assert parse_score(f"{score}{suffix}") == score
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=11, max_value=99) | st.integers(max_value=-1, min_value=-99))
+def test_numbers_off_the_scale_are_never_scores(number: int) -> None:
+    assert parse_score(str(number)) is None

@@ -1,0 +1,183 @@
+"""Reading an NPS score (0–10) out of what a customer typed.
+
+A reply holds a score only when it holds exactly one rating and that rating is
+a whole number from 0 to 10: "9", "nine", "10/10", "ten out of ten", "I'd give
+it a 7", "a solid eight", "3, the package arrived 2 days late", "8 👍", "🔟".
+Everything else is ``None`` so the bot re-asks instead of guessing: out of
+range ("11", "-3"), two candidates ("7 or 8"), decimals ("9.5"), other scales
+("5 stars", "4/5"), numbers that are not ratings (durations, counts, money,
+order and phone numbers) and words without a number ("very likely").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import emoji
+from text_to_num import alpha2digit
+
+from feedbot.understanding.vocabulary import TypoCorrector
+
+
+@dataclass(frozen=True)
+class ScoreReading:
+    score: int | None
+    # What else the reply says ("2. Waited 40 minutes" → "Waited 40 minutes"),
+    # or the whole reply when the score is not at its start or end.
+    rest: str
+
+
+def parse_score(text: str) -> int | None:
+    return read_score(text).score
+
+
+def read_score(text: str) -> ScoreReading:
+    normalised = _normalise(text)
+    score = _decide(normalised)
+    return ScoreReading(score=score, rest=_rest(text) if score is not None else text.strip())
+
+
+# Words right after a number that make it a duration, count, amount or time,
+# not a rating.
+_NOT_A_RATING_AFTER = frozenset(
+    """
+    second seconds sec secs minute minutes min mins hour hours hr hrs h day days week weeks
+    wk wks month months year years yr yrs time times call calls attempt attempts try tries
+    visit visits item items thing things order orders parcel parcels package packages box
+    boxes email emails message messages text texts people person persons staff guy guys
+    man men woman women lady ladies kid kids pound pounds quid dollar dollars buck bucks
+    euro euros pence cent cents p am pm o'clock mile miles km kg step steps page pages
+    click clicks ticket tickets seat seats floor floors aisle aisles till tills
+    """.split()
+)
+# Words after a number that put it on another scale: the reply is not an NPS score.
+_OTHER_SCALE_AFTER = frozenset("star stars percent % point points".split())
+# Words right before a number that make it an identifier or an amount.
+_NOT_A_RATING_BEFORE = frozenset(
+    """
+    order number no num ref reference ticket case till aisle lane table room gate platform
+    bus route flight item page step version zone door floor level unit code pin account
+    minus negative
+    """.split()
+)
+
+# One-word and short spellings of "out of".
+_OUT_OF = r"(?:/|out\s+of|outta|of)"
+_FRACTION = re.compile(rf"(?<![\d.,])(-?\d+(?:[.,]\d+)?)\s*{_OUT_OF}\s*(\d+)(?![\d.,]*\d)")
+_NUMBER = re.compile(r"(?<![\w.,/:#£$€+\-])(-?\d+(?:[.,]\d+)?)(?![\w%/]|[.,:]\d)")
+_PRONOUN_ONE = re.compile(
+    r"\b(no|every|some|the|this|that|which|each|any)\s+one\b|\bone\s+(?=of\b|more\b|thing\b|"
+    r"another\b|who\b|person\b|guy\b|lady\b|man\b|woman\b)"
+)
+_RANGE = re.compile(r"(?<![\d.,])\d{1,2}\s*[-–]\s*\d{1,2}(?![\d.,])")
+_KEYCAP = re.compile(r":keycap_(\d+):")
+_EMOJI_NAME = re.compile(r":[a-z0-9_\-&.’']+:")
+_WORD = re.compile(r"[a-z]+")
+_NUMBER_WORDS = ("zero", "three", "four", "five", "seven", "eight", "nine")
+
+
+@lru_cache(maxsize=1)
+def _number_word_typos() -> TypoCorrector:
+    return TypoCorrector(_NUMBER_WORDS)
+
+
+def _normalise(text: str) -> str:
+    text = emoji.demojize(text.replace("\ufe0f", ""), delimiters=(" :", ": "))
+    text = _KEYCAP.sub(r" \1 ", text)
+    text = _EMOJI_NAME.sub(" ", text)
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"(?<=[a-z])-(?=[a-z0-9])|(?<=[0-9])-(?=[a-z])", " ", text)  # "5-minute"
+    text = _WORD.sub(lambda m: _number_word_typos().correct(m.group()) or m.group(), text)
+    text = _PRONOUN_ONE.sub(lambda m: m.group().replace("one", "someone"), text)
+    return alpha2digit(text, "en", threshold=0)
+
+
+def _value(token: str) -> float:
+    return float(token.replace(",", "."))
+
+
+def _decide(text: str) -> int | None:
+    explicit: list[float] = []  # "x/10", "x out of 10"
+    for match in _FRACTION.finditer(text):
+        if int(match.group(2)) != 10:
+            return None  # another scale: 4/5, 3 out of 5
+        if not _negated(text, match.start()):
+            explicit.append(_value(match.group(1)))
+    if explicit:
+        return _single_valid(explicit)
+    if _RANGE.search(text):
+        return None  # "6-7": two candidates
+    text = _FRACTION.sub(" ", text)
+    candidates: list[float] = []
+    for match in _NUMBER.finditer(text):
+        token = match.group(1)
+        before = _words_before(text, match.start())
+        after = _word_after(text, match.end())
+        if after in _OTHER_SCALE_AFTER or text[match.end() : match.end() + 1] == "%":
+            return None
+        if after in _NOT_A_RATING_AFTER or (before and before[-1] in _NOT_A_RATING_BEFORE):
+            continue
+        if len(token.lstrip("-").split(".")[0].split(",")[0]) >= 3:
+            continue  # ids, phone numbers, amounts: never a 0–10 rating
+        if _negated(text, match.start()):
+            continue  # "not a 10, more like 6"
+        candidates.append(_value(token))
+    return _single_valid(candidates)
+
+
+def _single_valid(values: list[float]) -> int | None:
+    if not values or len(set(values)) != 1:
+        return None  # nothing, or two different candidates ("7 or 8")
+    value = values[0]
+    if value != int(value) or not 0 <= value <= 10:
+        return None
+    if any(v < 0 for v in values):
+        return None
+    return int(value)
+
+
+def _words_before(text: str, index: int, count: int = 2) -> list[str]:
+    return _WORD.findall(text[:index])[-count:]
+
+
+def _word_after(text: str, index: int) -> str:
+    match = re.match(r"\s*([a-z']+|%)", text[index:])
+    return match.group(1) if match else ""
+
+
+_NEGATED_BEFORE = re.compile(r"\b(?:not|never)\s+(?:an?\s+)?$")
+
+
+def _negated(text: str, index: int) -> bool:
+    """A number right after "not" or "never" ("not a 10, more like 6")."""
+    return bool(_NEGATED_BEFORE.search(text[:index]))
+
+
+# The score at the start or the end of a reply, with the words that carry it
+# ("I'd give it a solid 8 because") and what joins it to the rest.
+_FILLER = (
+    r"(?:(?:i'?d|i|would|give|gave|rate|say|it|you|u|us|an?|solid|strong|weak|generous|"
+    r"definitely|def|deffo|maybe|probably|prob|about|around|like|honestly|score|rating|my|is)\s+)*"
+)
+_SCORE_WORD = r"(?:\d{1,2}|zero|one|two|three|four|five|six|seven|eight|nine|ten)"
+_SCORE_PART = rf"{_FILLER}{_SCORE_WORD}(?:\s*{_OUT_OF}\s*(?:10|ten))?"
+_LEADING = re.compile(
+    rf"^\s*{_SCORE_PART}[\s,.;:!)(-]*(?:(?:because|cos|coz|cause|as|since|but)\s+)?",
+    re.IGNORECASE,
+)
+_TRAILING = re.compile(rf"[\s,.;:!-]+(?:so\s+)?{_SCORE_PART}[\s\W]*$", re.IGNORECASE)
+
+
+def _rest(text: str) -> str:
+    """The reply without its score, when the score is at its start or end."""
+    plain = emoji.replace_emoji(text, replace=" ").strip()
+    score = _decide(_normalise(plain))
+    leading = _LEADING.match(plain)
+    if leading and _decide(_normalise(leading.group())) == score:
+        return plain[leading.end() :].strip(" ,.;:-()")
+    trailing = _TRAILING.search(plain)
+    if trailing and _decide(_normalise(trailing.group())) == score:
+        return plain[: trailing.start()].strip(" ,.;:-()")
+    return plain
