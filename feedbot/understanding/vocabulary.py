@@ -18,10 +18,16 @@ from spacy.util import load_language_data
 KNOWN_WORD_LOG_PROB = -14.5
 
 
+# Of two typo candidates, the more common wins when it is this much more likely
+# (log probability), as a person reading the typo would guess.
+CLEARLY_MORE_COMMON = 1.0
+
+
 @lru_cache(maxsize=1)
-def known_words() -> frozenset[str]:
+def known_words() -> dict[str, float]:
+    """Real English words and their log probabilities."""
     probs: dict[str, float] = load_language_data(spacy_lookups_data.en["lexeme_prob"])
-    return frozenset(w for w, p in probs.items() if p >= KNOWN_WORD_LOG_PROB and w.isalpha())
+    return {w: p for w, p in probs.items() if p >= KNOWN_WORD_LOG_PROB and w.isalpha()}
 
 
 def is_known(word: str) -> bool:
@@ -53,7 +59,16 @@ class TypoCorrector:
             for target in self._by_key.get(key, ()):
                 if _within_one_edit(word, target):
                     found.add(target)
-        return found.pop() if len(found) == 1 else None
+        if len(found) <= 1:
+            return found.pop() if found else None
+        return _clearly_most_common(found)
+
+
+def _clearly_most_common(words: set[str]) -> str | None:
+    probs = known_words()
+    ranked = sorted(words, key=lambda w: probs.get(w, KNOWN_WORD_LOG_PROB - 10), reverse=True)
+    best, runner_up = (probs.get(w, KNOWN_WORD_LOG_PROB - 10) for w in ranked[:2])
+    return ranked[0] if best - runner_up >= CLEARLY_MORE_COMMON else None
 
 
 def _within_one_edit(a: str, b: str) -> bool:

@@ -1,0 +1,148 @@
+"""Tagging the themes of a reason with spaCy and an editable taxonomy.
+
+A blank English pipeline (no model download): the tokenizer, then one
+component that sets each token's NORM to its dictionary form (spaCy's lookup
+lemmas from spacy-lookups-data), with one-letter typos of taxonomy words
+corrected. The taxonomy's phrases are matched on NORM with a PhraseMatcher,
+its token patterns with a Matcher. Format: docs/themes.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import spacy
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from spacy.language import Language
+from spacy.lookups import load_lookups
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc
+
+from feedbot.understanding.vocabulary import TypoCorrector
+
+THEME_ID = r"^[a-z][a-z0-9_]*$"
+
+
+class ThemeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    label: str = Field(min_length=1)
+    phrases: list[str] = Field(default_factory=list)
+    patterns: list[list[dict[str, Any]]] = Field(default_factory=list)
+    except_: list[str] = Field(default_factory=list, alias="except")
+
+
+class Taxonomy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    themes: dict[str, ThemeSpec] = Field(min_length=1)
+
+
+class TaxonomyError(ValueError):
+    """The theme file is missing, not YAML, or does not follow the format."""
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TaxonomyError(f"{path}: theme file not found (set FEEDBOT_THEMES)") from None
+    except yaml.YAMLError as exc:
+        raise TaxonomyError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        taxonomy = Taxonomy.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise TaxonomyError(f"{path}: {problems}") from None
+    for theme, spec in taxonomy.themes.items():
+        if not spec.phrases and not spec.patterns:
+            raise TaxonomyError(f"{path}: themes.{theme}: needs phrases or patterns")
+        if not __import__("re").match(THEME_ID, theme):
+            raise TaxonomyError(f"{path}: themes.{theme}: ids are lower case, digits and _")
+    return taxonomy
+
+
+@lru_cache(maxsize=1)
+def _lemmas() -> Any:
+    return load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+
+
+def dictionary_form(word: str) -> str:
+    lower = word.lower()
+    return _lemmas().get(lower, lower)
+
+
+class ThemeTagger:
+    def __init__(self, taxonomy: Taxonomy, source: str = "themes") -> None:
+        self.themes = list(taxonomy.themes)
+        self._nlp = spacy.blank("en")
+        self._typos: TypoCorrector | None = None
+        self._nlp.add_pipe("feedbot_norm", config={})
+        self._nlp.get_pipe("feedbot_norm").tagger = self  # type: ignore[attr-defined]
+        phrases = {
+            theme: [p for p in spec.phrases if p.strip()] for theme, spec in taxonomy.themes.items()
+        }
+        # Typos are corrected towards the words the taxonomy looks for.
+        targets = {dictionary_form(w) for ps in phrases.values() for p in ps for w in p.split()}
+        self._typos = TypoCorrector(targets, min_length=5)
+        self._phrases = PhraseMatcher(self._nlp.vocab, attr="NORM")
+        self._exceptions = PhraseMatcher(self._nlp.vocab, attr="NORM")
+        self._patterns = Matcher(self._nlp.vocab)
+        for theme, spec in taxonomy.themes.items():
+            if phrases[theme]:
+                self._phrases.add(theme, list(self._nlp.pipe(phrases[theme])))
+            if spec.except_:
+                self._exceptions.add(theme, list(self._nlp.pipe(spec.except_)))
+            for index, pattern in enumerate(spec.patterns):
+                try:
+                    self._patterns.add(theme, [pattern])
+                except Exception as exc:  # spaCy names the problem in the pattern
+                    raise TaxonomyError(
+                        f"{source}: themes.{theme}.patterns.{index}: {exc}"
+                    ) from None
+
+    def normalise(self, doc: Doc) -> Doc:
+        for token in doc:
+            form = dictionary_form(token.text)
+            corrected = self._typos.correct(token.lower_) if self._typos else None
+            token.norm_ = dictionary_form(corrected) if corrected else form
+        return doc
+
+    def tag(self, text: str) -> list[str]:
+        return next(self.tag_many([text]))
+
+    def tag_many(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[list[str]]:
+        for doc in self._nlp.pipe(texts, batch_size=batch_size):
+            yield self._themes_of(doc)
+
+    def _themes_of(self, doc: Doc) -> list[str]:
+        vocab = self._nlp.vocab.strings
+        excluded: dict[str, list[tuple[int, int]]] = {}
+        for match_id, start, end in self._exceptions(doc):
+            excluded.setdefault(vocab[match_id], []).append((start, end))
+        found = set()
+        for match_id, start, end in [*self._phrases(doc), *self._patterns(doc)]:
+            theme = vocab[match_id]
+            if any(s < end and start < e for s, e in excluded.get(theme, [])):
+                continue
+            found.add(theme)
+        return [t for t in self.themes if t in found]
+
+
+@Language.factory("feedbot_norm")
+def _make_norm(nlp: Language, name: str) -> _Norm:
+    return _Norm()
+
+
+class _Norm:
+    """Pipeline component: hands each doc to its ThemeTagger to set NORMs."""
+
+    tagger: ThemeTagger
+
+    def __call__(self, doc: Doc) -> Doc:
+        return self.tagger.normalise(doc)
