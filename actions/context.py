@@ -1,6 +1,7 @@
 """What the actions share in one action-server process: the store, the
-operator's touchpoints and the clock. Rasa instantiates actions without
-arguments, so these are built once, lazily, from the environment."""
+operator's touchpoints, the understanding of answers and the clock. Rasa
+instantiates actions without arguments, so these are built once, lazily, from
+the environment."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from feedbot.settings import Settings
 from feedbot.store.database import async_engine
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import SurveyConfig, load_survey_config
+from feedbot.understanding.reader import Understanding
 
 
 @lru_cache(maxsize=1)
@@ -23,6 +25,11 @@ def survey_config() -> SurveyConfig:
     return load_survey_config(Settings.from_env().touchpoints_file)
 
 
+@lru_cache(maxsize=1)
+def understanding() -> Understanding:
+    return Understanding.from_taxonomy(Settings.from_env().themes_file)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -31,3 +38,4 @@ def reset() -> None:
     """Forget the cached store and configuration (tests change the environment)."""
     survey_store.cache_clear()
     survey_config.cache_clear()
+    understanding.cache_clear()

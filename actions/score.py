@@ -11,9 +11,10 @@ from rasa_sdk.types import DomainDict
 
 from actions import context
 from actions.asking import AskOnceAction
+from actions.reason import take_reason
 from feedbot.customer_text import unguard
 from feedbot.nps import category_of
-from feedbot.understanding.scores import parse_score
+from feedbot.understanding.scores import read_score
 
 # Answers that are not a 0–10 score get this many re-asks; after that the bot
 # skips the number and asks the open question instead of insisting.
@@ -44,8 +45,9 @@ class ValidateScoreForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        score = parse_score(unguard(str(slot_value))) if slot_value is not None else None
-        if score is None:
+        reading = read_score(unguard(str(slot_value))) if slot_value is not None else None
+        score = reading.score if reading else None
+        if reading is None or score is None:
             attempts = int(tracker.get_slot("score_attempts") or 0) + 1
             return {
                 "score": None,
@@ -61,4 +63,14 @@ class ValidateScoreForm(FormValidationAction):
             if touchpoint is not None and touchpoint.follow_up is not None
             else None
         )
-        return {"score": score, "category": category.value, "follow_up_question": follow_up}
+        slots = {"score": score, "category": category.value, "follow_up_question": follow_up}
+        if reading.rest:  # "2. Waited 40 minutes on hold": the why came with the score
+            slots |= await take_reason(_with_slots(tracker, slots), reading.rest)
+            slots["reason_given"] = True
+        return slots
+
+
+def _with_slots(tracker: Tracker, slots: dict[str, Any]) -> Tracker:
+    copy = tracker.copy()
+    copy.slots.update(slots)
+    return copy

@@ -24,13 +24,16 @@ class ActionCompleteSurvey(Action):
         return [SlotSet("survey_finished", True)]
 
 
-def ending_state(intent: str | None, has_score: bool) -> SurveyState:
+def ending_state(intent: str | None, has_score: bool, has_reason: bool) -> SurveyState:
     """How a survey the customer stopped early is recorded.
 
-    Declining only the *why* after giving a score still completes the survey;
-    declining the score declines it; saying goodbye leaves it (a partial
-    response when the score is in).
+    Once the why is in, stopping (skipping the probing question, or leaving)
+    still completes the survey. Before that, declining the why after a score
+    completes it; declining the score declines it; saying goodbye leaves it
+    (a partial response when the score is in).
     """
+    if has_reason:
+        return SurveyState.COMPLETED
     if intent == "goodbye":
         return SurveyState.LEFT
     return SurveyState.COMPLETED if has_score else SurveyState.DECLINED
@@ -44,6 +47,8 @@ class ActionStopSurvey(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        state = ending_state(intent, tracker.get_slot("score") is not None)
+        state = ending_state(
+            intent, tracker.get_slot("score") is not None, tracker.get_slot("reason") is not None
+        )
         await context.survey_store().finish(tracker.sender_id, state, context.now())
         return [SlotSet("survey_finished", True)]

@@ -22,6 +22,7 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     touchpoints_file: Path = PROJECT_ROOT / "touchpoints.yml"
+    themes_file: Path = PROJECT_ROOT / "themes.yml"
     # Rasa's answer to one turn; a turn that takes longer is reported to the
     # customer as a hiccup instead of leaving the widget hanging.
     rasa_timeout_seconds: float = 30.0
@@ -41,6 +42,7 @@ class Settings:
                 "/"
             ),
             touchpoints_file=Path(env.get("FEEDBOT_TOUCHPOINTS") or defaults.touchpoints_file),
+            themes_file=Path(env.get("FEEDBOT_THEMES") or defaults.themes_file),
             rasa_timeout_seconds=float(
                 env.get("RASA_TIMEOUT_SECONDS") or defaults.rasa_timeout_seconds
             ),

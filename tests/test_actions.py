@@ -14,7 +14,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context
-from actions.reason import ActionAskReason, ValidateReasonForm
+from actions.reason import ActionAskFollowUp, ActionAskReason, ValidateProbeForm, ValidateReasonForm
 from actions.score import MAX_REASKS, ActionAskScore, ValidateScoreForm
 from actions.survey_end import ActionCompleteSurvey, ActionStopSurvey, ending_state
 from actions.survey_start import ActionStartSurvey
@@ -36,7 +36,9 @@ async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("FEEDBOT_TOUCHPOINTS", str(PROJECT_ROOT / "touchpoints.yml"))
     context.reset()
-    yield context.survey_store()
+    store = context.survey_store()
+    yield store
+    await store.close()
     context.reset()
 
 
@@ -171,15 +173,102 @@ async def test_the_reason_is_stored_as_typed(store: SurveyStore) -> None:
         tracker({}, answer("reason", text), active_loop="reason_form"),
         DOMAIN,
     )
-    assert as_dict(events) == {"reason": "/restart the <b>queue</b> was long"}
+    assert as_dict(events) == {
+        "reason": "/restart the <b>queue</b> was long",
+        "reason_vague": False,
+    }
     stored = await store.get_survey(SURVEY_ID)
     assert stored is not None and stored.response is not None
     assert stored.response.reason == "/restart the <b>queue</b> was long"
+    assert await store.themes(SURVEY_ID) == ["wait_time"]
+    assert stored.response.sentiment == "negative"
+
+
+@pytest.mark.parametrize(
+    ("reason", "vague", "themes"),
+    [
+        ("idk", True, []),
+        ("it was ok", True, []),
+        ("The delivery driver was rude", False, ["delivery", "staff"]),
+        ("nothing special to say really honestly", False, []),
+    ],
+)
+async def test_a_vague_reason_is_flagged_for_one_probe(
+    store: SurveyStore, reason: str, vague: bool, themes: list[str]
+) -> None:
+    await start(store)
+    events = await ValidateReasonForm().run(
+        CollectingDispatcher(),
+        tracker({"category": "detractor"}, answer("reason", reason), active_loop="reason_form"),
+        DOMAIN,
+    )
+    assert as_dict(events) == {"reason": reason, "reason_vague": vague}
+    assert await store.themes(SURVEY_ID) == themes
+
+
+async def test_the_probe_answer_is_stored_and_retags_the_whole_why(store: SurveyStore) -> None:
+    await start(store)
+    await ValidateReasonForm().run(
+        CollectingDispatcher(),
+        tracker({"category": "detractor"}, answer("reason", "idk"), active_loop="reason_form"),
+        DOMAIN,
+    )
+    events = await ValidateProbeForm().run(
+        CollectingDispatcher(),
+        tracker(
+            {"category": "detractor", "reason": "idk"},
+            answer("follow_up", "the parcel arrived damaged"),
+            active_loop="probe_form",
+        ),
+        DOMAIN,
+    )
+    assert as_dict(events) == {"follow_up": "the parcel arrived damaged"}
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and stored.response is not None
+    assert (stored.response.reason, stored.response.follow_up) == (
+        "idk",
+        "the parcel arrived damaged",
+    )
+    assert stored.response.follow_up_at is not None
+    assert await store.themes(SURVEY_ID) == ["delivery"]
+    assert stored.response.sentiment == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "slots"),
+    [
+        ("9", {}),
+        ("9 thanks", {}),
+        (
+            "2. Waited 40 minutes on hold",
+            {"reason": "Waited 40 minutes on hold", "reason_vague": False, "reason_given": True},
+        ),
+        ("7 it was ok", {"reason": "it was ok", "reason_vague": True, "reason_given": True}),
+    ],
+)
+async def test_a_reason_sent_with_the_score_is_taken(
+    store: SurveyStore, text: str, slots: dict[str, Any]
+) -> None:
+    await start(store)
+    events = await ValidateScoreForm().run(
+        CollectingDispatcher(),
+        tracker({"touchpoint": "support"}, answer("score", text), active_loop="score_form"),
+        DOMAIN,
+    )
+    got = as_dict(events)
+    assert {k: got[k] for k in ("reason", "reason_vague", "reason_given") if k in got} == slots
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and stored.response is not None
+    assert stored.response.reason == slots.get("reason")
 
 
 @pytest.mark.parametrize(
     ("action", "response"),
-    [(ActionAskScore(), "utter_ask_score"), (ActionAskReason(), "utter_ask_reason")],
+    [
+        (ActionAskScore(), "utter_ask_score"),
+        (ActionAskReason(), "utter_ask_reason"),
+        (ActionAskFollowUp(), "utter_ask_follow_up"),
+    ],
 )
 @pytest.mark.parametrize(
     ("events", "asks"),
@@ -206,16 +295,20 @@ async def test_ask_actions_never_repeat_the_question_just_asked(
 
 
 @pytest.mark.parametrize(
-    ("intent", "has_score", "state"),
+    ("intent", "has_score", "has_reason", "state"),
     [
-        ("goodbye", True, SurveyState.LEFT),
-        ("goodbye", False, SurveyState.LEFT),
-        ("decline", True, SurveyState.COMPLETED),
-        ("decline", False, SurveyState.DECLINED),
+        ("goodbye", True, False, SurveyState.LEFT),
+        ("goodbye", False, False, SurveyState.LEFT),
+        ("decline", True, False, SurveyState.COMPLETED),
+        ("decline", False, False, SurveyState.DECLINED),
+        ("decline", True, True, SurveyState.COMPLETED),  # skipped the probing question
+        ("goodbye", False, True, SurveyState.COMPLETED),
     ],
 )
-def test_how_an_early_end_is_recorded(intent: str, has_score: bool, state: SurveyState) -> None:
-    assert ending_state(intent, has_score) is state
+def test_how_an_early_end_is_recorded(
+    intent: str, has_score: bool, has_reason: bool, state: SurveyState
+) -> None:
+    assert ending_state(intent, has_score, has_reason) is state
 
 
 @pytest.mark.parametrize(
@@ -251,6 +344,8 @@ def test_every_custom_action_is_declared_in_the_domain() -> None:
             ValidateScoreForm,
             ActionAskReason,
             ValidateReasonForm,
+            ActionAskFollowUp,
+            ValidateProbeForm,
             ActionCompleteSurvey,
             ActionStopSurvey,
         )

@@ -85,10 +85,32 @@ class Response(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     category: Mapped[str | None] = mapped_column(String(16), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
+    # The answer to the one probing question asked after a vague reason.
+    follow_up: Mapped[str | None] = mapped_column(Text)
+    # Of the reason and follow-up together: positive, neutral or negative.
+    sentiment: Mapped[str | None] = mapped_column(String(8), index=True)
     scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reason_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     survey: Mapped[Survey] = relationship(back_populates="response", lazy="raise")
+    themes: Mapped[list[ResponseTheme]] = relationship(
+        back_populates="response",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        order_by="ResponseTheme.theme",
+    )
+
+
+class ResponseTheme(Base):
+    """One theme of one response: rows, so analysts can count them."""
+
+    __tablename__ = "response_themes"
+
+    survey_id: Mapped[str] = mapped_column(ForeignKey("responses.survey_id"), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+    response: Mapped[Response] = relationship(back_populates="themes", lazy="raise")
 
 
 class Message(Base):

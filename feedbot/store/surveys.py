@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from feedbot.nps import category_of
-from feedbot.store.models import Author, Direction, Message, Response, Survey, SurveyState
+from feedbot.store.models import (
+    Author,
+    Direction,
+    Message,
+    Response,
+    ResponseTheme,
+    Survey,
+    SurveyState,
+)
 
 
 def new_survey_id() -> str:
@@ -37,6 +45,10 @@ class SurveyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def close(self) -> None:
+        """Close pooled connections (aiosqlite's worker threads keep a process alive)."""
+        await self._engine.dispose()
 
     async def ping(self) -> None:
         async with self._engine.connect() as conn:
@@ -91,12 +103,36 @@ class SurveyStore:
             response.scored_at = at
         return response
 
-    async def record_reason(self, survey_id: str, reason: str, at: datetime) -> Response:
+    async def record_reason(
+        self, survey_id: str, reason: str, at: datetime, understood: ReasonTags | None = None
+    ) -> Response:
         async with self._sessions.begin() as session:
             response = await self._response_for_update(session, survey_id)
             response.reason = reason
             response.reason_at = at
+            _set_understanding(response, understood)
         return response
+
+    async def record_follow_up(
+        self, survey_id: str, text: str, at: datetime, understood: ReasonTags | None = None
+    ) -> Response:
+        """The answer to the probing question; ``understood`` is of the reason
+        and this answer together."""
+        async with self._sessions.begin() as session:
+            response = await self._response_for_update(session, survey_id)
+            response.follow_up = text
+            response.follow_up_at = at
+            _set_understanding(response, understood)
+        return response
+
+    async def themes(self, survey_id: str) -> list[str]:
+        async with self._sessions() as session:
+            result = await session.scalars(
+                select(ResponseTheme.theme)
+                .where(ResponseTheme.survey_id == survey_id)
+                .order_by(ResponseTheme.theme)
+            )
+            return list(result)
 
     async def finish(self, survey_id: str, state: SurveyState, at: datetime) -> None:
         """Close the conversation; a finished survey keeps its first ending."""
@@ -147,8 +183,35 @@ class SurveyStore:
 
     @staticmethod
     async def _response_for_update(session: AsyncSession, survey_id: str) -> Response:
-        response = await session.get(Response, survey_id)
+        response = await session.get(
+            Response, survey_id, options=[selectinload(Response.themes)], populate_existing=True
+        )
         if response is None:
-            response = Response(survey_id=survey_id)
+            response = Response(survey_id=survey_id, themes=[])
             session.add(response)
         return response
+
+
+@dataclass(frozen=True)
+class ReasonTags:
+    """What was read out of the customer's words (see feedbot.understanding)."""
+
+    themes: list[str]
+    sentiment: str
+
+
+def _set_understanding(response: Response, understood: ReasonTags | None) -> None:
+    if understood is None:
+        return
+    response.sentiment = understood.sentiment
+    set_themes(response, understood.themes)
+
+
+def set_themes(response: Response, themes: list[str]) -> None:
+    """Replace the response's themes, keeping rows that stay (no delete and
+    re-insert of the same key)."""
+    wanted = set(themes)
+    for row in [r for r in response.themes if r.theme not in wanted]:
+        response.themes.remove(row)
+    have = {r.theme for r in response.themes}
+    response.themes.extend(ResponseTheme(theme=t) for t in sorted(wanted - have))

@@ -170,14 +170,24 @@ _LEADING = re.compile(
 _TRAILING = re.compile(rf"[\s,.;:!-]+(?:so\s+)?{_SCORE_PART}[\s\W]*$", re.IGNORECASE)
 
 
+# What is left after the score that is not a reason ("nine from me", "8 tbh").
+_FILLER_ONLY = re.compile(
+    r"^(?:from me|tbh|honestly|i think|i guess|ish|maybe|probably|definitely|thanks|"
+    r"thank you|thx|cheers|ok|okay|yes|yeah|out of 10|out of ten|/10)?$",
+    re.IGNORECASE,
+)
+
+
 def _rest(text: str) -> str:
     """The reply without its score, when the score is at its start or end."""
     plain = emoji.replace_emoji(text, replace=" ").strip()
     score = _decide(_normalise(plain))
+    rest = plain
     leading = _LEADING.match(plain)
-    if leading and _decide(_normalise(leading.group())) == score:
-        return plain[leading.end() :].strip(" ,.;:-()")
     trailing = _TRAILING.search(plain)
-    if trailing and _decide(_normalise(trailing.group())) == score:
-        return plain[: trailing.start()].strip(" ,.;:-()")
-    return plain
+    if leading and _decide(_normalise(leading.group())) == score:
+        rest = plain[leading.end() :]
+    elif trailing and _decide(_normalise(trailing.group())) == score:
+        rest = plain[: trailing.start()]
+    rest = rest.strip(" ,.;:-()!?")
+    return "" if _FILLER_ONLY.match(rest) else rest

@@ -34,6 +34,7 @@ _DURATION = re.compile(
     r"(?:min|mins|minutes|hr|hrs|hours?|days?|weeks?|months?)\b"
 )
 _WORD = re.compile(r"[a-z']+")
+_SYMBOLS = re.compile(r"[<>\[\]{}|\\/_*#=~^`]+")
 
 
 class Sentiment(StrEnum):
@@ -55,7 +56,8 @@ class SentimentReader:
 
     def polarity(self, text: str) -> float:
         """VADER's compound score, nudged by the service phrases, in [-1, 1]."""
-        lowered = _WORD.sub(lambda m: self._typos.correct(m.group()) or m.group(), text.lower())
+        lowered = _SYMBOLS.sub(" ", text.lower())
+        lowered = _WORD.sub(lambda m: self._typos.correct(m.group()) or m.group(), lowered)
         compound = self._vader.polarity_scores(lowered)["compound"]
         nudge = sum(v for pattern, v in self._phrases if pattern.search(lowered))
         nudge -= 1.5 * len(_TOO.findall(lowered)) + 1.2 * len(_DURATION.findall(lowered))

@@ -9,6 +9,7 @@ its token patterns with a Matcher. Format: docs/themes.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,8 @@ from spacy.tokens import Doc
 from feedbot.understanding.vocabulary import TypoCorrector
 
 THEME_ID = r"^[a-z][a-z0-9_]*$"
+# Markup and symbols glue words together for the tokenizer ("<b>queue</b>").
+_SYMBOLS = re.compile(r"[<>\[\]{}|\\/_*#=~^`]+")
 
 
 class ThemeSpec(BaseModel):
@@ -62,7 +65,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
     for theme, spec in taxonomy.themes.items():
         if not spec.phrases and not spec.patterns:
             raise TaxonomyError(f"{path}: themes.{theme}: needs phrases or patterns")
-        if not __import__("re").match(THEME_ID, theme):
+        if not re.match(THEME_ID, theme):
             raise TaxonomyError(f"{path}: themes.{theme}: ids are lower case, digits and _")
     return taxonomy
 
@@ -117,7 +120,8 @@ class ThemeTagger:
         return next(self.tag_many([text]))
 
     def tag_many(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[list[str]]:
-        for doc in self._nlp.pipe(texts, batch_size=batch_size):
+        cleaned = (_SYMBOLS.sub(" ", text) for text in texts)
+        for doc in self._nlp.pipe(cleaned, batch_size=batch_size):
             yield self._themes_of(doc)
 
     def _themes_of(self, doc: Doc) -> list[str]:

@@ -1,0 +1,85 @@
+"""Everything Feedbot reads out of a reply, in one place."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedbot.nps import Category, category_of
+from feedbot.understanding.scores import parse_score
+from feedbot.understanding.sentiment import Sentiment, SentimentReader, default_reader
+from feedbot.understanding.themes import ThemeTagger, load_taxonomy
+
+# A reason with no theme and at most this many words tells us nothing we can
+# act on ("idk", "just because", "it was ok"): worth one probing question.
+VAGUE_MAX_WORDS = 4
+_WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+@dataclass(frozen=True)
+class ReasonReading:
+    themes: list[str]
+    sentiment: Sentiment
+    vague: bool
+
+
+@dataclass(frozen=True)
+class Understood:
+    score: int | None
+    themes: list[str]
+    sentiment: Sentiment
+
+    def as_json(self) -> dict[str, object]:
+        return {"score": self.score, "themes": self.themes, "sentiment": self.sentiment.value}
+
+
+class Understanding:
+    def __init__(self, tagger: ThemeTagger, sentiment: SentimentReader | None = None) -> None:
+        self.tagger = tagger
+        self.sentiment = sentiment or default_reader()
+
+    @classmethod
+    def from_taxonomy(cls, themes_file: Path) -> Understanding:
+        return cls(ThemeTagger(load_taxonomy(themes_file), source=str(themes_file)))
+
+    def reason(self, text: str, category: Category | None = None) -> ReasonReading:
+        return next(self.reasons([(text, category)]))
+
+    def reasons(
+        self, items: Iterable[tuple[str, Category | None]], batch_size: int = 512
+    ) -> Iterator[ReasonReading]:
+        pairs = list(items) if not isinstance(items, list) else items
+        texts = (text for text, _ in pairs)
+        for (text, category), themes in zip(
+            pairs, self.tagger.tag_many(texts, batch_size), strict=True
+        ):
+            yield ReasonReading(
+                themes=themes,
+                sentiment=self.sentiment.read(text, category, about_something=bool(themes)),
+                vague=is_vague(text, themes),
+            )
+
+    def replies(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[Understood]:
+        """For `feedbot understand`: the score, themes and sentiment of each reply."""
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) >= batch_size:
+                yield from self._replies(batch)
+                batch = []
+        if batch:
+            yield from self._replies(batch)
+
+    def _replies(self, texts: list[str]) -> Iterator[Understood]:
+        scores = [parse_score(text) for text in texts]
+        categories = [category_of(s) if s is not None else None for s in scores]
+        for score, reading in zip(
+            scores, self.reasons(list(zip(texts, categories, strict=True))), strict=True
+        ):
+            yield Understood(score=score, themes=reading.themes, sentiment=reading.sentiment)
+
+
+def is_vague(text: str, themes: list[str]) -> bool:
+    return not themes and len(_WORDS.findall(text)) <= VAGUE_MAX_WORDS
