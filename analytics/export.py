@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import IO, Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from feedbot.store.models import Response, Survey, SurveyState
 
@@ -22,6 +22,9 @@ COLUMNS = (
     "score",
     "category",
     "reason",
+    "follow_up",
+    "themes",
+    "sentiment",
     "state",
     "completed",
     "created_at",
@@ -46,6 +49,7 @@ def survey_rows(engine: Engine, batch_size: int = 1000) -> Iterator[dict[str, An
         select(Survey, Response)
         .outerjoin(Response, Response.survey_id == Survey.id)
         .order_by(Survey.created_at, Survey.id)
+        .options(selectinload(Response.themes))
         .execution_options(yield_per=batch_size)
     )
     with Session(engine) as session:
@@ -62,6 +66,9 @@ def _row(survey: Survey, response: Response | None) -> dict[str, Any]:
         "score": response.score if response else None,
         "category": response.category if response else None,
         "reason": response.reason if response else None,
+        "follow_up": response.follow_up if response else None,
+        "themes": [t.theme for t in response.themes] if response else [],
+        "sentiment": response.sentiment if response else None,
         "state": survey.state,
         "completed": survey.state == SurveyState.COMPLETED,
         "created_at": _iso(survey.created_at),
@@ -106,6 +113,8 @@ def csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)  # themes: "staff;wait_time"
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value

@@ -7,6 +7,7 @@ import logging
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -173,6 +174,83 @@ def export(
         engine.dispose()
     if not to_stdout:
         err.print(f"Wrote {written} surveys to {out}")
+
+
+@app.command()
+def understand(
+    themes: Annotated[
+        Path | None, typer.Option(help="Theme taxonomy (default: FEEDBOT_THEMES or themes.yml).")
+    ] = None,
+) -> None:
+    """Read JSON lines {"text": "..."} on stdin; write one JSON line per input:
+    {"score": int|null, "themes": [...], "sentiment": "positive"|"neutral"|"negative"}.
+    A line that is not a JSON object with a "text" string gets {"error": ...} in
+    its place, and the exit code is 1."""
+    import json
+
+    from feedbot.understanding.reader import Understanding
+    from feedbot.understanding.themes import TaxonomyError
+
+    try:
+        reader = Understanding.from_taxonomy(themes or Settings.from_env().themes_file)
+    except TaxonomyError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    errors: dict[int, str] = {}
+
+    def texts() -> Iterator[str]:
+        for number, line in enumerate(sys.stdin, start=1):
+            try:
+                item = json.loads(line)
+                text = item["text"]
+                if not isinstance(text, str):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                errors[number] = f'line {number}: expected a JSON object with a "text" string'
+                text = ""
+            yield text
+
+    out = sys.stdout
+    for number, understood in enumerate(reader.replies(texts()), start=1):
+        if number in errors:
+            out.write(json.dumps({"error": errors[number]}) + "\n")
+        else:
+            out.write(json.dumps(understood.as_json(), ensure_ascii=False) + "\n")
+    if errors:
+        err.print(f"{len(errors)} line(s) could not be read; see the error lines in the output")
+        raise typer.Exit(1)
+
+
+@app.command()
+def retag() -> None:
+    """Re-tag themes and sentiment of every stored answer (after editing
+    themes.yml or the sentiment lexicon)."""
+    from feedbot.retagging import count_answers, retag_all
+    from feedbot.store.database import sync_engine
+    from feedbot.understanding.reader import Understanding
+    from feedbot.understanding.themes import TaxonomyError
+
+    settings = _settings()
+    try:
+        reader = Understanding.from_taxonomy(settings.themes_file)
+    except TaxonomyError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    engine = sync_engine(settings.database_url)
+    try:
+        total = count_answers(engine)
+        with Progress(
+            TextColumn("Re-tagging"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+        ) as progress:
+            task = progress.add_task("retag", total=total)
+            done = retag_all(engine, reader, on_batch=lambda n: progress.advance(task, n))
+    finally:
+        engine.dispose()
+    err.print(f"Re-tagged {done} answers with {settings.themes_file}")
 
 
 @app.command()

@@ -30,7 +30,7 @@ class ScoreReading:
 
 
 def parse_score(text: str) -> int | None:
-    return read_score(text).score
+    return _decide(_normalise(text))
 
 
 def read_score(text: str) -> ScoreReading:

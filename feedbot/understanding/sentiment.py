@@ -48,10 +48,10 @@ class SentimentReader:
         lexicon = yaml.safe_load(lexicon_path.read_text(encoding="utf-8"))
         self._vader = SentimentIntensityAnalyzer()
         self._vader.lexicon.update({w.lower(): float(v) for w, v in lexicon["words"].items()})
-        self._phrases = [
-            (re.compile(r"\b" + re.escape(p.lower()) + r"\b"), float(v))
-            for p, v in lexicon["phrases"].items()
-        ]
+        self._phrase_valence = {p.lower(): float(v) for p, v in lexicon["phrases"].items()}
+        # One alternation, longest phrases first, instead of a regex per phrase.
+        alternatives = sorted(self._phrase_valence, key=len, reverse=True)
+        self._phrases = re.compile(r"\b(?:" + "|".join(map(re.escape, alternatives)) + r")\b")
         self._typos = TypoCorrector(self._vader.lexicon, min_length=5)
 
     def polarity(self, text: str) -> float:
@@ -59,7 +59,7 @@ class SentimentReader:
         lowered = _SYMBOLS.sub(" ", text.lower())
         lowered = _WORD.sub(lambda m: self._typos.correct(m.group()) or m.group(), lowered)
         compound = self._vader.polarity_scores(lowered)["compound"]
-        nudge = sum(v for pattern, v in self._phrases if pattern.search(lowered))
+        nudge = sum(self._phrase_valence[m.group()] for m in self._phrases.finditer(lowered))
         nudge -= 1.5 * len(_TOO.findall(lowered)) + 1.2 * len(_DURATION.findall(lowered))
         # Each phrase point moves the score as far as a strong word would.
         return max(-1.0, min(1.0, compound + nudge / 4))
@@ -68,9 +68,10 @@ class SentimentReader:
         self, text: str, category: Category | None = None, about_something: bool = False
     ) -> Sentiment:
         clauses = [c for c in _CLAUSES.split(text) if c.strip()]
-        scores = [self.polarity(c) for c in clauses] or [0.0]
-        if max(scores) >= CLEAR_AT and min(scores) <= -CLEAR_AT:
-            return Sentiment.NEUTRAL  # clearly good about one thing, bad about another
+        if len(clauses) > 1:
+            scores = [self.polarity(c) for c in clauses]
+            if max(scores) >= CLEAR_AT and min(scores) <= -CLEAR_AT:
+                return Sentiment.NEUTRAL  # clearly good about one thing, bad about another
         overall = self.polarity(text)
         if overall >= POSITIVE_AT:
             return Sentiment.POSITIVE

@@ -1,0 +1,60 @@
+"""Re-tagging every stored answer after the theme taxonomy (or the sentiment
+lexicon) changes: `feedbot retag`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from feedbot.nps import Category
+from feedbot.store.models import Response
+from feedbot.store.surveys import set_themes
+from feedbot.understanding.reader import Understanding
+
+_HAS_WORDS = or_(Response.reason.is_not(None), Response.follow_up.is_not(None))
+
+
+def count_answers(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(Response).where(_HAS_WORDS)) or 0
+
+
+def why_text(response: Response) -> str:
+    """The whole why: the reason and the probing question's answer together."""
+    return ". ".join(t for t in (response.reason, response.follow_up) if t)
+
+
+def retag_all(
+    engine: Engine,
+    understanding: Understanding,
+    on_batch: Callable[[int], None] = lambda n: None,
+    batch_size: int = 500,
+) -> int:
+    """Recompute themes and sentiment of every answer, one batch per
+    transaction, walking the table by key (constant memory)."""
+    done = 0
+    last_id = ""
+    while True:
+        with Session(engine) as session, session.begin():
+            batch = list(
+                session.scalars(
+                    select(Response)
+                    .where(_HAS_WORDS, Response.survey_id > last_id)
+                    .order_by(Response.survey_id)
+                    .limit(batch_size)
+                    .options(selectinload(Response.themes))
+                )
+            )
+            if not batch:
+                return done
+            readings = understanding.reasons(
+                [(why_text(r), Category(r.category) if r.category else None) for r in batch]
+            )
+            for response, reading in zip(batch, readings, strict=True):
+                response.sentiment = reading.sentiment.value
+                set_themes(response, reading.themes)
+            last_id = batch[-1].survey_id
+        done += len(batch)
+        on_batch(len(batch))
