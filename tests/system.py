@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from feedbot.runner import free_port, temporary_stack
 from feedbot.store.database import sync_engine
-from feedbot.store.models import Message, Survey
+from feedbot.store.models import Message, ResponseTheme, Survey
 
 __all__ = ["System", "free_port", "running_system"]
 
@@ -35,6 +35,16 @@ class System:
             )
             assert survey is not None, f"survey {survey_id} not stored"
             return survey
+
+    def themes(self, survey_id: str) -> list[str]:
+        with Session(self.engine) as session:
+            return list(
+                session.scalars(
+                    select(ResponseTheme.theme)
+                    .where(ResponseTheme.survey_id == survey_id)
+                    .order_by(ResponseTheme.theme)
+                )
+            )
 
     def transcript(self, survey_id: str) -> list[tuple[str, str]]:
         with Session(self.engine) as session:

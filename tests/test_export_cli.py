@@ -19,7 +19,7 @@ from feedbot.settings import PROJECT_ROOT
 from feedbot.store.database import async_engine
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import SurveyState
-from feedbot.store.surveys import NewSurvey, SurveyStore
+from feedbot.store.surveys import NewSurvey, ReasonTags, SurveyStore
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 FEEDBOT = [sys.executable, "-m", "feedbot.cli"]
@@ -43,7 +43,12 @@ async def _seed(url: str) -> list[str]:
     done = await store.create_survey(NewSurvey("web", "delivery", "store-12"), T0)
     await store.mark_started(done.id, T0)
     await store.record_score(done.id, 9, T0 + timedelta(seconds=5))
-    await store.record_reason(done.id, "Très rapide 👍, merci", T0 + timedelta(seconds=9))
+    await store.record_reason(
+        done.id,
+        "Très rapide 👍, merci",
+        T0 + timedelta(seconds=9),
+        ReasonTags(themes=["wait_time", "delivery"], sentiment="positive"),
+    )
     await store.finish(done.id, SurveyState.COMPLETED, T0 + timedelta(seconds=10))
     ids.append(done.id)
     partial = await store.create_survey(NewSurvey("web", "support"), T0 + timedelta(minutes=1))
@@ -80,6 +85,7 @@ def test_csv_export_has_one_safe_row_per_survey(
     done, partial, risky = rows
     assert (done["score"], done["category"], done["completed"]) == ("9", "promoter", "true")
     assert done["reason"] == "Très rapide 👍, merci"
+    assert (done["themes"], done["sentiment"]) == ("delivery;wait_time", "positive")
     assert done["completed_at"] == "2026-11-02T09:00:10+00:00"
     assert (partial["score"], partial["reason"], partial["completed"]) == ("2", "", "false")
     assert risky["reason"].startswith("'=HYPERLINK")  # not run as a formula
@@ -92,6 +98,8 @@ def test_jsonl_export_keeps_types(seeded: tuple[dict[str, str], list[str]], tmp_
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["survey_id"] for r in rows] == ids
     assert rows[0]["score"] == 9 and rows[0]["completed"] is True
+    assert rows[0]["themes"] == ["delivery", "wait_time"] and rows[0]["sentiment"] == "positive"
+    assert rows[1]["themes"] == [] and rows[1]["follow_up"] is None
     assert rows[1]["reason"] is None and rows[1]["completed"] is False
     assert rows[2]["reason"] == '=HYPERLINK("http://evil","x")'  # JSON needs no escaping
 
@@ -153,3 +161,83 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"port {port} (the app) is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_understand_answers_each_line_in_order() -> None:
+    lines = [
+        '{"text": "3, the package arrived 2 days late"}',
+        "not json",
+        '{"text": "very likely"}',
+        '{"text": 7}',
+        '{"text": "🔟 fast delivery and well packed"}',
+    ]
+    result = subprocess.run(
+        [*FEEDBOT, "understand"],
+        cwd=PROJECT_ROOT,
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1  # two lines could not be read
+    assert "2 line(s) could not be read" in result.stderr
+    assert out[0] == {"score": 3, "themes": ["wait_time", "delivery"], "sentiment": "negative"}
+    assert out[1] == {"error": 'line 2: expected a JSON object with a "text" string'}
+    assert out[2] == {"score": None, "themes": [], "sentiment": "neutral"}
+    assert out[3] == {"error": 'line 4: expected a JSON object with a "text" string'}
+    assert out[4]["score"] == 10 and "delivery" in out[4]["themes"]
+    assert out[4]["sentiment"] == "positive"
+
+
+def test_retag_applies_an_edited_taxonomy_to_stored_answers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'retag.db'}"
+    upgrade(url)
+
+    async def seed() -> list[str]:
+        engine = async_engine(url)
+        store = SurveyStore(engine)
+        ids = []
+        for i, reason in enumerate(["no space in the car park", "the cashier was rude", "meh"]):
+            survey = await store.create_survey(NewSurvey("web", "store_visit"), T0)
+            await store.record_score(survey.id, 2 + i, T0)
+            await store.record_reason(survey.id, reason, T0)
+            ids.append(survey.id)
+        await engine.dispose()
+        return ids
+
+    ids = asyncio.run(seed())
+    taxonomy = tmp_path / "themes.yml"
+    taxonomy.write_text(
+        "themes:\n"
+        "  parking: {label: Parking, phrases: [car park]}\n"
+        "  staff: {label: Staff, phrases: [cashier]}\n"
+    )
+    result = feedbot("retag", env={"DATABASE_URL": url, "FEEDBOT_THEMES": str(taxonomy)})
+    assert result.returncode == 0, result.stderr
+    assert "Re-tagged 3 answers" in result.stderr
+
+    out = feedbot("export", "--format", "jsonl", "--out", "-", env={"DATABASE_URL": url})
+    rows = {r["survey_id"]: r for r in map(json.loads, out.stdout.splitlines())}
+    assert rows[ids[0]]["themes"] == ["parking"]
+    assert rows[ids[1]]["themes"] == ["staff"] and rows[ids[1]]["sentiment"] == "negative"
+    assert rows[ids[2]]["themes"] == [] and rows[ids[2]]["sentiment"] == "neutral"
+
+    # Retagging again with the shipped taxonomy changes the rows, not their number.
+    again = feedbot("retag", env={"DATABASE_URL": url})
+    assert again.returncode == 0
+    out = feedbot("export", "--format", "jsonl", "--out", "-", env={"DATABASE_URL": url})
+    rows = {r["survey_id"]: r for r in map(json.loads, out.stdout.splitlines())}
+    assert rows[ids[1]]["themes"] == ["staff"]
+    assert "parking" not in rows[ids[0]]["themes"]
+
+
+def test_retag_names_a_broken_taxonomy(tmp_path: Path) -> None:
+    taxonomy = tmp_path / "themes.yml"
+    taxonomy.write_text("themes: {}\n")
+    result = feedbot(
+        "retag",
+        env={"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "FEEDBOT_THEMES": str(taxonomy)},
+    )
+    assert result.returncode == 2
+    assert str(taxonomy) in result.stderr and "Traceback" not in result.stderr

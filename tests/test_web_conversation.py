@@ -108,6 +108,54 @@ async def test_asking_again_after_finishing_does_not_replay_the_survey(
     assert survey.response is not None and survey.response.reason == "quick answer"
 
 
+async def test_a_vague_reason_gets_one_probing_question(system: System, chat: ChatClient) -> None:
+    await chat.start(touchpoint="store_visit")
+    await chat.say("5")
+    (probe,) = await chat.say("idk")
+    detractor_probe = [
+        v["text"]
+        for v in response_variations("utter_ask_follow_up")
+        if v.get("condition", [{}])[0].get("value") == "detractor"
+    ]
+    assert probe in detractor_probe
+    (thanks,) = await chat.say("the fitting rooms were filthy and nobody helped")
+    assert thanks in response_texts("utter_thanks")
+    survey = system.survey(chat.survey_id or "")
+    assert survey.state == "completed"
+    assert survey.response is not None
+    assert (survey.response.reason, survey.response.follow_up) == (
+        "idk",
+        "the fitting rooms were filthy and nobody helped",
+    )
+    assert system.themes(survey.id) == ["facilities", "staff"]
+    assert survey.response.sentiment == "negative"
+
+
+async def test_the_probing_question_can_be_skipped(system: System, chat: ChatClient) -> None:
+    await chat.start(touchpoint="support")
+    await chat.say("9")
+    await chat.say("just because")
+    (reply,) = await chat.say("skip")
+    assert reply in response_texts("utter_thanks")
+    survey = system.survey(chat.survey_id or "")
+    assert survey.state == "completed"
+    assert survey.response is not None and survey.response.follow_up is None
+
+
+async def test_a_score_and_reason_in_one_message_are_not_asked_why_again(
+    system: System, chat: ChatClient
+) -> None:
+    await chat.start(touchpoint="support")
+    (reply,) = await chat.say("2. Waited 40 minutes on hold")
+    assert reply in response_texts("utter_thanks")
+    survey = system.survey(chat.survey_id or "")
+    assert survey.state == "completed"
+    assert survey.response is not None
+    assert (survey.response.score, survey.response.reason) == (2, "Waited 40 minutes on hold")
+    assert system.themes(survey.id) == ["wait_time"]
+    assert survey.response.sentiment == "negative"
+
+
 async def test_saying_goodbye_halfway_is_recorded_as_left(system: System, chat: ChatClient) -> None:
     await chat.start(touchpoint="support")
     await chat.say("5")

@@ -27,6 +27,7 @@ from feedbot.understanding.vocabulary import TypoCorrector
 
 THEME_ID = r"^[a-z][a-z0-9_]*$"
 # Markup and symbols glue words together for the tokenizer ("<b>queue</b>").
+_TEXT_ATTRS = {"NORM", "LOWER", "LEMMA", "TEXT", "ORTH"}
 _SYMBOLS = re.compile(r"[<>\[\]{}|\\/_*#=~^`]+")
 
 
@@ -63,6 +64,14 @@ def load_taxonomy(path: Path) -> Taxonomy:
         )
         raise TaxonomyError(f"{path}: {problems}") from None
     for theme, spec in taxonomy.themes.items():
+        for index, pattern in enumerate(spec.patterns):
+            for token in pattern:
+                for attr, value in token.items():
+                    if isinstance(value, bool) and attr.upper() in _TEXT_ATTRS:
+                        raise TaxonomyError(
+                            f"{path}: themes.{theme}.patterns.{index}: {attr} is {value}, "
+                            'not a word: YAML reads no/yes/on/off as false/true, so quote it ("no")'
+                        )
         if not spec.phrases and not spec.patterns:
             raise TaxonomyError(f"{path}: themes.{theme}: needs phrases or patterns")
         if not re.match(THEME_ID, theme):

@@ -1,0 +1,147 @@
+"""Themes, sentiment and vagueness: quality on the labelled sets, the
+taxonomy's format and errors, and an operator's own taxonomy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from feedbot.nps import Category
+from feedbot.settings import PROJECT_ROOT
+from feedbot.understanding.reader import Understanding, is_vague
+from feedbot.understanding.sentiment import Sentiment, default_reader
+from feedbot.understanding.themes import TaxonomyError, ThemeTagger, load_taxonomy
+
+REASON_SETS = [
+    path
+    for path in (
+        PROJECT_ROOT.parent / "shared" / "eval" / "reasons.dev.jsonl",
+        PROJECT_ROOT / "bench" / "data" / "reasons.jsonl",
+    )
+    if path.exists()
+]
+REASONS = [json.loads(line) for path in REASON_SETS for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def reader() -> Understanding:
+    return Understanding.from_taxonomy(PROJECT_ROOT / "themes.yml")
+
+
+def test_themes_and_sentiment_on_the_labelled_reasons(reader: Understanding) -> None:
+    assert len(REASONS) >= 150
+    readings = list(reader.reasons([(r["text"], None) for r in REASONS]))
+    tp = fp = fn = 0
+    for row, reading in zip(REASONS, readings, strict=True):
+        gold, found = set(row["themes"]), set(reading.themes)
+        tp, fp, fn = tp + len(gold & found), fp + len(found - gold), fn + len(gold - found)
+    assert 2 * tp / (2 * tp + fp + fn) >= 0.9
+    right = sum(
+        r.sentiment.value == row["sentiment"] for row, r in zip(REASONS, readings, strict=True)
+    )
+    assert right / len(REASONS) >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "themes"),
+    [
+        ("the waiter was rude and ignored us", ["staff"]),
+        ("45 minutes on hold", ["wait_time"]),
+        ("I got charged a late fee I didn't owe", ["price"]),  # 'late' here is no wait
+        ("the drivers were lovely", ["staff", "delivery"]),  # plural, two themes
+        ("delivry was late", ["wait_time", "delivery"]),  # a typo
+        ("the <b>queue</b> was long", ["wait_time"]),  # markup glued to words
+        ("meh", []),
+    ],
+)
+def test_themes(reader: Understanding, text: str, themes: list[str]) -> None:
+    assert sorted(reader.reason(text).themes) == sorted(themes)
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "sentiment"),
+    [
+        ("the staff were lovely", None, Sentiment.POSITIVE),
+        ("parcel went missing", None, Sentiment.NEGATIVE),
+        ("friendly staff but the price is too high", None, Sentiment.NEUTRAL),  # mixed
+        ("the delivery", Category.DETRACTOR, Sentiment.NEGATIVE),  # says nothing; the score does
+        ("the delivery", Category.PROMOTER, Sentiment.POSITIVE),
+        ("nothing", Category.DETRACTOR, Sentiment.NEUTRAL),  # about nothing: no guess
+        ("RUDE staff!!!", None, Sentiment.NEGATIVE),
+    ],
+)
+def test_sentiment(
+    reader: Understanding, text: str, category: Category | None, sentiment: Sentiment
+) -> None:
+    assert reader.reason(text, category).sentiment is sentiment
+
+
+@pytest.mark.parametrize(
+    ("text", "vague"),
+    [
+        ("idk", True),
+        ("just because", True),
+        ("it was ok", True),
+        ("nothing", True),
+        ("the queue", False),  # short, but about something
+        ("I honestly don't have anything to add", False),  # long enough to be an answer
+    ],
+)
+def test_vague_reasons(reader: Understanding, text: str, vague: bool) -> None:
+    assert reader.reason(text).vague is vague
+    assert is_vague(text, reader.reason(text).themes) is vague
+
+
+def test_an_operator_taxonomy_with_its_own_theme(tmp_path: Path) -> None:
+    path = tmp_path / "themes.yml"
+    path.write_text(
+        """
+themes:
+  parking:
+    label: Parking
+    phrases: [car park, parking space]
+    patterns:
+      - [{NORM: "no"}, {NORM: space}]
+    except: [parking ticket]
+  staff:
+    label: Staff
+    phrases: [cashier]
+"""
+    )
+    tagger = ThemeTagger(load_taxonomy(path))
+    assert tagger.tag("the car parks were full") == ["parking"]
+    assert tagger.tag("no space anywhere") == ["parking"]
+    assert tagger.tag("got a parking ticket") == []
+    assert tagger.tag("the cashiers and the parking space") == ["parking", "staff"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("themes: [", "not valid YAML"),
+        ("themes: {}", "themes"),
+        ("themes:\n  staff: {label: Staff, phrases: [x], colour: red}", "themes.staff.colour"),
+        ("themes:\n  staff: {label: Staff}", "needs phrases or patterns"),
+        ("themes:\n  Staff: {label: Staff, phrases: [x]}", "lower case"),
+        (
+            "themes:\n  staff: {label: Staff, patterns: [[{NOPE: 1}]]}",
+            "themes.staff.patterns.0",
+        ),
+        ("themes:\n  staff: {label: Staff, patterns: [[{NORM: no}]]}", 'quote it ("no")'),
+    ],
+)
+def test_taxonomy_mistakes_are_named_with_their_place(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "themes.yml"
+    path.write_text(text)
+    with pytest.raises(TaxonomyError) as caught:
+        ThemeTagger(load_taxonomy(path), source=str(path))
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_sentiment_reader_is_shared() -> None:
+    assert default_reader() is default_reader()
