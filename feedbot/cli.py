@@ -28,10 +28,13 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
+    from feedbot.understanding.themes import TaxonomyError, load_taxonomy
+
     try:
         settings = Settings.from_env()
         load_survey_config(settings.touchpoints_file)
-    except (SettingsError, TouchpointConfigError) as exc:
+        load_taxonomy(settings.themes_file)
+    except (SettingsError, TouchpointConfigError, TaxonomyError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     return settings
