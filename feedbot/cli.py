@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
 from feedbot.touchpoints import TouchpointConfigError, load_survey_config
+
+if TYPE_CHECKING:
+    from feedbot.understanding.reader import Understanding
 
 app = typer.Typer(
     help="Feedbot: conversational NPS feedback on Rasa. Settings come from environment "
@@ -38,6 +41,29 @@ def _settings() -> Settings:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     return settings
+
+
+def _progress(label: str, disable: bool = False) -> Progress:
+    """A progress bar on stderr, so stdout stays clean for data."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=disable,
+    )
+
+
+def _understanding(themes_file: Path) -> Understanding:
+    from feedbot.understanding.reader import Understanding
+    from feedbot.understanding.themes import TaxonomyError
+
+    try:
+        return Understanding.from_taxonomy(themes_file)
+    except TaxonomyError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 def _logging(verbose: bool = False) -> None:
@@ -159,14 +185,7 @@ def export(
     to_stdout = str(out) == "-"
     handle = sys.stdout if to_stdout else out.open("w", encoding="utf-8", newline="")
     try:
-        with Progress(
-            TextColumn("Exporting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=to_stdout,
-        ) as progress:
+        with _progress("Exporting", disable=to_stdout) as progress:
             task = progress.add_task("export", total=total)
             written = write_export(
                 survey_rows(engine), fmt, handle, on_row=lambda: progress.advance(task)
@@ -191,14 +210,7 @@ def understand(
     its place, and the exit code is 1."""
     import json
 
-    from feedbot.understanding.reader import Understanding
-    from feedbot.understanding.themes import TaxonomyError
-
-    try:
-        reader = Understanding.from_taxonomy(themes or Settings.from_env().themes_file)
-    except TaxonomyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    reader = _understanding(themes or Settings.from_env().themes_file)
     errors: dict[int, str] = {}
 
     def texts() -> Iterator[str]:
@@ -230,25 +242,13 @@ def retag() -> None:
     themes.yml or the sentiment lexicon)."""
     from feedbot.retagging import count_answers, retag_all
     from feedbot.store.database import sync_engine
-    from feedbot.understanding.reader import Understanding
-    from feedbot.understanding.themes import TaxonomyError
 
     settings = _settings()
-    try:
-        reader = Understanding.from_taxonomy(settings.themes_file)
-    except TaxonomyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    reader = _understanding(settings.themes_file)
     engine = sync_engine(settings.database_url)
     try:
         total = count_answers(engine)
-        with Progress(
-            TextColumn("Re-tagging"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-        ) as progress:
+        with _progress("Re-tagging") as progress:
             task = progress.add_task("retag", total=total)
             done = retag_all(engine, reader, on_batch=lambda n: progress.advance(task, n))
     finally:

@@ -8,6 +8,8 @@ storing anything. Limits on length live here too, for every channel.
 
 from __future__ import annotations
 
+import re
+
 GUARD = "\u200b"
 MAX_MESSAGE_CHARS = 2000
 
@@ -18,3 +20,12 @@ def guard(text: str) -> str:
 
 def unguard(text: str) -> str:
     return text.strip().removeprefix(GUARD).strip()
+
+
+# Markup and symbols glue words together ("<b>queue</b>"); for reading only,
+# never for storing.
+_SYMBOLS = re.compile(r"[<>\[\]{}|\\/_*#=~^`]+")
+
+
+def without_symbols(text: str) -> str:
+    return _SYMBOLS.sub(" ", text)

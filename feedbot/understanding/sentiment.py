@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from feedbot.customer_text import without_symbols
 from feedbot.nps import Category
 from feedbot.understanding.vocabulary import TypoCorrector
 
@@ -34,7 +35,6 @@ _DURATION = re.compile(
     r"(?:min|mins|minutes|hr|hrs|hours?|days?|weeks?|months?)\b"
 )
 _WORD = re.compile(r"[a-z']+")
-_SYMBOLS = re.compile(r"[<>\[\]{}|\\/_*#=~^`]+")
 
 
 class Sentiment(StrEnum):
@@ -56,7 +56,7 @@ class SentimentReader:
 
     def polarity(self, text: str) -> float:
         """VADER's compound score, nudged by the service phrases, in [-1, 1]."""
-        lowered = _SYMBOLS.sub(" ", text.lower())
+        lowered = without_symbols(text.lower())
         lowered = _WORD.sub(lambda m: self._typos.correct(m.group()) or m.group(), lowered)
         compound = self._vader.polarity_scores(lowered)["compound"]
         nudge = sum(self._phrase_valence[m.group()] for m in self._phrases.finditer(lowered))

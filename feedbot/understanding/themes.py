@@ -23,12 +23,11 @@ from spacy.lookups import load_lookups
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
+from feedbot.customer_text import without_symbols
 from feedbot.understanding.vocabulary import TypoCorrector
 
 THEME_ID = r"^[a-z][a-z0-9_]*$"
-# Markup and symbols glue words together for the tokenizer ("<b>queue</b>").
 _TEXT_ATTRS = {"NORM", "LOWER", "LEMMA", "TEXT", "ORTH"}
-_SYMBOLS = re.compile(r"[<>\[\]{}|\\/_*#=~^`]+")
 
 
 class ThemeSpec(BaseModel):
@@ -129,7 +128,7 @@ class ThemeTagger:
         return next(self.tag_many([text]))
 
     def tag_many(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[list[str]]:
-        cleaned = (_SYMBOLS.sub(" ", text) for text in texts)
+        cleaned = (without_symbols(text) for text in texts)
         for doc in self._nlp.pipe(cleaned, batch_size=batch_size):
             yield self._themes_of(doc)
 
