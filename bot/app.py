@@ -12,14 +12,29 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot import health, pages, web_chat
+from bot import health, pages, surveys_api, web_chat
 from bot.conversations import Conversations
 from bot.errors import error_middleware
-from bot.keys import CLOCK, CONVERSATIONS, HTTP, RASA, SETTINGS, STORE, SURVEY_CONFIG
+from bot.keys import (
+    CLOCK,
+    CONVERSATIONS,
+    HTTP,
+    OPT_OUTS,
+    RASA,
+    SETTINGS,
+    SMS_CHANNEL,
+    STORE,
+    SURVEY_CONFIG,
+)
 from bot.rasa_client import RasaClient
 from bot.security import security_headers
+from bot.sms import webhooks
+from bot.sms.channel import SmsChannel
+from bot.sms.twilio_sender import SmsNotConfigured, TwilioSender
+from bot.tasks import background_tasks
 from feedbot.settings import Settings
 from feedbot.store.database import async_engine
+from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import load_survey_config
 
@@ -38,6 +53,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> w
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
     app[CLOCK] = clock
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(background_tasks)  # after _resources: closed before them
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -46,6 +62,8 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> w
     app.add_routes(pages.routes)
     app.add_routes(web_chat.routes)
     app.add_routes(health.routes)
+    app.add_routes(surveys_api.routes)
+    app.add_routes(webhooks.routes)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
     return app
 
@@ -58,6 +76,26 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[HTTP] = http
     app[RASA] = RasaClient(http, settings.rasa_url, settings.rasa_timeout_seconds)
     app[CONVERSATIONS] = Conversations(app[STORE], app[RASA], app[CLOCK])
+    app[OPT_OUTS] = OptOutStore(engine)
+    try:
+        sender = TwilioSender(settings, app[STORE], app[OPT_OUTS], app[CLOCK])
+    except SmsNotConfigured as exc:
+        log.info("SMS channel off: %s", exc)
+        sender = None
+    app[SMS_CHANNEL] = (
+        SmsChannel(
+            sender,
+            app[STORE],
+            app[OPT_OUTS],
+            app[CONVERSATIONS],
+            app[SURVEY_CONFIG].sms,
+            app[CLOCK],
+        )
+        if sender
+        else None
+    )
     yield
+    if sender is not None:
+        await sender.close()
     await http.close()
     await engine.dispose()

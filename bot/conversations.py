@@ -45,13 +45,21 @@ class Conversations:
             self._locks[survey_id] = lock
         return lock
 
-    async def start(self, survey: Survey) -> list[BotMessage]:
-        """Let the bot open the conversation (greeting and first question)."""
+    async def start(self, survey: Survey, record_replies: bool = True) -> list[BotMessage]:
+        """Let the bot open the conversation (greeting and first question).
+        ``record_replies=False`` when the channel records what it delivers (SMS)."""
         async with self._lock(survey.id):
             log.info("survey %s started on %s (%s)", survey.id, survey.channel, survey.touchpoint)
-            return await self._forward(survey, START_SURVEY)
+            return await self._forward(survey, START_SURVEY, record_replies)
 
-    async def customer_says(self, survey: Survey, text: str, external_id: str | None) -> Turn:
+    async def customer_says(
+        self,
+        survey: Survey,
+        text: str,
+        external_id: str | None,
+        record_replies: bool = True,
+        peer: str | None = None,
+    ) -> Turn:
         text = text.strip()
         if not text:
             raise CustomerMessageRejected("Please type a message before sending.")
@@ -68,13 +76,14 @@ class Conversations:
                 text,
                 self._clock(),
                 external_id=external_id,
+                peer=peer,
             )
             if not stored:
                 log.info("survey %s: message %s delivered again, ignored", survey.id, external_id)
                 return Turn(replies=[], duplicate=True)
-            return Turn(replies=await self._forward(survey, guard(text)))
+            return Turn(replies=await self._forward(survey, guard(text), record_replies))
 
-    async def _forward(self, survey: Survey, text: str) -> list[BotMessage]:
+    async def _forward(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:
         metadata = {
             "survey_id": survey.id,
             "touchpoint": survey.touchpoint,
@@ -88,6 +97,8 @@ class Conversations:
             # The customer's words are already stored; say so rather than fail.
             log.error("survey %s: Rasa did not answer: %s", survey.id, exc)
             replies = [BotMessage(text=RASA_DOWN_APOLOGY)]
+        if not record_replies:
+            return replies
         for reply in replies:
             await self._store.add_message(
                 survey.id,

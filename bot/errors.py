@@ -12,7 +12,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _wants_json(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+    return request.path.startswith(("/api/", "/sms/")) or "application/json" in request.headers.get(
         "Accept", ""
     )
 

@@ -10,7 +10,9 @@ from aiohttp import web
 
 from bot.conversations import Conversations
 from bot.rasa_client import RasaClient
+from bot.sms.channel import SmsChannel
 from feedbot.settings import Settings
+from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import SurveyConfig
 
@@ -21,3 +23,6 @@ STORE = web.AppKey("store", SurveyStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 RASA = web.AppKey("rasa", RasaClient)
 CONVERSATIONS = web.AppKey("conversations", Conversations)
+OPT_OUTS = web.AppKey("opt_outs", OptOutStore)
+# None when Twilio is not configured: SMS endpoints answer 503 and say why.
+SMS_CHANNEL = web.AppKey("sms_channel", SmsChannel | None)  # type: ignore[arg-type]

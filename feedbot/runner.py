@@ -188,7 +188,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def temporary_stack(workdir: Path, within: float = 180) -> Iterator[Settings]:
+def temporary_stack(
+    workdir: Path, within: float = 180, app_env: dict[str, str] | None = None
+) -> Iterator[Settings]:
     """Rasa, the action server and the app (`feedbot serve`) as processes on
     free ports, with a fresh SQLite database in ``workdir``; for tests and
     benchmarks. Yields the app's settings once /healthz answers 200."""
@@ -209,6 +211,7 @@ def temporary_stack(workdir: Path, within: float = 180) -> Iterator[Settings]:
         PORT=str(app_port),
         RASA_URL=settings.rasa_url,
         ACTION_SERVER_URL=settings.action_server_url,
+        **(app_env or {}),
     )
     log_path = workdir / "log" / "app.log"
     with log_path.open("ab") as log_file:

@@ -26,6 +26,15 @@ class Settings:
     # Rasa's answer to one turn; a turn that takes longer is reported to the
     # customer as a hiccup instead of leaving the widget hanging.
     rasa_timeout_seconds: float = 30.0
+    # Bearer token for the survey API (POST /api/surveys); unset: the API refuses all.
+    api_token: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    # Region used to read phone numbers written without a country code.
+    default_region: str = "GB"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -46,6 +55,13 @@ class Settings:
             rasa_timeout_seconds=float(
                 env.get("RASA_TIMEOUT_SECONDS") or defaults.rasa_timeout_seconds
             ),
+            api_token=env.get("FEEDBOT_API_TOKEN") or None,
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,
+            twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
+            twilio_api_base=(env.get("TWILIO_API_BASE") or defaults.twilio_api_base).rstrip("/"),
+            default_region=(env.get("FEEDBOT_DEFAULT_REGION") or defaults.default_region).upper(),
         )
 
 

@@ -45,12 +45,34 @@ class Location(BaseModel):
     name: str = Field(min_length=1)
 
 
+class SmsTexts(BaseModel):
+    """What the app itself texts (not the bot): carrier keywords and strays."""
+
+    model_config = ConfigDict(extra="forbid")
+    help: str = Field(
+        default="Feedbot: short feedback surveys from us. Reply STOP to stop all messages.",
+        min_length=1,
+    )
+    stop_confirmation: str = Field(
+        default="You won't get any more messages from us. Reply START to opt back in.",
+        min_length=1,
+    )
+    start_confirmation: str = Field(
+        default="You're opted back in. Reply STOP at any time to stop.", min_length=1
+    )
+    no_open_survey: str = Field(
+        default="Thanks for your message. There is no open survey for this number right now.",
+        min_length=1,
+    )
+
+
 class SurveyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default_touchpoint: str
     touchpoints: list[Touchpoint] = Field(min_length=1)
     # Empty means location ids are free-form.
     locations: list[Location] = Field(default_factory=list)
+    sms: SmsTexts = Field(default_factory=SmsTexts)
 
     @model_validator(mode="after")
     def _check_references(self) -> SurveyConfig:

@@ -4,11 +4,27 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.system import System, running_system
+
+API_TOKEN = "test-api-token"
 
 
 @pytest.fixture(scope="session")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def fake_twilio() -> FakeTwilio:
+    """A local server playing Twilio's Messages API (Twilio itself cannot be reached here)."""
+    return FakeTwilio().start()
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> Iterator[System]:
     """Rasa, the action server and the app, started once for the session."""
-    with running_system(tmp_path_factory.mktemp("system")) as running:
+    env = {
+        "FEEDBOT_API_TOKEN": API_TOKEN,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "TWILIO_API_BASE": fake_twilio.base_url,
+    }
+    with running_system(tmp_path_factory.mktemp("system"), app_env=env) as running:
         yield running

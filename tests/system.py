@@ -55,8 +55,8 @@ class System:
 
 
 @contextmanager
-def running_system(workdir: Path) -> Iterator[System]:
-    with temporary_stack(workdir) as settings:
+def running_system(workdir: Path, app_env: dict[str, str] | None = None) -> Iterator[System]:
+    with temporary_stack(workdir, app_env=app_env) as settings:
         engine = sync_engine(settings.database_url)
         try:
             yield System(

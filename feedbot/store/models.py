@@ -43,6 +43,8 @@ class SurveyState(StrEnum):
     COMPLETED = "completed"  # the bot reached its thanks
     DECLINED = "declined"  # the customer said they would rather not answer
     LEFT = "left"  # the customer said goodbye before the end
+    SUPPRESSED = "suppressed"  # not sent, by a contact rule; why in state_reason
+    FAILED = "failed"  # could not be sent; why in state_reason
 
 
 class Direction(StrEnum):
@@ -66,7 +68,9 @@ class Survey(Base):
     interaction_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     locale: Mapped[str | None] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default=SurveyState.STARTED)
+    state_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -119,7 +123,10 @@ class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id"), index=True)
+    # None for messages outside any survey (a STOP confirmation, a stray text).
+    survey_id: Mapped[str | None] = mapped_column(ForeignKey("surveys.id"), index=True)
+    # The customer's number (SMS) the message went to or came from.
+    peer: Mapped[str | None] = mapped_column(String(32), index=True)
     direction: Mapped[str] = mapped_column(String(8))
     author: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
@@ -128,5 +135,20 @@ class Message(Base):
     # MessageSid): a message delivered twice is stored once.
     external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Outbound SMS: queued, sent, delivered, undelivered, failed (Twilio's words),
+    # or "error" when Twilio refused it; the reason in delivery_error.
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    survey: Mapped[Survey] = relationship(back_populates="messages", lazy="raise")
+    survey: Mapped[Survey | None] = relationship(back_populates="messages", lazy="raise")
+
+
+class OptOut(Base):
+    """A phone number that texted STOP: never messaged again until START."""
+
+    __tablename__ = "opt_outs"
+
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    keyword: Mapped[str] = mapped_column(String(16))
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -134,19 +134,22 @@ class SurveyStore:
             )
             return list(result)
 
-    async def finish(self, survey_id: str, state: SurveyState, at: datetime) -> None:
+    async def finish(
+        self, survey_id: str, state: SurveyState, at: datetime, reason: str | None = None
+    ) -> None:
         """Close the conversation; a finished survey keeps its first ending."""
         async with self._sessions.begin() as session:
             survey = await session.get(Survey, survey_id)
             if survey is None or survey.state != SurveyState.STARTED:
                 return
             survey.state = state
+            survey.state_reason = reason
             if state == SurveyState.COMPLETED:
                 survey.completed_at = at
 
     async def add_message(
         self,
-        survey_id: str,
+        survey_id: str | None,
         direction: Direction,
         author: Author,
         text: str,
@@ -154,10 +157,12 @@ class SurveyStore:
         *,
         external_id: str | None = None,
         buttons: list[dict[str, str]] | None = None,
+        peer: str | None = None,
     ) -> bool:
         """Append to the transcript. False when ``external_id`` was stored before."""
         message = Message(
             survey_id=survey_id,
+            peer=peer,
             direction=direction,
             author=author,
             text=text,
@@ -173,6 +178,80 @@ class SurveyStore:
                 raise
             return False
         return True
+
+    async def survey_for_interaction(self, interaction_id: str) -> Survey | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Survey)
+                .where(Survey.interaction_id == interaction_id)
+                .options(selectinload(Survey.response))
+            )
+
+    async def open_survey_for(self, channel: str, customer_ref: str) -> Survey | None:
+        """The customer's latest survey still in conversation on this channel."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Survey)
+                .where(
+                    Survey.channel == channel,
+                    Survey.customer_ref == customer_ref,
+                    Survey.state == SurveyState.STARTED,
+                )
+                .order_by(Survey.created_at.desc())
+                .limit(1)
+            )
+
+    async def mark_sent(self, survey_id: str, at: datetime) -> None:
+        async with self._sessions.begin() as session:
+            survey = await session.get(Survey, survey_id)
+            if survey is not None and survey.sent_at is None:
+                survey.sent_at = at
+
+    async def add_outbound(
+        self, survey_id: str | None, peer: str, author: Author, text: str, at: datetime
+    ) -> int:
+        """Store an outbound SMS before it is sent; its delivery is tracked from here."""
+        message = Message(
+            survey_id=survey_id,
+            peer=peer,
+            direction=Direction.OUTBOUND,
+            author=author,
+            text=text,
+            created_at=at,
+            delivery_status="sending",
+            status_at=at,
+        )
+        async with self._sessions.begin() as session:
+            session.add(message)
+        return message.id
+
+    async def set_delivery(
+        self,
+        at: datetime,
+        status: str,
+        *,
+        message_id: int | None = None,
+        external_id: str | None = None,
+        new_external_id: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record a delivery status for a message found by id or external id."""
+        async with self._sessions.begin() as session:
+            if message_id is not None:
+                message = await session.get(Message, message_id)
+            else:
+                message = await session.scalar(
+                    select(Message).where(Message.external_id == external_id)
+                )
+            if message is None:
+                return False
+            message.delivery_status = status
+            message.status_at = at
+            if new_external_id is not None:
+                message.external_id = new_external_id
+            if error is not None:
+                message.delivery_error = error
+            return True
 
     async def transcript(self, survey_id: str) -> list[Message]:
         async with self._sessions() as session:

@@ -1,0 +1,114 @@
+"""The SMS conversation: starting a survey, and each inbound text in order of
+what matters: a duplicate is dropped, carrier keywords come first, an opted-out
+number gets silence, a text with no open survey gets a short answer, the rest
+goes to the bot."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.conversations import Conversations
+from bot.rasa_client import BotMessage
+from bot.sms.keywords import Keyword, keyword_of
+from bot.sms.twilio_sender import TwilioSender
+from feedbot.store.models import Author, Channel, Direction, Survey, SurveyState
+from feedbot.store.opt_outs import OptOutStore
+from feedbot.store.surveys import SurveyStore
+from feedbot.touchpoints import SmsTexts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StartResult:
+    status: str  # sent, failed
+    reason: str | None = None
+
+
+class SmsChannel:
+    def __init__(
+        self,
+        sender: TwilioSender,
+        store: SurveyStore,
+        opt_outs: OptOutStore,
+        conversations: Conversations,
+        texts: SmsTexts,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.sender = sender
+        self._store = store
+        self._opt_outs = opt_outs
+        self._conversations = conversations
+        self._texts = texts
+        self._clock = clock
+
+    async def start(self, survey: Survey) -> StartResult:
+        phone = survey.customer_ref or ""
+        replies = await self._conversations.start(survey, record_replies=False)
+        error = await self._deliver(phone, replies, survey.id)
+        if error:
+            await self._store.finish(survey.id, SurveyState.FAILED, self._clock(), reason=error)
+            return StartResult("failed", error)
+        await self._store.mark_sent(survey.id, self._clock())
+        return StartResult("sent")
+
+    async def inbound(self, message_sid: str, phone: str, body: str) -> None:
+        opted_out = await self._opt_outs.is_opted_out(phone)
+        keyword = keyword_of(body, opted_out)
+        survey = await self._store.open_survey_for(Channel.SMS, phone)
+        external_id = f"sms:{message_sid}"
+        if keyword is None and survey is not None and not opted_out:
+            turn = await self._conversations.customer_says(
+                survey, body, external_id, record_replies=False, peer=phone
+            )
+            if not turn.duplicate:
+                await self._deliver(phone, turn.replies, survey.id)
+            return
+        stored = await self._store.add_message(
+            survey.id if survey else None,
+            Direction.INBOUND,
+            Author.CUSTOMER,
+            body,
+            self._clock(),
+            external_id=external_id,
+            peer=phone,
+        )
+        if not stored:
+            log.info("SMS %s delivered again, ignored", message_sid)
+            return
+        survey_id = survey.id if survey else None
+        if keyword is Keyword.STOP:
+            if await self._opt_outs.opt_out(phone, body.strip().upper(), self._clock()):
+                log.info("a number opted out (%s)", body.strip().upper())
+                await self.sender.send(
+                    phone,
+                    self._texts.stop_confirmation,
+                    survey_id=survey_id,
+                    even_if_opted_out=True,
+                )
+            if survey is not None:
+                await self._store.finish(
+                    survey.id, SurveyState.DECLINED, self._clock(), reason="opted out (STOP)"
+                )
+        elif keyword is Keyword.START:
+            if await self._opt_outs.opt_in(phone):
+                log.info("a number opted back in")
+                await self.sender.send(phone, self._texts.start_confirmation, survey_id=survey_id)
+        elif keyword is Keyword.HELP:
+            await self.sender.send(
+                phone, self._texts.help, survey_id=survey_id, even_if_opted_out=True
+            )
+        elif not opted_out:  # no open survey
+            await self.sender.send(phone, self._texts.no_open_survey)
+
+    async def _deliver(self, phone: str, replies: list[BotMessage], survey_id: str) -> str | None:
+        """Send the bot's replies in order (buttons are for the widget only);
+        the first failure stops the rest and is returned."""
+        for reply in replies:
+            for delivery in await self.sender.send(phone, reply.text, survey_id=survey_id):
+                if not delivery.ok:
+                    return delivery.error or delivery.status
+        return None

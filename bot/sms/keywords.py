@@ -1,0 +1,42 @@
+"""Carrier keywords (case- and whitespace-insensitive), before anything else."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# Messages longer than this are split; Twilio accepts up to 1600 characters.
+MAX_SMS_CHARS = 1600
+
+
+class Keyword(StrEnum):
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+
+
+_KEYWORDS = {
+    **dict.fromkeys(["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"], Keyword.STOP),
+    **dict.fromkeys(["START", "UNSTOP"], Keyword.START),
+    **dict.fromkeys(["HELP", "INFO"], Keyword.HELP),
+}
+
+
+def keyword_of(body: str, opted_out: bool) -> Keyword | None:
+    """The keyword a whole message is, if any. YES opts back in only a number
+    that has opted out; to anyone else it is an ordinary answer."""
+    word = " ".join(body.split()).upper().strip(".!")
+    if word == "YES" and opted_out:
+        return Keyword.START
+    return _KEYWORDS.get(word)
+
+
+def sms_parts(text: str, limit: int = MAX_SMS_CHARS) -> list[str]:
+    """Split a long message at word boundaries into parts Twilio accepts."""
+    text = text.strip()
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind(" ", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*parts, text] if text else parts

@@ -1,0 +1,114 @@
+"""A small HTTP server that plays Twilio's Messages API for tests.
+
+The real `twilio` library talks to it through TWILIO_API_BASE. It checks the
+account's basic auth, records every request, answers like Twilio, and can be
+told to fail the next requests (429, 500, or a stall past the client timeout).
+It runs on its own thread and event loop, so sync and async tests and other
+processes can all reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "fake-auth-token"
+FROM_NUMBER = "+15005550006"
+
+
+@dataclass
+class FakeTwilio:
+    port: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)  # accepted
+    attempts: int = 0  # every request, failed ones too
+    _failures: list[int | str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail_next(self, *how: int | str) -> None:
+        """The next requests answer these statuses in turn ("stall": no answer for 30 s)."""
+        with self._lock:
+            self._failures.extend(how)
+
+    def to(self, number: str) -> list[str]:
+        with self._lock:
+            return [m["Body"] for m in self.messages if m["To"] == number]
+
+    def wait_for(self, number: str, count: int, within: float = 30) -> list[str]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            bodies = self.to(number)
+            if len(bodies) >= count:
+                return bodies
+            time.sleep(0.05)
+        raise AssertionError(f"{number} got {self.to(number)}, expected {count} messages")
+
+    def reset(self) -> None:
+        with self._lock:
+            self.messages.clear()
+            self._failures.clear()
+            self.attempts = 0
+
+    async def _create(self, request: web.Request) -> web.Response:
+        expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {expected}":
+            return web.json_response({"code": 20003, "message": "Authenticate"}, status=401)
+        form = dict(await request.post())
+        with self._lock:
+            self.attempts += 1
+            how = self._failures.pop(0) if self._failures else None
+        if how == "stall":
+            await asyncio.sleep(30)
+        if isinstance(how, int):
+            return web.json_response(
+                {"code": 20000 + how, "message": f"failure {how} on request", "status": how},
+                status=how,
+            )
+        if not str(form.get("To", "")).startswith("+"):
+            return web.json_response(
+                {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}, status=400
+            )
+        sid = "SM" + uuid.uuid4().hex
+        with self._lock:
+            self.messages.append({**form, "sid": sid})
+        return web.json_response(
+            {
+                "sid": sid,
+                "account_sid": ACCOUNT_SID,
+                "to": form.get("To"),
+                "from": form.get("From"),
+                "body": form.get("Body"),
+                "status": "queued",
+            },
+            status=201,
+        )
+
+    def start(self) -> FakeTwilio:
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            app = web.Application()
+            app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+            runner = web.AppRunner(app)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", self.port)
+            loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            loop.run_forever()
+
+        threading.Thread(target=serve, daemon=True, name="fake-twilio").start()
+        ready.wait(10)
+        return self

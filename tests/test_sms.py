@@ -1,0 +1,252 @@
+"""The SMS channel end to end: the survey API, the real `twilio` library
+talking to a fake Twilio API, signed webhooks, keywords and opt-outs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from itertools import count
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+
+from feedbot.store.models import Message, OptOut
+from tests.chat import follow_up, response_texts
+from tests.conftest import API_TOKEN
+from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
+from tests.system import System
+
+pytestmark = pytest.mark.system
+_numbers = count(100)
+
+
+def new_number() -> str:
+    """A different valid UK mobile number for every test."""
+    return f"+4479111{next(_numbers):05d}"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def create(
+    http: aiohttp.ClientSession, system: System, token: str | None = API_TOKEN, **body: object
+) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http.post(f"{system.base_url}/api/surveys", json=body, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def text_in(
+    http: aiohttp.ClientSession,
+    system: System,
+    phone: str,
+    body: str,
+    sid: str | None = None,
+    signature: str | None = None,
+) -> int:
+    """POST a text as Twilio would, signed with the account's auth token."""
+    form = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": phone, "Body": body}
+    url = f"{system.base_url}/sms/inbound"
+    signed = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    async with http.post(
+        url, data=form, headers={"X-Twilio-Signature": signature or signed}
+    ) as resp:
+        assert resp.status != 200 or "<Response>" in await resp.text()
+        return resp.status
+
+
+async def wait_for(fake: FakeTwilio, phone: str, n: int) -> list[str]:
+    return await asyncio.to_thread(fake.wait_for, phone, n)
+
+
+async def test_a_survey_by_sms_from_api_call_to_stored_response(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    status, body = await create(
+        http,
+        system,
+        channel="sms",
+        phone=phone.replace("+44", "0"),
+        touchpoint="delivery",
+        location="store-12",
+        interaction_id=f"order-{phone}",
+    )
+    assert status == 201 and body["status"] == "sent"
+    greeting, question = await wait_for(fake_twilio, phone, 2)  # normalised to E.164
+    assert "your recent delivery" in greeting and "10" in question
+
+    assert await text_in(http, system, phone, "8") == 200
+    assert (await wait_for(fake_twilio, phone, 3))[2] == follow_up("delivery", "passive")
+    await text_in(http, system, phone, "The driver left it in the rain")
+    thanks = (await wait_for(fake_twilio, phone, 4))[3]
+    assert thanks in response_texts("utter_thanks")
+
+    survey = system.survey(body["survey_id"])
+    assert (survey.channel, survey.customer_ref, survey.state) == ("sms", phone, "completed")
+    assert survey.response is not None and survey.response.score == 8
+    assert survey.response.reason == "The driver left it in the rain"
+    assert survey.sent_at is not None
+    transcript = system.transcript(survey.id)
+    assert [a for a, _ in transcript] == ["bot", "bot", "customer", "bot", "customer", "bot"]
+
+    # Twilio reports delivery; the message's status follows.
+    sid = next(m["sid"] for m in fake_twilio.messages if m["Body"] == thanks and m["To"] == phone)
+    form = {"MessageSid": sid, "MessageStatus": "delivered"}
+    url = f"{system.base_url}/sms/status"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    async with http.post(url, data=form, headers={"X-Twilio-Signature": signature}) as resp:
+        assert resp.status == 204
+    with Session(system.engine) as session:
+        message = session.scalar(select(Message).where(Message.external_id == f"sms:{sid}"))
+        assert message is not None and message.delivery_status == "delivered"
+
+
+async def test_a_forged_webhook_is_refused_and_nothing_stored(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    sid = "SM" + uuid.uuid4().hex
+    assert await text_in(http, system, phone, "STOP", sid=sid, signature="forged") == 403
+    await asyncio.sleep(0.5)
+    with Session(system.engine) as session:
+        assert session.scalar(select(Message).where(Message.external_id == f"sms:{sid}")) is None
+        assert session.get(OptOut, phone) is None
+    assert fake_twilio.to(phone) == []
+
+
+async def test_the_same_message_sid_twice_is_one_turn(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    _, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
+    await wait_for(fake_twilio, phone, 2)
+    sid = "SM" + uuid.uuid4().hex
+    await text_in(http, system, phone, "9", sid=sid)
+    await text_in(http, system, phone, "9", sid=sid)  # Twilio retried
+    await wait_for(fake_twilio, phone, 3)
+    await asyncio.sleep(1.5)
+    assert len(fake_twilio.to(phone)) == 3  # one follow-up, not two
+    customer = [t for a, t in system.transcript(body["survey_id"]) if a == "customer"]
+    assert customer == ["9"]
+
+
+async def test_stop_start_help_and_yes(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    await create(http, system, channel="sms", phone=phone, touchpoint="support")
+    await wait_for(fake_twilio, phone, 2)
+    await text_in(http, system, phone, "  stop ")
+    assert "START" in (await wait_for(fake_twilio, phone, 3))[2]  # confirmed once
+    await text_in(http, system, phone, "STOP")
+    await text_in(http, system, phone, "hello?")
+    await asyncio.sleep(1.5)
+    assert len(fake_twilio.to(phone)) == 3  # then silence
+
+    status, body = await create(http, system, channel="sms", phone=phone, touchpoint="checkout")
+    assert (status, body["status"], body["reason"]) == (201, "suppressed", "opted out")
+
+    await text_in(http, system, phone, "Help")  # help is answered even when opted out
+    assert "STOP" in (await wait_for(fake_twilio, phone, 4))[3]
+    await text_in(http, system, phone, "yes")  # YES opts back in an opted-out number
+    assert "opted back in" in (await wait_for(fake_twilio, phone, 5))[4]
+    status, body = await create(http, system, channel="sms", phone=phone, touchpoint="checkout")
+    assert body["status"] == "sent"
+    await wait_for(fake_twilio, phone, 7)
+
+
+async def test_a_text_with_no_open_survey_gets_a_short_answer(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    await text_in(http, system, phone, "hi, who is this?")
+    (reply,) = await wait_for(fake_twilio, phone, 1)
+    assert "no open survey" in reply
+
+
+async def test_twilio_failing_twice_then_succeeding_delivers_once(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    before = fake_twilio.attempts
+    fake_twilio.fail_next(500, 429)
+    _, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
+    assert body["status"] == "sent"
+    messages = await wait_for(fake_twilio, phone, 2)
+    assert len(messages) == 2 and len(set(messages)) == 2  # each once
+    assert fake_twilio.attempts - before == 4  # 2 failures + 2 messages
+
+
+async def test_a_permanent_twilio_failure_is_recorded(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.fail_next(400)
+    status, body = await create(
+        http, system, channel="sms", phone=new_number(), touchpoint="support"
+    )
+    assert (status, body["status"]) == (201, "failed")
+    assert "Twilio 400" in body["reason"]
+    with Session(system.engine) as session:
+        sent = session.scalars(select(Message).where(Message.survey_id == body["survey_id"]))
+        assert [m.delivery_status for m in sent] == ["error"]
+
+
+@pytest.mark.parametrize(
+    ("token", "body", "status", "message"),
+    [
+        (None, {"channel": "web", "touchpoint": "support"}, 401, "API token"),
+        ("wrong", {"channel": "web", "touchpoint": "support"}, 401, "API token"),
+        (API_TOKEN, {"channel": "fax", "touchpoint": "support"}, 400, "channel"),
+        (API_TOKEN, {"channel": "web", "touchpoint": "moon"}, 400, "Unknown touchpoint"),
+        (API_TOKEN, {"channel": "sms", "touchpoint": "support"}, 400, "phone number"),
+        (API_TOKEN, {"channel": "sms", "touchpoint": "support", "phone": "12"}, 400, "'12'"),
+        (API_TOKEN, {"channel": "web", "touchpoint": "support", "colour": 1}, 400, "colour"),
+    ],
+)
+async def test_bad_api_requests_get_clear_4xx(
+    http: aiohttp.ClientSession,
+    system: System,
+    token: str | None,
+    body: dict,
+    status: int,
+    message: str,
+) -> None:
+    got_status, got = await create(http, system, token=token, **body)
+    assert got_status == status
+    assert message in got["error"]
+
+
+async def test_a_web_survey_gets_a_link_and_an_interaction_is_surveyed_once(
+    http: aiohttp.ClientSession, system: System
+) -> None:
+    interaction = f"ticket-{uuid.uuid4().hex[:8]}"
+    status, first = await create(
+        http,
+        system,
+        channel="web",
+        touchpoint="support",
+        customer_id="C-1",
+        interaction_id=interaction,
+    )
+    assert status == 201 and first["link"].endswith(f"/s/{first['survey_id']}")
+    status, again = await create(
+        http, system, channel="web", touchpoint="support", interaction_id=interaction
+    )
+    assert status == 200 and again["duplicate"] is True
+    assert again["survey_id"] == first["survey_id"]
+    async with http.get(first["link"]) as resp:
+        assert resp.status == 200
+    async with http.post(
+        f"{system.base_url}/api/surveys",
+        data="{not json",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    ) as resp:
+        assert resp.status == 400 and "JSON" in (await resp.json())["error"]
