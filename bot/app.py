@@ -30,6 +30,7 @@ from bot.rasa_client import RasaClient
 from bot.security import security_headers
 from bot.sms import webhooks
 from bot.sms.channel import SmsChannel
+from bot.sms.scheduler import scheduler
 from bot.sms.twilio_sender import SmsNotConfigured, TwilioSender
 from bot.tasks import background_tasks
 from feedbot.settings import Settings
@@ -54,6 +55,7 @@ def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> w
     app[CLOCK] = clock
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(background_tasks)  # after _resources: closed before them
+    app.cleanup_ctx.append(scheduler)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

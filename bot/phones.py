@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import phonenumbers
+from phonenumbers import timezone as phonenumbers_timezone
 
 
 class InvalidPhone(ValueError):
@@ -18,3 +21,15 @@ def to_e164(raw: str, default_region: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone(f"{raw!r} is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def time_zone_of(e164: str, default: str) -> ZoneInfo:
+    """The customer's time zone when the number tells it (one zone for its
+    prefix), else the operator's default."""
+    zones = phonenumbers_timezone.time_zones_for_number(phonenumbers.parse(e164))
+    if len(zones) == 1:
+        try:
+            return ZoneInfo(zones[0])
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo(default)

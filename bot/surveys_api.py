@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -10,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.auth import require_token
 from bot.keys import CLOCK, OPT_OUTS, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
-from bot.phones import InvalidPhone, to_e164
+from bot.phones import InvalidPhone, time_zone_of, to_e164
+from feedbot.contact_rules import Decision, QuietHours, Verdict, decide
 from feedbot.store.models import Channel, Survey, SurveyState
 from feedbot.store.surveys import NewSurvey
 
@@ -82,6 +85,7 @@ async def create_survey(request: web.Request) -> web.Response:
         locale=wanted.locale,
     )
     clock = app[CLOCK]
+    last_surveyed = await store.last_surveyed_at(customer_ref) if customer_ref else None
     try:
         survey = await store.create_survey(new, clock())
     except IntegrityError:  # the same interaction_id, created a moment ago
@@ -90,11 +94,14 @@ async def create_survey(request: web.Request) -> web.Response:
             raise
         return web.json_response(_summary(request, existing, duplicate=True), status=200)
 
-    if wanted.channel == "sms":
-        if await app[OPT_OUTS].is_opted_out(customer_ref or ""):
-            await store.finish(survey.id, SurveyState.SUPPRESSED, clock(), reason="opted out")
-        else:
-            await app[SMS_CHANNEL].start(survey)  # type: ignore[union-attr]
+    opted_out = wanted.channel == "sms" and await app[OPT_OUTS].is_opted_out(customer_ref or "")
+    decision = _contact_decision(app, wanted, survey, last_surveyed, opted_out, clock())
+    if decision.verdict is Verdict.SUPPRESS:
+        await store.suppress(survey.id, decision.reason)
+    elif decision.verdict is Verdict.DELAY and decision.send_at is not None:
+        await store.schedule(survey.id, decision.send_at, decision.reason)
+    elif wanted.channel == "sms":
+        await app[SMS_CHANNEL].start(survey)  # type: ignore[union-attr]
     else:
         await store.mark_sent(survey.id, clock())
     stored = await store.get_survey(survey.id)
@@ -102,13 +109,42 @@ async def create_survey(request: web.Request) -> web.Response:
     return web.json_response(_summary(request, stored), status=201)
 
 
+def _contact_decision(
+    app: web.Application,
+    wanted: SurveyRequest,
+    survey: Survey,
+    last_surveyed: datetime | None,
+    opted_out: bool,
+    now: datetime,
+) -> Decision:
+    """The contact rules for this customer and touchpoint (feedbot.contact_rules)."""
+    config = app[SURVEY_CONFIG]
+    rules = config.contact_rules
+    touchpoint = config.touchpoint(wanted.touchpoint)
+    assert touchpoint is not None
+    gap_days = touchpoint.min_days_between_surveys
+    phone = survey.customer_ref if wanted.channel == "sms" else None
+    quiet = rules.quiet_hours
+    return decide(
+        now,
+        opted_out=opted_out,
+        last_surveyed_at=last_surveyed,
+        min_gap=timedelta(days=rules.min_days_between_surveys if gap_days is None else gap_days),
+        sample_percent=touchpoint.sample_percent,
+        sample_key=wanted.interaction_id or survey.id,
+        quiet_hours=QuietHours(quiet.start, quiet.end) if phone and quiet else None,
+        time_zone=time_zone_of(phone, rules.default_time_zone)
+        if phone
+        else ZoneInfo(rules.default_time_zone),
+    )
+
+
 def _summary(request: web.Request, survey: Survey, duplicate: bool = False) -> dict[str, Any]:
-    if survey.state == SurveyState.SUPPRESSED:
-        status = "suppressed"
-    elif survey.state == SurveyState.FAILED:
-        status = "failed"
-    else:
-        status = "sent"
+    status = {
+        SurveyState.SUPPRESSED: "suppressed",
+        SurveyState.FAILED: "failed",
+        SurveyState.SCHEDULED: "scheduled",
+    }.get(SurveyState(survey.state), "sent")
     summary: dict[str, Any] = {
         "survey_id": survey.id,
         "status": status,
@@ -117,7 +153,9 @@ def _summary(request: web.Request, survey: Survey, duplicate: bool = False) -> d
         "channel": survey.channel,
         "touchpoint": survey.touchpoint,
     }
-    if survey.channel == Channel.WEB:
+    if survey.send_at is not None:
+        summary["send_at"] = survey.send_at.isoformat()
+    if survey.channel == Channel.WEB and status == "sent":
         summary["link"] = f"{request.app[SETTINGS].public_base_url}/s/{survey.id}"
     if duplicate:
         summary["duplicate"] = True

@@ -6,10 +6,12 @@ The file format is documented in docs/touchpoints.md. Loading it fails with a
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from feedbot.nps import Category
 
@@ -37,6 +39,36 @@ class Touchpoint(BaseModel):
         description="How the bot refers to the interaction: 'your recent support call'",
     )
     follow_up: FollowUp | None = None
+    # Overrides contact_rules.min_days_between_surveys for this touchpoint.
+    min_days_between_surveys: int | None = Field(default=None, ge=0)
+    # Survey only this share of interactions (deterministic per interaction).
+    sample_percent: float = Field(default=100, ge=0, le=100)
+
+
+class QuietHoursConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: time = time(21, 0)
+    end: time = time(8, 0)
+
+
+class ContactRules(BaseModel):
+    """Not over-surveying people (docs/sms.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_days_between_surveys: int = Field(default=30, ge=0)
+    # SMS waits outside these hours, in the customer's time zone; null: never waits.
+    quiet_hours: QuietHoursConfig | None = Field(default_factory=QuietHoursConfig)
+    # For numbers whose time zone cannot be told from the number.
+    default_time_zone: str = "Europe/London"
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
 
 
 class Location(BaseModel):
@@ -73,6 +105,7 @@ class SurveyConfig(BaseModel):
     # Empty means location ids are free-form.
     locations: list[Location] = Field(default_factory=list)
     sms: SmsTexts = Field(default_factory=SmsTexts)
+    contact_rules: ContactRules = Field(default_factory=ContactRules)
 
     @model_validator(mode="after")
     def _check_references(self) -> SurveyConfig:

@@ -3,7 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
+from feedbot.settings import PROJECT_ROOT
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.system import System, running_system
 
@@ -19,12 +21,23 @@ def fake_twilio() -> FakeTwilio:
 @pytest.fixture(scope="session")
 def system(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> Iterator[System]:
     """Rasa, the action server and the app, started once for the session."""
+    workdir = tmp_path_factory.mktemp("system")
+    # The app's contact rules for tests: no quiet hours (results must not depend
+    # on the hour CI runs at: quiet hours are tested with an injected clock),
+    # and store visits never sampled.
+    touchpoints = yaml.safe_load((PROJECT_ROOT / "touchpoints.yml").read_text())
+    touchpoints["contact_rules"]["quiet_hours"] = None
+    for touchpoint in touchpoints["touchpoints"]:
+        if touchpoint["id"] == "store_visit":
+            touchpoint["sample_percent"] = 0
+    (workdir / "touchpoints.yml").write_text(yaml.safe_dump(touchpoints))
     env = {
+        "FEEDBOT_TOUCHPOINTS": str(workdir / "touchpoints.yml"),
         "FEEDBOT_API_TOKEN": API_TOKEN,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_API_BASE": fake_twilio.base_url,
     }
-    with running_system(tmp_path_factory.mktemp("system"), app_env=env) as running:
+    with running_system(workdir, app_env=env) as running:
         yield running

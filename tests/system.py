@@ -22,6 +22,7 @@ __all__ = ["System", "free_port", "running_system"]
 class System:
     base_url: str
     ws_url: str
+    rasa_url: str
     database_url: str
     engine: Engine
     log_dir: Path
@@ -62,6 +63,7 @@ def running_system(workdir: Path, app_env: dict[str, str] | None = None) -> Iter
             yield System(
                 base_url=settings.public_base_url,
                 ws_url=f"ws://127.0.0.1:{settings.port}/chat",
+                rasa_url=settings.rasa_url,
                 database_url=settings.database_url,
                 engine=engine,
                 log_dir=workdir / "log",

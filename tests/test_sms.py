@@ -158,9 +158,10 @@ async def test_stop_start_help_and_yes(
     assert "STOP" in (await wait_for(fake_twilio, phone, 4))[3]
     await text_in(http, system, phone, "yes")  # YES opts back in an opted-out number
     assert "opted back in" in (await wait_for(fake_twilio, phone, 5))[4]
+    # Opted in again, but surveyed minutes ago: the minimum gap holds.
     status, body = await create(http, system, channel="sms", phone=phone, touchpoint="checkout")
-    assert body["status"] == "sent"
-    await wait_for(fake_twilio, phone, 7)
+    assert (body["status"], body["state"]) == ("suppressed", "suppressed")
+    assert "minimum gap is 30 days" in body["reason"]
 
 
 async def test_a_text_with_no_open_survey_gets_a_short_answer(
@@ -250,3 +251,24 @@ async def test_a_web_survey_gets_a_link_and_an_interaction_is_surveyed_once(
         headers={"Authorization": f"Bearer {API_TOKEN}"},
     ) as resp:
         assert resp.status == 400 and "JSON" in (await resp.json())["error"]
+
+
+async def test_contact_rules_gap_across_channels_and_sampling(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    _, first = await create(http, system, channel="sms", phone=phone, touchpoint="delivery")
+    assert first["status"] == "sent"
+    _, second = await create(http, system, channel="sms", phone=phone, touchpoint="support")
+    assert second["status"] == "suppressed" and "minimum gap" in second["reason"]
+    assert len(await wait_for(fake_twilio, phone, 2)) == 2  # nothing more was sent
+    # The same customer reference on the web channel is held to the same gap.
+    _, web = await create(http, system, channel="web", touchpoint="support", customer_id="C-77")
+    assert web["status"] == "sent" and "link" in web
+    _, again = await create(http, system, channel="web", touchpoint="checkout", customer_id="C-77")
+    assert again["status"] == "suppressed" and "link" not in again
+    # store_visit samples 0% in the test configuration.
+    _, unsampled = await create(
+        http, system, channel="sms", phone=new_number(), touchpoint="store_visit"
+    )
+    assert unsampled["status"] == "suppressed" and "not sampled" in unsampled["reason"]

@@ -43,6 +43,7 @@ class SurveyState(StrEnum):
     COMPLETED = "completed"  # the bot reached its thanks
     DECLINED = "declined"  # the customer said they would rather not answer
     LEFT = "left"  # the customer said goodbye before the end
+    SCHEDULED = "scheduled"  # waiting for send_at (quiet hours); why in state_reason
     SUPPRESSED = "suppressed"  # not sent, by a contact rule; why in state_reason
     FAILED = "failed"  # could not be sent; why in state_reason
 
@@ -70,6 +71,7 @@ class Survey(Base):
     state: Mapped[str] = mapped_column(String(16), default=SurveyState.STARTED)
     state_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -200,6 +200,57 @@ class SurveyStore:
                 .order_by(Survey.created_at.desc())
                 .limit(1)
             )
+
+    async def last_surveyed_at(self, customer_ref: str) -> datetime | None:
+        """When this customer was last sent a survey, on any channel."""
+        async with self._sessions() as session:
+            latest = await session.scalar(
+                select(func.max(Survey.sent_at)).where(Survey.customer_ref == customer_ref)
+            )
+        return (
+            latest.replace(tzinfo=UTC) if latest is not None and latest.tzinfo is None else latest
+        )
+
+    async def schedule(self, survey_id: str, send_at: datetime, reason: str) -> None:
+        async with self._sessions.begin() as session:
+            survey = await session.get(Survey, survey_id)
+            if survey is not None:
+                survey.state = SurveyState.SCHEDULED
+                survey.send_at = send_at
+                survey.state_reason = reason
+
+    async def suppress(self, survey_id: str, reason: str) -> None:
+        async with self._sessions.begin() as session:
+            survey = await session.get(Survey, survey_id)
+            if survey is not None:
+                survey.state = SurveyState.SUPPRESSED
+                survey.state_reason = reason
+
+    async def claim_due(self, now: datetime, limit: int = 100) -> list[Survey]:
+        """Scheduled surveys whose time has come, each claimed by one caller
+        only (a conditional update), so several app instances never double-send."""
+        async with self._sessions() as session:
+            due = list(
+                await session.scalars(
+                    select(Survey.id)
+                    .where(Survey.state == SurveyState.SCHEDULED, Survey.send_at <= now)
+                    .order_by(Survey.send_at)
+                    .limit(limit)
+                )
+            )
+        claimed = []
+        for survey_id in due:
+            async with self._sessions.begin() as session:
+                result = await session.execute(
+                    update(Survey)
+                    .where(Survey.id == survey_id, Survey.state == SurveyState.SCHEDULED)
+                    .values(state=SurveyState.STARTED)
+                )
+            if result.rowcount:
+                survey = await self.get_survey(survey_id)
+                if survey is not None:
+                    claimed.append(survey)
+        return claimed
 
     async def mark_sent(self, survey_id: str, at: datetime) -> None:
         async with self._sessions.begin() as session:

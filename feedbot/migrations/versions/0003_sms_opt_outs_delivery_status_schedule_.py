@@ -1,4 +1,4 @@
-"""sms: opt-outs, delivery status, sent time
+"""sms: opt-outs, delivery status, schedule and send times
 
 Revision ID: 0003
 Revises: 0002
@@ -35,13 +35,17 @@ def upgrade() -> None:
 
     with op.batch_alter_table("surveys", schema=None) as batch_op:
         batch_op.add_column(sa.Column("state_reason", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("send_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index(batch_op.f("ix_surveys_send_at"), ["send_at"], unique=False)
 
 
 def downgrade() -> None:
 
     with op.batch_alter_table("surveys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_surveys_send_at"))
         batch_op.drop_column("sent_at")
+        batch_op.drop_column("send_at")
         batch_op.drop_column("state_reason")
 
     with op.batch_alter_table("messages", schema=None) as batch_op:

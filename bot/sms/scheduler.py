@@ -1,0 +1,44 @@
+"""Sending surveys that waited (quiet hours) once their time comes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from aiohttp import web
+
+from bot.keys import CLOCK, SMS_CHANNEL, STORE
+from bot.sms.channel import SmsChannel
+from feedbot.store.surveys import SurveyStore
+
+log = logging.getLogger(__name__)
+# How often due surveys are looked for; a survey waits at most this much longer.
+INTERVAL_SECONDS = 30
+
+
+async def send_due(store: SurveyStore, channel: SmsChannel, now: datetime) -> int:
+    """Send every scheduled survey whose time has come; returns how many."""
+    sent = 0
+    for survey in await store.claim_due(now):
+        result = await channel.start(survey)
+        log.info("scheduled survey %s: %s", survey.id, result.status)
+        sent += 1
+    return sent
+
+
+async def scheduler(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            channel = app[SMS_CHANNEL]
+            if channel is not None:
+                try:
+                    await send_due(app[STORE], channel, app[CLOCK]())
+                except Exception:  # keep the loop alive; the next round retries
+                    log.exception("sending scheduled surveys failed")
+            await asyncio.sleep(INTERVAL_SECONDS)
+
+    task = asyncio.create_task(loop(), name="survey scheduler")
+    yield
+    task.cancel()

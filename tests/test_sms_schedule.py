@@ -1,0 +1,106 @@
+"""Quiet hours and the scheduler, with an injected clock, against the running
+Rasa, action server and the fake Twilio."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.conversations import Conversations
+from bot.rasa_client import RasaClient
+from bot.sms.channel import SmsChannel
+from bot.sms.scheduler import send_due
+from bot.sms.twilio_sender import TwilioSender
+from feedbot.settings import PROJECT_ROOT, Settings
+from feedbot.store.database import async_engine
+from feedbot.store.opt_outs import OptOutStore
+from feedbot.store.surveys import NewSurvey, SurveyStore
+from feedbot.touchpoints import load_survey_config
+from tests.conftest import API_TOKEN
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.system import System
+
+pytestmark = pytest.mark.system
+LONDON = ZoneInfo("Europe/London")
+NIGHT = datetime(2026, 11, 10, 23, 15, tzinfo=UTC)  # 23:15 in London
+
+
+def settings_for(system: System, fake: FakeTwilio) -> Settings:
+    return Settings(
+        database_url=system.database_url,
+        rasa_url=system.rasa_url,
+        api_token=API_TOKEN,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_from_number=FROM_NUMBER,
+        twilio_api_base=fake.base_url,
+    )
+
+
+@pytest.fixture
+async def night_app(system: System, fake_twilio: FakeTwilio) -> AsyncIterator[TestClient]:
+    """The real app, with the shipped touchpoint file (quiet hours 21–08) and
+    a clock stopped at night."""
+    app = create_app(settings_for(system, fake_twilio), clock=lambda: NIGHT)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def test_a_survey_asked_for_at_night_waits_for_the_morning(
+    night_app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    phone = "+447911200001"
+    resp = await night_app.post(
+        "/api/surveys",
+        json={"channel": "sms", "phone": phone, "touchpoint": "support"},
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+    body = await resp.json()
+    assert resp.status == 201
+    assert body["status"] == "scheduled"
+    assert "quiet hours in Europe/London" in body["reason"]
+    morning = datetime(2026, 11, 11, 8, 0, tzinfo=LONDON)
+    assert datetime.fromisoformat(body["send_at"]) == morning
+    assert fake_twilio.to(phone) == []  # waits; not dropped
+
+
+async def test_the_scheduler_sends_due_surveys_once(
+    system: System, fake_twilio: FakeTwilio
+) -> None:
+    engine = async_engine(system.database_url)
+    store, opt_outs = SurveyStore(engine), OptOutStore(engine)
+    config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
+    async with aiohttp.ClientSession() as http:
+        clock = lambda: NIGHT  # noqa: E731
+        conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), clock)
+        sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, clock)
+        channel = SmsChannel(sender, store, opt_outs, conversations, config.sms, clock)
+        phone = "+447911200002"
+        survey = await store.create_survey(NewSurvey("sms", "delivery", customer_ref=phone), NIGHT)
+        # Before 08:00 UTC, when the other test's survey becomes due (shared database).
+        send_at = NIGHT + timedelta(hours=1)
+        await store.schedule(survey.id, send_at, "quiet hours")
+
+        assert await send_due(store, channel, send_at - timedelta(minutes=1)) == 0
+        assert fake_twilio.to(phone) == []
+        assert await send_due(store, channel, send_at) == 1
+        greeting, _ = fake_twilio.wait_for(phone, 2)
+        assert "your recent delivery" in greeting
+        assert await send_due(store, channel, send_at + timedelta(minutes=30)) == 0  # once
+        sent = await store.get_survey(survey.id)
+        assert sent is not None and sent.state == "started" and sent.sent_at is not None
+        await sender.close()
+    await engine.dispose()
+
+
+def test_the_shipped_contact_rules_are_the_documented_defaults() -> None:
+    rules = yaml.safe_load((PROJECT_ROOT / "touchpoints.yml").read_text())["contact_rules"]
+    assert rules["min_days_between_surveys"] == 30
+    assert rules["quiet_hours"] == {"start": "21:00", "end": "08:00"}
