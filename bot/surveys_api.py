@@ -16,6 +16,7 @@ from bot.phones import InvalidPhone, time_zone_of, to_e164
 from feedbot.contact_rules import Decision, QuietHours, Verdict, decide
 from feedbot.store.models import Channel, Survey, SurveyState
 from feedbot.store.surveys import NewSurvey
+from feedbot.validation import describe
 
 routes = web.RouteTableDef()
 
@@ -46,10 +47,7 @@ async def create_survey(request: web.Request) -> web.Response:
     try:
         wanted = SurveyRequest.model_validate(body)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = describe(exc, top="body")
         raise _bad_request(problems) from None
     config = app[SURVEY_CONFIG]
     if config.touchpoint(wanted.touchpoint) is None:

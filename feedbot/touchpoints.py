@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from feedbot.nps import Category
+from feedbot.validation import describe
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
@@ -144,8 +145,5 @@ def load_survey_config(path: Path) -> SurveyConfig:
     try:
         return SurveyConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = describe(exc)
         raise TouchpointConfigError(f"{path}: {problems}") from None

@@ -25,6 +25,7 @@ from spacy.tokens import Doc
 
 from feedbot.customer_text import without_symbols
 from feedbot.understanding.vocabulary import TypoCorrector
+from feedbot.validation import describe
 
 THEME_ID = r"^[a-z][a-z0-9_]*$"
 _TEXT_ATTRS = {"NORM", "LOWER", "LEMMA", "TEXT", "ORTH"}
@@ -57,10 +58,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
     try:
         taxonomy = Taxonomy.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = describe(exc)
         raise TaxonomyError(f"{path}: {problems}") from None
     for theme, spec in taxonomy.themes.items():
         for index, pattern in enumerate(spec.patterns):
