@@ -107,6 +107,37 @@ async def create_survey(request: web.Request) -> web.Response:
     return web.json_response(_summary(request, stored), status=201)
 
 
+@routes.get("/api/surveys/{survey_id}")
+async def read_survey(request: web.Request) -> web.Response:
+    """A survey's status and every decision about it, and its messages' delivery."""
+    require_token(request, request.app[SETTINGS].api_token)
+    store = request.app[STORE]
+    survey = await store.get_survey(request.match_info["survey_id"])
+    if survey is None:
+        raise web.HTTPNotFound(text="No survey with that id.")
+    summary = _summary(request, survey)
+    summary.update(
+        location=survey.location,
+        interaction_id=survey.interaction_id,
+        created_at=survey.created_at.isoformat(),
+        sent_at=survey.sent_at.isoformat() if survey.sent_at else None,
+        completed_at=survey.completed_at.isoformat() if survey.completed_at else None,
+        score=survey.response.score if survey.response else None,
+        messages=[
+            {
+                "direction": m.direction,
+                "author": m.author,
+                "text": m.text,
+                "at": m.created_at.isoformat(),
+                "delivery_status": m.delivery_status,
+                "delivery_error": m.delivery_error,
+            }
+            for m in await store.transcript(survey.id)
+        ],
+    )
+    return web.json_response(summary)
+
+
 def _contact_decision(
     app: web.Application,
     wanted: SurveyRequest,
@@ -142,6 +173,7 @@ def _summary(request: web.Request, survey: Survey, duplicate: bool = False) -> d
         SurveyState.SUPPRESSED: "suppressed",
         SurveyState.FAILED: "failed",
         SurveyState.SCHEDULED: "scheduled",
+        SurveyState.EXPIRED: "expired",
     }.get(SurveyState(survey.state), "sent")
     summary: dict[str, Any] = {
         "survey_id": survey.id,

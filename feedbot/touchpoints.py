@@ -61,6 +61,8 @@ class ContactRules(BaseModel):
     quiet_hours: QuietHoursConfig | None = Field(default_factory=QuietHoursConfig)
     # For numbers whose time zone cannot be told from the number.
     default_time_zone: str = "Europe/London"
+    # A survey still in conversation this long after it was sent is closed.
+    expire_after_hours: float = Field(default=72, gt=0)
 
     @field_validator("default_time_zone")
     @classmethod

@@ -272,3 +272,25 @@ async def test_contact_rules_gap_across_channels_and_sampling(
         http, system, channel="sms", phone=new_number(), touchpoint="store_visit"
     )
     assert unsampled["status"] == "suppressed" and "not sampled" in unsampled["reason"]
+
+
+async def test_every_decision_can_be_read_back(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    _, sent = await create(http, system, channel="sms", phone=phone, touchpoint="support")
+    await wait_for(fake_twilio, phone, 2)
+    _, held = await create(http, system, channel="sms", phone=phone, touchpoint="delivery")
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with http.get(f"{system.base_url}/api/surveys/{sent['survey_id']}", headers=headers) as r:
+        body = await r.json()
+    assert (r.status, body["status"], body["sent_at"] is not None) == (200, "sent", True)
+    assert [m["delivery_status"] for m in body["messages"]] == ["queued", "queued"]
+    async with http.get(f"{system.base_url}/api/surveys/{held['survey_id']}", headers=headers) as r:
+        body = await r.json()
+    assert body["status"] == "suppressed" and "minimum gap" in body["reason"]
+    assert body["messages"] == []
+    async with http.get(f"{system.base_url}/api/surveys/nope", headers=headers) as r:
+        assert r.status == 404 and "No survey" in (await r.json())["error"]
+    async with http.get(f"{system.base_url}/api/surveys/{sent['survey_id']}") as r:
+        assert r.status == 401

@@ -16,7 +16,7 @@ from bot.app import create_app
 from bot.conversations import Conversations
 from bot.rasa_client import RasaClient
 from bot.sms.channel import SmsChannel
-from bot.sms.scheduler import send_due
+from bot.sms.scheduler import expire_unanswered, send_due
 from bot.sms.twilio_sender import TwilioSender
 from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.store.database import async_engine
@@ -100,7 +100,29 @@ async def test_the_scheduler_sends_due_surveys_once(
     await engine.dispose()
 
 
+async def test_an_unanswered_survey_expires_and_later_texts_get_the_short_answer(
+    system: System, fake_twilio: FakeTwilio
+) -> None:
+    engine = async_engine(system.database_url)
+    store = SurveyStore(engine)
+    phone = "+447911200003"
+    sent_at = datetime.now(UTC) - timedelta(hours=80)
+    survey = await store.create_survey(NewSurvey("sms", "support", customer_ref=phone), sent_at)
+    await store.mark_sent(survey.id, sent_at)
+    window = timedelta(hours=72)
+    # (The database is shared with other tests: look at this survey, not at counts.)
+    await expire_unanswered(store, window, sent_at + timedelta(hours=71))
+    still_open = await store.get_survey(survey.id)
+    assert still_open is not None and still_open.state == "started"
+    assert await expire_unanswered(store, window, sent_at + timedelta(hours=73)) >= 1
+    expired = await store.get_survey(survey.id)
+    assert expired is not None and expired.state == "expired"
+    assert await store.open_survey_for("sms", phone) is None
+    await engine.dispose()
+
+
 def test_the_shipped_contact_rules_are_the_documented_defaults() -> None:
     rules = yaml.safe_load((PROJECT_ROOT / "touchpoints.yml").read_text())["contact_rules"]
     assert rules["min_days_between_surveys"] == 30
     assert rules["quiet_hours"] == {"start": "21:00", "end": "08:00"}
+    assert rules["expire_after_hours"] == 72

@@ -1,15 +1,16 @@
-"""Sending surveys that waited (quiet hours) once their time comes."""
+"""Sending surveys that waited (quiet hours) once their time comes, and
+closing surveys nobody answered in time."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from bot.keys import CLOCK, SMS_CHANNEL, STORE
+from bot.keys import CLOCK, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.sms.channel import SmsChannel
 from feedbot.store.surveys import SurveyStore
 
@@ -28,15 +29,25 @@ async def send_due(store: SurveyStore, channel: SmsChannel, now: datetime) -> in
     return sent
 
 
+async def expire_unanswered(store: SurveyStore, after: timedelta, now: datetime) -> int:
+    expired = await store.expire(sent_before=now - after, at=now)
+    if expired:
+        log.info("%d survey(s) expired unanswered", expired)
+    return expired
+
+
 async def scheduler(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
         while True:
             channel = app[SMS_CHANNEL]
-            if channel is not None:
-                try:
-                    await send_due(app[STORE], channel, app[CLOCK]())
-                except Exception:  # keep the loop alive; the next round retries
-                    log.exception("sending scheduled surveys failed")
+            rules = app[SURVEY_CONFIG].contact_rules
+            try:
+                now = app[CLOCK]()
+                await expire_unanswered(app[STORE], timedelta(hours=rules.expire_after_hours), now)
+                if channel is not None:
+                    await send_due(app[STORE], channel, now)
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("the survey scheduler failed")
             await asyncio.sleep(INTERVAL_SECONDS)
 
     task = asyncio.create_task(loop(), name="survey scheduler")

@@ -46,6 +46,7 @@ class SurveyState(StrEnum):
     SCHEDULED = "scheduled"  # waiting for send_at (quiet hours); why in state_reason
     SUPPRESSED = "suppressed"  # not sent, by a contact rule; why in state_reason
     FAILED = "failed"  # could not be sent; why in state_reason
+    EXPIRED = "expired"  # no answer before the survey's time ran out
 
 
 class Direction(StrEnum):

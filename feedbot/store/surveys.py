@@ -252,6 +252,18 @@ class SurveyStore:
                     claimed.append(survey)
         return claimed
 
+    async def expire(self, sent_before: datetime, at: datetime) -> int:
+        """Close surveys still in conversation that were sent before this time."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Survey)
+                .where(Survey.state == SurveyState.STARTED, Survey.sent_at < sent_before)
+                .values(
+                    state=SurveyState.EXPIRED, state_reason=f"no answer by {at:%Y-%m-%d %H:%M} UTC"
+                )
+            )
+            return result.rowcount or 0
+
     async def mark_sent(self, survey_id: str, at: datetime) -> None:
         async with self._sessions.begin() as session:
             survey = await session.get(Survey, survey_id)
