@@ -63,6 +63,8 @@ class ContactRules(BaseModel):
     default_time_zone: str = "Europe/London"
     # A survey still in conversation this long after it was sent is closed.
     expire_after_hours: float = Field(default=72, gt=0)
+    # One reminder to a customer who has not replied at all; null: none.
+    reminder_after_hours: float | None = Field(default=24, gt=0)
 
     @field_validator("default_time_zone")
     @classmethod
@@ -94,6 +96,11 @@ class SmsTexts(BaseModel):
     )
     start_confirmation: str = Field(
         default="You're opted back in. Reply STOP at any time to stop.", min_length=1
+    )
+    reminder: str = Field(
+        default="A quick reminder: we'd love your answer to our question above. "
+        "Reply STOP to opt out.",
+        min_length=1,
     )
     no_open_survey: str = Field(
         default="Thanks for your message. There is no open survey for this number right now.",

@@ -16,10 +16,11 @@ from bot.app import create_app
 from bot.conversations import Conversations
 from bot.rasa_client import RasaClient
 from bot.sms.channel import SmsChannel
-from bot.sms.scheduler import expire_unanswered, send_due
+from bot.sms.scheduler import expire_unanswered, send_due, send_reminders
 from bot.sms.twilio_sender import TwilioSender
 from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.store.database import async_engine
+from feedbot.store.models import Author, Direction
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import NewSurvey, SurveyStore
 from feedbot.touchpoints import load_survey_config
@@ -121,8 +122,73 @@ async def test_an_unanswered_survey_expires_and_later_texts_get_the_short_answer
     await engine.dispose()
 
 
+async def test_one_reminder_to_a_customer_who_has_not_replied(
+    system: System, fake_twilio: FakeTwilio
+) -> None:
+    engine = async_engine(system.database_url)
+    store, opt_outs = SurveyStore(engine), OptOutStore(engine)
+    config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
+    rules = config.contact_rules  # reminder after 24 h, quiet 21:00-08:00 London
+    silent, replied = "+447911200004", "+447911200005"
+    # Sent at 11:00 London two days ago; the clock is moved by hand below.
+    sent_at = datetime.now(LONDON).replace(hour=11, minute=0) - timedelta(days=2)
+    clock = lambda: sent_at  # noqa: E731
+    async with aiohttp.ClientSession() as http:
+        conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), clock)
+        sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, clock)
+        channel = SmsChannel(sender, store, opt_outs, conversations, config.sms, clock)
+        ids = {}
+        for phone in (silent, replied):
+            survey = await store.create_survey(
+                NewSurvey("sms", "support", customer_ref=phone), sent_at
+            )
+            await store.mark_sent(survey.id, sent_at)
+            ids[phone] = survey.id
+        await store.add_message(
+            ids[replied], Direction.INBOUND, Author.CUSTOMER, "8", sent_at, peer=replied
+        )
+
+        await send_reminders(store, channel, rules, sent_at + timedelta(hours=23))
+        assert fake_twilio.to(silent) == []  # too early
+        await send_reminders(store, channel, rules, sent_at + timedelta(hours=11))
+        assert fake_twilio.to(silent) == []  # 22:00 London: quiet hours, and too early
+        await send_reminders(store, channel, rules, sent_at + timedelta(hours=25))
+        assert fake_twilio.to(silent) == [config.sms.reminder]
+        await send_reminders(store, channel, rules, sent_at + timedelta(hours=30))
+        assert fake_twilio.to(silent) == [config.sms.reminder]  # at most one
+        assert fake_twilio.to(replied) == []  # they answered: no reminder
+        await sender.close()
+    await engine.dispose()
+
+
+async def test_a_reminder_due_at_night_waits_for_the_morning(
+    system: System, fake_twilio: FakeTwilio
+) -> None:
+    engine = async_engine(system.database_url)
+    store, opt_outs = SurveyStore(engine), OptOutStore(engine)
+    config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
+    phone = "+447911200006"
+    sent_at = datetime.now(LONDON).replace(hour=22, minute=30) - timedelta(days=2)
+    clock = lambda: sent_at  # noqa: E731
+    async with aiohttp.ClientSession() as http:
+        conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), clock)
+        sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, clock)
+        channel = SmsChannel(sender, store, opt_outs, conversations, config.sms, clock)
+        survey = await store.create_survey(NewSurvey("sms", "support", customer_ref=phone), sent_at)
+        await store.mark_sent(survey.id, sent_at)
+        night = sent_at + timedelta(hours=24, minutes=30)  # 23:00 London, a day later
+        await send_reminders(store, channel, config.contact_rules, night)
+        assert fake_twilio.to(phone) == []
+        # 09:00 London (an hour either way across a clock change: still outside quiet hours)
+        await send_reminders(store, channel, config.contact_rules, night + timedelta(hours=10))
+        assert fake_twilio.to(phone) == [config.sms.reminder]
+        await sender.close()
+    await engine.dispose()
+
+
 def test_the_shipped_contact_rules_are_the_documented_defaults() -> None:
     rules = yaml.safe_load((PROJECT_ROOT / "touchpoints.yml").read_text())["contact_rules"]
     assert rules["min_days_between_surveys"] == 30
     assert rules["quiet_hours"] == {"start": "21:00", "end": "08:00"}
     assert rules["expire_after_hours"] == 72
+    assert rules["reminder_after_hours"] == 24

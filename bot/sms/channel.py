@@ -55,6 +55,10 @@ class SmsChannel:
         await self._store.mark_sent(survey.id, self._clock())
         return StartResult("sent")
 
+    async def remind(self, survey: Survey) -> None:
+        """The one reminder to a customer who has not replied."""
+        await self.sender.send(survey.customer_ref or "", self._texts.reminder, survey_id=survey.id)
+
     async def inbound(self, message_sid: str, phone: str, body: str) -> None:
         opted_out = await self._opt_outs.is_opted_out(phone)
         keyword = keyword_of(body, opted_out)

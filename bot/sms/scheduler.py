@@ -11,8 +11,11 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from bot.keys import CLOCK, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.phones import time_zone_of
 from bot.sms.channel import SmsChannel
+from feedbot.contact_rules import QuietHours
 from feedbot.store.surveys import SurveyStore
+from feedbot.touchpoints import ContactRules
 
 log = logging.getLogger(__name__)
 # How often due surveys are looked for; a survey waits at most this much longer.
@@ -26,6 +29,29 @@ async def send_due(store: SurveyStore, channel: SmsChannel, now: datetime) -> in
         result = await channel.start(survey)
         log.info("scheduled survey %s: %s", survey.id, result.status)
         sent += 1
+    return sent
+
+
+async def send_reminders(
+    store: SurveyStore, channel: SmsChannel, rules: ContactRules, now: datetime
+) -> int:
+    """At most one reminder per survey to customers who have not replied, never
+    in their quiet hours (a later round sends it)."""
+    if rules.reminder_after_hours is None:
+        return 0
+    quiet = (
+        QuietHours(rules.quiet_hours.start, rules.quiet_hours.end) if rules.quiet_hours else None
+    )
+    sent = 0
+    due = now - timedelta(hours=rules.reminder_after_hours)
+    for survey in await store.reminder_candidates(sent_before=due):
+        phone = survey.customer_ref or ""
+        local = now.astimezone(time_zone_of(phone, rules.default_time_zone))
+        if quiet is not None and quiet.contains(local.time()):
+            continue
+        if await store.claim_reminder(survey.id, now):
+            await channel.remind(survey)
+            sent += 1
     return sent
 
 
@@ -46,6 +72,7 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
                 await expire_unanswered(app[STORE], timedelta(hours=rules.expire_after_hours), now)
                 if channel is not None:
                     await send_due(app[STORE], channel, now)
+                    await send_reminders(app[STORE], channel, rules, now)
             except Exception:  # keep the loop alive; the next round retries
                 log.exception("the survey scheduler failed")
             await asyncio.sleep(INTERVAL_SECONDS)

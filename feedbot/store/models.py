@@ -74,6 +74,7 @@ class Survey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

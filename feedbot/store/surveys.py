@@ -264,6 +264,35 @@ class SurveyStore:
             )
             return result.rowcount or 0
 
+    async def reminder_candidates(self, sent_before: datetime) -> list[Survey]:
+        """SMS surveys sent before this time, still open, with no word from the
+        customer and no reminder yet."""
+        answered = select(Message.survey_id).where(
+            Message.survey_id == Survey.id, Message.direction == Direction.INBOUND
+        )
+        async with self._sessions() as session:
+            return list(
+                await session.scalars(
+                    select(Survey).where(
+                        Survey.channel == "sms",
+                        Survey.state == SurveyState.STARTED,
+                        Survey.sent_at < sent_before,
+                        Survey.reminded_at.is_(None),
+                        ~answered.exists(),
+                    )
+                )
+            )
+
+    async def claim_reminder(self, survey_id: str, at: datetime) -> bool:
+        """True for exactly one caller: reminders are sent at most once."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Survey)
+                .where(Survey.id == survey_id, Survey.reminded_at.is_(None))
+                .values(reminded_at=at)
+            )
+        return bool(result.rowcount)
+
     async def mark_sent(self, survey_id: str, at: datetime) -> None:
         async with self._sessions.begin() as session:
             survey = await session.get(Survey, survey_id)

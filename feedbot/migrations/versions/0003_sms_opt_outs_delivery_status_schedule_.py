@@ -37,6 +37,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("state_reason", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("send_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f("ix_surveys_send_at"), ["send_at"], unique=False)
 
 
@@ -44,6 +45,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("surveys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_surveys_send_at"))
+        batch_op.drop_column("reminded_at")
         batch_op.drop_column("sent_at")
         batch_op.drop_column("send_at")
         batch_op.drop_column("state_reason")
