@@ -256,6 +256,70 @@ def retag() -> None:
     err.print(f"Re-tagged {done} answers with {settings.themes_file}")
 
 
+survey_app = typer.Typer(help="Surveys: send them for a list of interactions.")
+app.add_typer(survey_app, name="survey")
+
+
+@survey_app.command("send")
+def survey_send(
+    csv_file: Annotated[
+        Path,
+        typer.Option(
+            "--csv",
+            help="Columns: channel, phone, customer_id, touchpoint, location, "
+            "interaction_id (required: it makes re-runs safe), locale.",
+        ),
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="The running app (default: PUBLIC_BASE_URL).")
+    ] = None,
+) -> None:
+    """Send a survey for each row, through the running app's API (so every
+    contact rule applies). Safe to re-run: rows already sent are skipped."""
+    import os
+
+    from feedbot.bulk import BulkFileError, RowOutcome, read_rows, send_all
+
+    settings = _settings()
+    token = os.environ.get("FEEDBOT_API_TOKEN")
+    if not token:
+        err.print("[red]error:[/red] set FEEDBOT_API_TOKEN to the app's API token")
+        raise typer.Exit(2)
+    try:
+        rows = list(read_rows(csv_file))
+    except BulkFileError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    problems: list[str] = []
+    with _progress("Sending") as progress:
+        task = progress.add_task("send", total=len(rows))
+
+        def done(result: RowOutcome) -> None:
+            progress.advance(task)
+            if result.outcome in ("invalid", "failed"):
+                problems.append(f"line {result.line}: {result.outcome}: {result.detail}")
+
+        try:
+            outcomes = asyncio.run(
+                send_all(rows, (url or settings.public_base_url).rstrip("/"), token, done)
+            )
+        except PermissionError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            err.print(f"[red]error:[/red] cannot reach the app: {exc}. Is it running?")
+            raise typer.Exit(1) from None
+    for problem in problems:
+        err.print(problem)
+    summary = ", ".join(
+        f"{outcomes.get(k, 0)} {k}"
+        for k in ("sent", "scheduled", "suppressed", "already sent", "failed", "invalid")
+    )
+    err.print(f"{len(rows)} rows: {summary}")
+    if outcomes.get("failed") or outcomes.get("invalid"):
+        raise typer.Exit(1)
+
+
 @app.command()
 def actions() -> None:
     """Run only the Rasa action server (port from ACTION_SERVER_URL)."""

@@ -4,9 +4,13 @@ talking to a fake Twilio API, signed webhooks, keywords and opt-outs."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from itertools import count
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -294,3 +298,52 @@ async def test_every_decision_can_be_read_back(
         assert r.status == 404 and "No survey" in (await r.json())["error"]
     async with http.get(f"{system.base_url}/api/surveys/{sent['survey_id']}") as r:
         assert r.status == 401
+
+
+def test_bulk_send_from_a_csv_is_safe_to_re_run(
+    system: System, fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    a, b = new_number(), new_number()
+    tag = uuid.uuid4().hex[:6]
+    csv_file = tmp_path / "interactions.csv"
+    csv_file.write_text(
+        "channel,phone,customer_id,touchpoint,location,interaction_id\n"
+        f"sms,{a},,delivery,store-12,{tag}-1\n"
+        f"sms,{b},,support,,{tag}-2\n"
+        f"web,,C-{tag},checkout,,{tag}-3\n"
+        f"sms,12,,support,,{tag}-4\n"
+        f"sms,{new_number()},,moon,,{tag}-5\n"
+        f"sms,{new_number()},,support,,\n"
+    )
+    env = {**os.environ, "FEEDBOT_API_TOKEN": API_TOKEN}
+    command = [sys.executable, "-m", "feedbot.cli", "survey", "send", "--csv", str(csv_file)]
+    first = subprocess.run(
+        [*command, "--url", system.base_url], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 1  # some rows were invalid
+    assert "6 rows: 3 sent, 0 scheduled, 0 suppressed, 0 already sent, 0 failed, 3 invalid" in (
+        first.stderr
+    )
+    assert "line 5: invalid" in first.stderr and "line 6: invalid" in first.stderr
+    assert "no interaction_id" in first.stderr
+    assert len(fake_twilio.wait_for(a, 2)) == 2 and len(fake_twilio.wait_for(b, 2)) == 2
+
+    again = subprocess.run(
+        [*command, "--url", system.base_url], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "3 already sent" in again.stderr and "0 sent" in again.stderr
+    assert len(fake_twilio.to(a)) == 2 and len(fake_twilio.to(b)) == 2  # nothing sent twice
+
+
+def test_bulk_send_names_a_bad_file(tmp_path: Path) -> None:
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text("phone,touchpoint\n+447911100100,support\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "feedbot.cli", "survey", "send", "--csv", str(csv_file)],
+        env={**os.environ, "FEEDBOT_API_TOKEN": API_TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "the header needs channel, interaction_id" in result.stderr
