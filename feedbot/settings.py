@@ -33,6 +33,9 @@ class Settings:
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
+    # Outbound messages per second (Twilio queues what a number cannot send
+    # at once; pacing here keeps bulk sends from piling up). None: no limit.
+    twilio_max_per_second: float | None = None
     # Region used to read phone numbers written without a country code.
     default_region: str = "GB"
 
@@ -61,6 +64,7 @@ class Settings:
             twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,
             twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
             twilio_api_base=(env.get("TWILIO_API_BASE") or defaults.twilio_api_base).rstrip("/"),
+            twilio_max_per_second=_positive(env, "TWILIO_MAX_PER_SECOND"),
             default_region=(env.get("FEEDBOT_DEFAULT_REGION") or defaults.default_region).upper(),
         )
 
@@ -77,3 +81,16 @@ def _int(env: os._Environ[str] | dict[str, str], name: str, default: int) -> int
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _positive(env: os._Environ[str] | dict[str, str], name: str) -> float | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SettingsError(f"{name} must be a positive number, not {raw!r}")
+    return value

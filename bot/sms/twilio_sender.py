@@ -21,6 +21,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from bot.sms.keywords import sms_parts
+from bot.sms.rate_limit import RateLimiter
 from feedbot.settings import Settings
 from feedbot.store.models import Author
 from feedbot.store.opt_outs import OptOutStore
@@ -75,6 +76,7 @@ class TwilioSender:
         # Enforced here: the library's own timeout does not reach aiohttp 3.12.
         self._timeout = timeout
         self._http = AsyncTwilioHttpClient()
+        self._pace = RateLimiter(settings.twilio_max_per_second)
         self._client = Client(
             settings.twilio_account_sid, settings.twilio_auth_token, http_client=self._http
         )
@@ -118,6 +120,7 @@ class TwilioSender:
         for attempt in range(self._attempts):
             if attempt:
                 await asyncio.sleep(self._first_delay * 2 ** (attempt - 1))
+            await self._pace.wait()
             try:
                 message = await asyncio.wait_for(
                     self._client.messages.create_async(**self._params(to, body)), self._timeout
