@@ -4,6 +4,7 @@ Rasa, action server and the fake Twilio."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,7 @@ from feedbot.store.database import async_engine
 from feedbot.store.models import Author, Direction
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import NewSurvey, SurveyStore
-from feedbot.touchpoints import load_survey_config
+from feedbot.touchpoints import ContactRules, SmsTexts, load_survey_config
 from tests.conftest import API_TOKEN
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.system import System
@@ -43,6 +44,36 @@ def settings_for(system: System, fake: FakeTwilio) -> Settings:
         twilio_from_number=FROM_NUMBER,
         twilio_api_base=fake.base_url,
     )
+
+
+@dataclass
+class Channel:
+    """The SMS channel built in-process against the running stack, on a clock
+    the test sets."""
+
+    store: SurveyStore
+    sms: SmsChannel
+    rules: ContactRules
+    texts: SmsTexts
+    now: datetime = NIGHT
+
+    def clock(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def channel(system: System, fake_twilio: FakeTwilio) -> AsyncIterator[Channel]:
+    engine = async_engine(system.database_url)
+    store, opt_outs = SurveyStore(engine), OptOutStore(engine)
+    config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
+    async with aiohttp.ClientSession() as http:
+        holder = Channel(store, None, config.contact_rules, config.sms)  # type: ignore[arg-type]
+        conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), holder.clock)
+        sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, holder.clock)
+        holder.sms = SmsChannel(sender, store, opt_outs, conversations, config.sms, holder.clock)
+        yield holder
+        await sender.close()
+    await engine.dispose()
 
 
 @pytest.fixture
@@ -73,32 +104,23 @@ async def test_a_survey_asked_for_at_night_waits_for_the_morning(
 
 
 async def test_the_scheduler_sends_due_surveys_once(
-    system: System, fake_twilio: FakeTwilio
+    channel: Channel, fake_twilio: FakeTwilio
 ) -> None:
-    engine = async_engine(system.database_url)
-    store, opt_outs = SurveyStore(engine), OptOutStore(engine)
-    config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
-    async with aiohttp.ClientSession() as http:
-        clock = lambda: NIGHT  # noqa: E731
-        conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), clock)
-        sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, clock)
-        channel = SmsChannel(sender, store, opt_outs, conversations, config.sms, clock)
-        phone = "+447911200002"
-        survey = await store.create_survey(NewSurvey("sms", "delivery", customer_ref=phone), NIGHT)
-        # Before 08:00 UTC, when the other test's survey becomes due (shared database).
-        send_at = NIGHT + timedelta(hours=1)
-        await store.schedule(survey.id, send_at, "quiet hours")
+    store = channel.store
+    phone = "+447911200002"
+    survey = await store.create_survey(NewSurvey("sms", "delivery", customer_ref=phone), NIGHT)
+    # Before 08:00 UTC, when the other test's survey becomes due (shared database).
+    send_at = NIGHT + timedelta(hours=1)
+    await store.schedule(survey.id, send_at, "quiet hours")
 
-        assert await send_due(store, channel, send_at - timedelta(minutes=1)) == 0
-        assert fake_twilio.to(phone) == []
-        assert await send_due(store, channel, send_at) == 1
-        greeting, _ = fake_twilio.wait_for(phone, 2)
-        assert "your recent delivery" in greeting
-        assert await send_due(store, channel, send_at + timedelta(minutes=30)) == 0  # once
-        sent = await store.get_survey(survey.id)
-        assert sent is not None and sent.state == "started" and sent.sent_at is not None
-        await sender.close()
-    await engine.dispose()
+    assert await send_due(store, channel.sms, send_at - timedelta(minutes=1)) == 0
+    assert fake_twilio.to(phone) == []
+    assert await send_due(store, channel.sms, send_at) == 1
+    greeting, _ = fake_twilio.wait_for(phone, 2)
+    assert "your recent delivery" in greeting
+    assert await send_due(store, channel.sms, send_at + timedelta(minutes=30)) == 0  # once
+    sent = await store.get_survey(survey.id)
+    assert sent is not None and sent.state == "started" and sent.sent_at is not None
 
 
 async def test_an_unanswered_survey_expires_and_later_texts_get_the_short_answer(
@@ -123,67 +145,48 @@ async def test_an_unanswered_survey_expires_and_later_texts_get_the_short_answer
 
 
 async def test_one_reminder_to_a_customer_who_has_not_replied(
-    system: System, fake_twilio: FakeTwilio
+    channel: Channel, fake_twilio: FakeTwilio
 ) -> None:
-    engine = async_engine(system.database_url)
-    store, opt_outs = SurveyStore(engine), OptOutStore(engine)
-    config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
-    rules = config.contact_rules  # reminder after 24 h, quiet 21:00-08:00 London
+    store, rules, reminder = channel.store, channel.rules, channel.texts.reminder
     silent, replied = "+447911200004", "+447911200005"
-    # Sent at 11:00 London two days ago; the clock is moved by hand below.
+    # Sent at 11:00 London two days ago (reminder after 24 h, quiet 21:00-08:00).
     sent_at = datetime.now(LONDON).replace(hour=11, minute=0) - timedelta(days=2)
-    clock = lambda: sent_at  # noqa: E731
-    async with aiohttp.ClientSession() as http:
-        conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), clock)
-        sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, clock)
-        channel = SmsChannel(sender, store, opt_outs, conversations, config.sms, clock)
-        ids = {}
-        for phone in (silent, replied):
-            survey = await store.create_survey(
-                NewSurvey("sms", "support", customer_ref=phone), sent_at
-            )
-            await store.mark_sent(survey.id, sent_at)
-            ids[phone] = survey.id
-        await store.add_message(
-            ids[replied], Direction.INBOUND, Author.CUSTOMER, "8", sent_at, peer=replied
-        )
+    channel.now = sent_at
+    ids = {}
+    for phone in (silent, replied):
+        survey = await store.create_survey(NewSurvey("sms", "support", customer_ref=phone), sent_at)
+        await store.mark_sent(survey.id, sent_at)
+        ids[phone] = survey.id
+    await store.add_message(
+        ids[replied], Direction.INBOUND, Author.CUSTOMER, "8", sent_at, peer=replied
+    )
 
-        await send_reminders(store, channel, rules, sent_at + timedelta(hours=23))
-        assert fake_twilio.to(silent) == []  # too early
-        await send_reminders(store, channel, rules, sent_at + timedelta(hours=11))
-        assert fake_twilio.to(silent) == []  # 22:00 London: quiet hours, and too early
-        await send_reminders(store, channel, rules, sent_at + timedelta(hours=25))
-        assert fake_twilio.to(silent) == [config.sms.reminder]
-        await send_reminders(store, channel, rules, sent_at + timedelta(hours=30))
-        assert fake_twilio.to(silent) == [config.sms.reminder]  # at most one
-        assert fake_twilio.to(replied) == []  # they answered: no reminder
-        await sender.close()
-    await engine.dispose()
+    await send_reminders(store, channel.sms, rules, sent_at + timedelta(hours=23))
+    assert fake_twilio.to(silent) == []  # too early
+    await send_reminders(store, channel.sms, rules, sent_at + timedelta(hours=11))
+    assert fake_twilio.to(silent) == []  # 22:00 London: quiet hours, and too early
+    await send_reminders(store, channel.sms, rules, sent_at + timedelta(hours=25))
+    assert fake_twilio.to(silent) == [reminder]
+    await send_reminders(store, channel.sms, rules, sent_at + timedelta(hours=30))
+    assert fake_twilio.to(silent) == [reminder]  # at most one
+    assert fake_twilio.to(replied) == []  # they answered: no reminder
 
 
 async def test_a_reminder_due_at_night_waits_for_the_morning(
-    system: System, fake_twilio: FakeTwilio
+    channel: Channel, fake_twilio: FakeTwilio
 ) -> None:
-    engine = async_engine(system.database_url)
-    store, opt_outs = SurveyStore(engine), OptOutStore(engine)
-    config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
+    store = channel.store
     phone = "+447911200006"
     sent_at = datetime.now(LONDON).replace(hour=22, minute=30) - timedelta(days=2)
-    clock = lambda: sent_at  # noqa: E731
-    async with aiohttp.ClientSession() as http:
-        conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), clock)
-        sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, clock)
-        channel = SmsChannel(sender, store, opt_outs, conversations, config.sms, clock)
-        survey = await store.create_survey(NewSurvey("sms", "support", customer_ref=phone), sent_at)
-        await store.mark_sent(survey.id, sent_at)
-        night = sent_at + timedelta(hours=24, minutes=30)  # 23:00 London, a day later
-        await send_reminders(store, channel, config.contact_rules, night)
-        assert fake_twilio.to(phone) == []
-        # 09:00 London (an hour either way across a clock change: still outside quiet hours)
-        await send_reminders(store, channel, config.contact_rules, night + timedelta(hours=10))
-        assert fake_twilio.to(phone) == [config.sms.reminder]
-        await sender.close()
-    await engine.dispose()
+    channel.now = sent_at
+    survey = await store.create_survey(NewSurvey("sms", "support", customer_ref=phone), sent_at)
+    await store.mark_sent(survey.id, sent_at)
+    night = sent_at + timedelta(hours=24, minutes=30)  # 23:00 London, a day later
+    await send_reminders(store, channel.sms, channel.rules, night)
+    assert fake_twilio.to(phone) == []
+    # 09:00 London (an hour either way across a clock change: still outside quiet hours)
+    await send_reminders(store, channel.sms, channel.rules, night + timedelta(hours=10))
+    assert fake_twilio.to(phone) == [channel.texts.reminder]
 
 
 def test_the_shipped_contact_rules_are_the_documented_defaults() -> None:
