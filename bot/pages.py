@@ -20,16 +20,11 @@ async def demo(request: web.Request) -> dict[str, Any]:
     chosen by ``?touchpoint=…&location=…`` (default: the configured one)."""
     config = request.app[SURVEY_CONFIG]
     touchpoint_id = request.query.get("touchpoint") or config.default_touchpoint
-    touchpoint = config.touchpoint(touchpoint_id)
-    if touchpoint is None:
-        known = ", ".join(t.id for t in config.touchpoints)
-        raise web.HTTPBadRequest(
-            text=f"Unknown touchpoint {touchpoint_id!r}. Known touchpoints: {known}."
-        )
     location = request.query.get("location") or ""
-    if location and not config.accepts_location(location):
-        raise web.HTTPBadRequest(text=f"Unknown location {location!r}.")
-    return {"touchpoint": touchpoint, "location": location, "survey_id": ""}
+    refusal = config.refusal(touchpoint_id, location)
+    if refusal:
+        raise web.HTTPBadRequest(text=refusal)
+    return {"touchpoint": config.touchpoint(touchpoint_id), "location": location, "survey_id": ""}
 
 
 @routes.get("/s/{survey_id}")

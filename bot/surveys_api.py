@@ -50,11 +50,9 @@ async def create_survey(request: web.Request) -> web.Response:
         problems = describe(exc, top="body")
         raise _bad_request(problems) from None
     config = app[SURVEY_CONFIG]
-    if config.touchpoint(wanted.touchpoint) is None:
-        known = ", ".join(t.id for t in config.touchpoints)
-        raise _bad_request(f"Unknown touchpoint {wanted.touchpoint!r}. Known: {known}.")
-    if wanted.location and not config.accepts_location(wanted.location):
-        raise _bad_request(f"Unknown location {wanted.location!r}.")
+    refusal = config.refusal(wanted.touchpoint, wanted.location)
+    if refusal:
+        raise _bad_request(refusal)
     store = app[STORE]
     if wanted.interaction_id:
         existing = await store.survey_for_interaction(wanted.interaction_id)

@@ -99,11 +99,9 @@ class ChatSession:
             return
         touchpoint_id = _optional_str(frame, "touchpoint") or self._config.default_touchpoint
         location = _optional_str(frame, "location")
-        if self._config.touchpoint(touchpoint_id) is None:
-            known = ", ".join(t.id for t in self._config.touchpoints)
-            raise FrameError(f"Unknown touchpoint {touchpoint_id!r}. Known touchpoints: {known}.")
-        if location and not self._config.accepts_location(location):
-            raise FrameError(f"Unknown location {location!r}.")
+        refusal = self._config.refusal(touchpoint_id, location)
+        if refusal:
+            raise FrameError(refusal)
         survey = await self._store.create_survey(
             NewSurvey(channel=Channel.WEB, touchpoint=touchpoint_id, location=location),
             at=self._clock(),

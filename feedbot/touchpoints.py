@@ -137,6 +137,15 @@ class SurveyConfig(BaseModel):
     def accepts_location(self, location_id: str) -> bool:
         return not self.locations or any(loc.id == location_id for loc in self.locations)
 
+    def refusal(self, touchpoint_id: str, location_id: str | None) -> str | None:
+        """Why a survey for this touchpoint and location cannot be taken, if it cannot."""
+        if self.touchpoint(touchpoint_id) is None:
+            known = ", ".join(t.id for t in self.touchpoints)
+            return f"Unknown touchpoint {touchpoint_id!r}. Known touchpoints: {known}."
+        if location_id and not self.accepts_location(location_id):
+            return f"Unknown location {location_id!r}."
+        return None
+
 
 class TouchpointConfigError(ValueError):
     """The touchpoint file is missing, not YAML, or does not follow the schema."""

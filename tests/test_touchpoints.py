@@ -76,3 +76,19 @@ def test_mistakes_are_named_with_their_place(tmp_path: Path, text: str, message:
 def test_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
     with pytest.raises(TouchpointConfigError, match="FEEDBOT_TOUCHPOINTS"):
         load_survey_config(tmp_path / "absent.yml")
+
+
+@pytest.mark.parametrize(
+    ("touchpoint", "location", "refusal"),
+    [
+        ("support", None, None),
+        ("support", "store-12", None),
+        ("moon", None, "Unknown touchpoint 'moon'. Known touchpoints: support, delivery."),
+        ("support", "store-13", "Unknown location 'store-13'."),
+    ],
+)
+def test_one_place_says_why_a_survey_is_refused(
+    tmp_path: Path, touchpoint: str, location: str | None, refusal: str | None
+) -> None:
+    config = load_survey_config(write(tmp_path, VALID))
+    assert config.refusal(touchpoint, location) == refusal
