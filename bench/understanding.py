@@ -54,22 +54,24 @@ def reason_figures(reader: Understanding, rows: list[dict]) -> tuple[float, floa
     return f1, accuracy
 
 
+def labelled_sets(kind: str) -> dict[str, list[dict]]:
+    """The shared dev set (when present) and this project's two splits."""
+    sets = {}
+    if (SHARED / f"{kind}.dev.jsonl").exists():
+        sets["shared dev"] = load(SHARED / f"{kind}.dev.jsonl")
+    for name, rows in splits(OWN / f"{kind}.jsonl").items():
+        sets[f"own {name}"] = rows
+    return sets
+
+
 def main() -> None:
     reader = Understanding.from_taxonomy(PROJECT_ROOT / "themes.yml")
     print(f"{'set':<28} {'n':>4} {'score acc':>10}")
-    score_sets = {}
-    if (SHARED / "scores.dev.jsonl").exists():
-        score_sets["shared dev"] = load(SHARED / "scores.dev.jsonl")
-    for name, rows in splits(OWN / "scores.jsonl").items():
-        score_sets[f"own {name}"] = rows
+    score_sets = labelled_sets("scores")
     for name, rows in score_sets.items():
         print(f"{'scores: ' + name:<28} {len(rows):>4} {score_accuracy(rows):>10.3f}")
     print(f"\n{'set':<28} {'n':>4} {'theme F1':>10} {'sentiment':>10}")
-    reason_sets = {}
-    if (SHARED / "reasons.dev.jsonl").exists():
-        reason_sets["shared dev"] = load(SHARED / "reasons.dev.jsonl")
-    for name, rows in splits(OWN / "reasons.jsonl").items():
-        reason_sets[f"own {name}"] = rows
+    reason_sets = labelled_sets("reasons")
     for name, rows in reason_sets.items():
         f1, accuracy = reason_figures(reader, rows)
         print(f"{'reasons: ' + name:<28} {len(rows):>4} {f1:>10.3f} {accuracy:>10.3f}")

@@ -56,20 +56,20 @@ def training_fingerprint(root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()
 
 
-def model_is_current() -> bool:
+def model_is_current(fingerprint: str | None = None) -> bool:
     stamp = MODELS_DIR / f"{MODEL_NAME}.fingerprint"
     return (
         model_path().exists()
         and stamp.exists()
-        and stamp.read_text().strip() == training_fingerprint()
+        and stamp.read_text().strip() == (fingerprint or training_fingerprint())
     )
 
 
 def train(env: dict[str, str], force: bool = False) -> bool:
     """Train the model unless it is current. Returns whether it trained."""
-    if not force and model_is_current():
-        return False
     fingerprint = training_fingerprint()
+    if not force and model_is_current(fingerprint):
+        return False
     subprocess.run(
         [
             str(rasa_executable()),

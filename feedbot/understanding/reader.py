@@ -50,7 +50,7 @@ class Understanding:
     def reasons(
         self, items: Iterable[tuple[str, Category | None]], batch_size: int = 512
     ) -> Iterator[ReasonReading]:
-        pairs = list(items) if not isinstance(items, list) else items
+        pairs = list(items)  # walked twice: texts for the tagger, then categories
         texts = (text for text, _ in pairs)
         for (text, category), themes in zip(
             pairs, self.tagger.tag_many(texts, batch_size), strict=True
