@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
@@ -27,7 +28,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
+# Messages are not wrapped at the terminal's width: paths and hints stay whole.
+err = Console(stderr=True, soft_wrap=True)
+
+
+def error(message: object) -> None:
+    """An error line; the message is printed as it is (no rich markup in it)."""
+    err.print(f"[red]error:[/red] {escape(str(message))}")
 
 
 def _settings() -> Settings:
@@ -38,7 +45,7 @@ def _settings() -> Settings:
         load_survey_config(settings.touchpoints_file)
         load_taxonomy(settings.themes_file)
     except (SettingsError, TouchpointConfigError, TaxonomyError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(2) from None
     return settings
 
@@ -62,7 +69,7 @@ def _understanding(themes_file: Path) -> Understanding:
     try:
         return Understanding.from_taxonomy(themes_file)
     except TaxonomyError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(2) from None
 
 
@@ -96,7 +103,7 @@ def run(
             rasa_env.train(rasa_env.rasa_environment(settings.action_server_url, var_dir))
         children = runner.start_children(settings, var_dir)
     except (rasa_env.RasaNotInstalled, runner.PortInUse, subprocess.CalledProcessError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(1) from None
     # A service manager stops us with SIGTERM: shut down as for Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -105,7 +112,7 @@ def run(
     except KeyboardInterrupt:
         err.print("Stopping…")
     except runner.ChildFailed as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(1) from None
     finally:
         runner.stop_children(children)
@@ -130,7 +137,7 @@ def serve() -> None:
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
     except OSError as exc:
-        err.print(f"[red]error:[/red] cannot listen on {settings.host}:{settings.port}: {exc}")
+        error(f"cannot listen on {settings.host}:{settings.port}: {exc}")
         raise typer.Exit(1) from None
 
 
@@ -148,10 +155,10 @@ def train(
         if not rasa_env.train(env, force=force):
             err.print(f"Model is up to date ({rasa_env.model_path()}); nothing to train.")
     except rasa_env.RasaNotInstalled as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(1) from None
     except subprocess.CalledProcessError as exc:
-        err.print(f"[red]error:[/red] training failed (exit code {exc.returncode})")
+        error(f"training failed (exit code {exc.returncode})")
         raise typer.Exit(1) from None
 
 
@@ -177,7 +184,7 @@ def export(
     try:
         fmt = ExportFormat(format)
     except ValueError:
-        err.print(f"[red]error:[/red] unknown format {format!r}; use csv or jsonl")
+        error(f"unknown format {format!r}; use csv or jsonl")
         raise typer.Exit(2) from None
     settings = _settings()
     engine = sync_engine(settings.database_url)
@@ -283,12 +290,12 @@ def survey_send(
     settings = _settings()
     token = os.environ.get("FEEDBOT_API_TOKEN")
     if not token:
-        err.print("[red]error:[/red] set FEEDBOT_API_TOKEN to the app's API token")
+        error("set FEEDBOT_API_TOKEN to the app's API token")
         raise typer.Exit(2)
     try:
         rows = list(read_rows(csv_file))
     except BulkFileError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        error(exc)
         raise typer.Exit(2) from None
     problems: list[str] = []
     with _progress("Sending") as progress:
@@ -304,10 +311,10 @@ def survey_send(
                 send_all(rows, (url or settings.public_base_url).rstrip("/"), token, done)
             )
         except PermissionError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            error(exc)
             raise typer.Exit(2) from None
         except OSError as exc:
-            err.print(f"[red]error:[/red] cannot reach the app: {exc}. Is it running?")
+            error(f"cannot reach the app: {exc}. Is it running?")
             raise typer.Exit(1) from None
     for problem in problems:
         err.print(problem)
