@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from feedbot.settings import PROJECT_ROOT
+from feedbot.settings import PROJECT_ROOT, Settings
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.system import System, running_system
 
@@ -41,3 +41,17 @@ def system(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) ->
     }
     with running_system(workdir, app_env=env) as running:
         yield running
+
+
+def settings_for(system: System, fake: FakeTwilio) -> Settings:
+    """Settings for an app built in-process against the running stack, with
+    the shipped touchpoints.yml (quiet hours on)."""
+    return Settings(
+        database_url=system.database_url,
+        rasa_url=system.rasa_url,
+        api_token=API_TOKEN,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_from_number=FROM_NUMBER,
+        twilio_api_base=fake.base_url,
+    )

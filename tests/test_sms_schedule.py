@@ -19,31 +19,19 @@ from bot.rasa_client import RasaClient
 from bot.sms.channel import SmsChannel
 from bot.sms.scheduler import expire_unanswered, send_due, send_reminders
 from bot.sms.twilio_sender import TwilioSender
-from feedbot.settings import PROJECT_ROOT, Settings
+from feedbot.settings import PROJECT_ROOT
 from feedbot.store.database import async_engine
 from feedbot.store.models import Author, Direction
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import NewSurvey, SurveyStore
 from feedbot.touchpoints import ContactRules, SmsTexts, load_survey_config
-from tests.conftest import API_TOKEN
-from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.conftest import API_TOKEN, settings_for
+from tests.fake_twilio import FakeTwilio
 from tests.system import System
 
 pytestmark = pytest.mark.system
 LONDON = ZoneInfo("Europe/London")
 NIGHT = datetime(2026, 11, 10, 23, 15, tzinfo=UTC)  # 23:15 in London
-
-
-def settings_for(system: System, fake: FakeTwilio) -> Settings:
-    return Settings(
-        database_url=system.database_url,
-        rasa_url=system.rasa_url,
-        api_token=API_TOKEN,
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number=FROM_NUMBER,
-        twilio_api_base=fake.base_url,
-    )
 
 
 @dataclass
@@ -52,6 +40,7 @@ class Channel:
     the test sets."""
 
     store: SurveyStore
+    opt_outs: OptOutStore
     sms: SmsChannel
     rules: ContactRules
     texts: SmsTexts
@@ -67,7 +56,7 @@ async def channel(system: System, fake_twilio: FakeTwilio) -> AsyncIterator[Chan
     store, opt_outs = SurveyStore(engine), OptOutStore(engine)
     config = load_survey_config(PROJECT_ROOT / "touchpoints.yml")
     async with aiohttp.ClientSession() as http:
-        holder = Channel(store, None, config.contact_rules, config.sms)  # type: ignore[arg-type]
+        holder = Channel(store, opt_outs, None, config.contact_rules, config.sms)  # type: ignore[arg-type]
         conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), holder.clock)
         sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, holder.clock)
         holder.sms = SmsChannel(sender, store, opt_outs, conversations, config.sms, holder.clock)
@@ -121,6 +110,24 @@ async def test_the_scheduler_sends_due_surveys_once(
     assert await send_due(store, channel.sms, send_at + timedelta(minutes=30)) == 0  # once
     sent = await store.get_survey(survey.id)
     assert sent is not None and sent.state == "started" and sent.sent_at is not None
+
+
+async def test_a_scheduled_survey_is_not_sent_to_a_number_that_opted_out_meanwhile(
+    channel: Channel, fake_twilio: FakeTwilio
+) -> None:
+    store = channel.store
+    phone = "+447911200007"
+    survey = await store.create_survey(NewSurvey("sms", "delivery", customer_ref=phone), NIGHT)
+    send_at = NIGHT + timedelta(minutes=30)
+    await store.schedule(survey.id, send_at, "quiet hours")
+    await channel.opt_outs.opt_out(phone, "STOP", NIGHT + timedelta(minutes=5))
+
+    await send_due(store, channel.sms, send_at)
+    assert fake_twilio.to(phone) == []
+    suppressed = await store.get_survey(survey.id)
+    assert suppressed is not None and suppressed.state == "suppressed"
+    assert suppressed.state_reason == "opted out before the survey was sent"
+    assert suppressed.sent_at is None
 
 
 async def test_an_unanswered_survey_expires_and_later_texts_get_the_short_answer(

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StartResult:
-    status: str  # sent, failed
+    status: str  # sent, suppressed, failed
     reason: str | None = None
 
 
@@ -47,6 +47,10 @@ class SmsChannel:
 
     async def start(self, survey: Survey) -> StartResult:
         phone = survey.customer_ref or ""
+        if await self._opt_outs.is_opted_out(phone):  # since the survey was scheduled
+            reason = "opted out before the survey was sent"
+            await self._store.suppress(survey.id, reason)
+            return StartResult("suppressed", reason)
         replies = await self._conversations.start(survey, record_replies=False)
         error = await self._deliver(phone, replies, survey.id)
         if error:
