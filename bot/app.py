@@ -47,15 +47,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> web.Application:
-    """Build the app. Migrations are applied by the caller (``feedbot serve``)."""
+def create_app(
+    settings: Settings,
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    run_scheduler: bool = True,
+) -> web.Application:
+    """Build the app. Migrations are applied by the caller (``feedbot serve``).
+    Without ``run_scheduler`` the caller runs bot.sms.scheduler's rounds itself
+    (tests that move the clock)."""
     app = web.Application(middlewares=[security_headers, error_middleware])
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
     app[CLOCK] = clock
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(background_tasks)  # after _resources: closed before them
-    app.cleanup_ctx.append(scheduler)
+    if run_scheduler:
+        app.cleanup_ctx.append(scheduler)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
