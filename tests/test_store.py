@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy.exc import IntegrityError
 
@@ -15,24 +13,15 @@ from feedbot.store.database import DatabaseURLError, async_engine
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import Author, Direction, SurveyState
 from feedbot.store.surveys import NewSurvey, SurveyStore
+from tests.databases import fresh_database
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    name = f"feedbot_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
