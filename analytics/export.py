@@ -1,106 +1,188 @@
-"""Exporting conversation summaries, one row per survey, streamed from the store."""
+"""Exporting conversation summaries: one row per survey, streamed from the
+store in batches, so an export of any size takes the same memory.
+
+CSV is for spreadsheets (UTF-8 with a byte-order mark so Excel reads it as
+UTF-8, every text cell quoted, formula-like cells neutralised). JSON Lines and
+Parquet keep types and add the full transcript.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import IO, Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, selectinload
+import phonenumbers
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Connection, func, select
 
-from feedbot.store.models import Response, Survey, SurveyState
+from analytics.query import ExportFormat, Scope
+from feedbot.store.models import Message, Response, ResponseTheme, Survey, SurveyState
 
 COLUMNS = (
     "survey_id",
     "channel",
     "touchpoint",
     "location",
+    "customer",
     "score",
     "category",
     "reason",
     "follow_up",
     "themes",
     "sentiment",
-    "state",
+    "handed_off",
     "completed",
-    "created_at",
+    "state",
+    "sent_at",
     "started_at",
     "completed_at",
+    "summary",
 )
+TRANSCRIPT = "transcript"
 
 
-class ExportFormat(StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
+@dataclass(frozen=True)
+class ExportOptions:
+    scope: Scope = field(default_factory=Scope)
+    unmasked: bool = False  # full phone numbers: needs an explicit flag and the admin role
+    touchpoint_names: dict[str, str] | None = None  # for the summary line
+    batch_size: int = 2000
 
 
-def count_surveys(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(Survey)).scalar_one()
+def mask_phone(value: str | None) -> str | None:
+    """+15551234567 → +1******4567: the country code and the last four digits."""
+    if not value or not value.startswith("+"):
+        return value
+    try:
+        number = phonenumbers.parse(value)
+    except phonenumbers.NumberParseException:
+        return value[:2] + "*" * max(0, len(value) - 6) + value[-4:]
+    national = str(number.national_number)
+    return f"+{number.country_code}" + "*" * max(0, len(national) - 4) + national[-4:]
 
 
-def survey_rows(engine: Engine, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every survey with its response, oldest first, without loading them all."""
+def count_surveys(conn: Connection, scope: Scope | None = None) -> int:
+    conditions = scope.conditions() if scope else []
+    query = select(func.count()).select_from(Survey).where(*conditions)
+    return conn.execute(query).scalar_one()
+
+
+def survey_rows(
+    conn: Connection, options: ExportOptions | None = None, transcripts: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Every survey in scope, oldest first, a batch at a time."""
+    options = options or ExportOptions()
     query = (
-        select(Survey, Response)
-        .outerjoin(Response, Response.survey_id == Survey.id)
+        select(
+            Survey.id,
+            Survey.channel,
+            Survey.touchpoint,
+            Survey.location,
+            Survey.customer_ref,
+            Survey.state,
+            Survey.sent_at,
+            Survey.started_at,
+            Survey.completed_at,
+            Response.score,
+            Response.category,
+            Response.reason,
+            Response.follow_up,
+            Response.sentiment,
+        )
+        .select_from(Survey.__table__.outerjoin(Response, Response.survey_id == Survey.id))
+        .where(*options.scope.conditions())
         .order_by(Survey.created_at, Survey.id)
-        .options(selectinload(Response.themes))
-        .execution_options(yield_per=batch_size)
     )
-    with Session(engine) as session:
-        for survey, response in session.execute(query).tuples():
-            yield _row(survey, response)
+    result = conn.execution_options(yield_per=options.batch_size).execute(query)
+    for batch in result.partitions():
+        ids = [row.id for row in batch]
+        themes = _themes(conn, ids)
+        said = _transcripts(conn, ids) if transcripts else {}
+        for row in batch:
+            yield _row(row, themes.get(row.id, []), said.get(row.id), options)
 
 
-def _row(survey: Survey, response: Response | None) -> dict[str, Any]:
-    return {
-        "survey_id": survey.id,
-        "channel": survey.channel,
-        "touchpoint": survey.touchpoint,
-        "location": survey.location,
-        "score": response.score if response else None,
-        "category": response.category if response else None,
-        "reason": response.reason if response else None,
-        "follow_up": response.follow_up if response else None,
-        "themes": [t.theme for t in response.themes] if response else [],
-        "sentiment": response.sentiment if response else None,
-        "state": survey.state,
-        "completed": survey.state == SurveyState.COMPLETED,
-        "created_at": _iso(survey.created_at),
-        "started_at": _iso(survey.started_at),
-        "completed_at": _iso(survey.completed_at),
+def _themes(conn: Connection, ids: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    query = (
+        select(ResponseTheme.survey_id, ResponseTheme.theme)
+        .where(ResponseTheme.survey_id.in_(ids))
+        .order_by(ResponseTheme.survey_id, ResponseTheme.theme)
+    )
+    for survey_id, theme in conn.execute(query):
+        found[survey_id].append(theme)
+    return found
+
+
+def _transcripts(conn: Connection, ids: list[str]) -> dict[str, list[dict[str, str]]]:
+    found: dict[str, list[dict[str, str]]] = defaultdict(list)
+    query = (
+        select(Message.survey_id, Message.author, Message.text, Message.created_at)
+        .where(Message.survey_id.in_(ids))
+        .order_by(Message.id)
+    )
+    for survey_id, author, text, at in conn.execute(query):
+        found[survey_id].append({"at": at.isoformat(), "author": author, "text": text})
+    return found
+
+
+def _row(
+    row: Any,
+    themes: list[str],
+    transcript: list[dict[str, str]] | None,
+    options: ExportOptions,
+) -> dict[str, Any]:
+    found = {
+        "survey_id": row.id,
+        "channel": row.channel,
+        "touchpoint": row.touchpoint,
+        "location": row.location,
+        "customer": row.customer_ref if options.unmasked else mask_phone(row.customer_ref),
+        "score": row.score,
+        "category": row.category,
+        "reason": row.reason,
+        "follow_up": row.follow_up,
+        "themes": themes,
+        "sentiment": row.sentiment,
+        "handed_off": False,  # hand-offs to agents are not built yet (issue 6)
+        "completed": row.state == SurveyState.COMPLETED,
+        "state": row.state,
+        "sent_at": _iso(row.sent_at),
+        "started_at": _iso(row.started_at),
+        "completed_at": _iso(row.completed_at),
     }
+    found["summary"] = summary_line(found, options.touchpoint_names or {})
+    if transcript is not None:
+        found[TRANSCRIPT] = transcript
+    return found
+
+
+def summary_line(row: dict[str, Any], touchpoint_names: dict[str, str]) -> str:
+    """'Detractor (3) · leeds / Store visit · staff, price · completed'."""
+    who = (
+        f"{str(row['category']).capitalize()} ({row['score']})"
+        if row["score"] is not None
+        else "No score"
+    )
+    where = touchpoint_names.get(row["touchpoint"], row["touchpoint"])
+    if row["location"]:
+        where = f"{row['location']} / {where}"
+    parts = [who, where]
+    if row["themes"]:
+        parts.append(", ".join(row["themes"]))
+    parts.append(str(row["state"]))
+    return " · ".join(parts)
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def write_export(
-    rows: Iterator[dict[str, Any]],
-    fmt: ExportFormat,
-    out: IO[str],
-    on_row: Callable[[], None] = lambda: None,
-) -> int:
-    written = 0
-    if fmt == ExportFormat.CSV:
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, quoting=csv.QUOTE_NONNUMERIC)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: csv_cell(v) for k, v in row.items()})
-            written += 1
-            on_row()
-    else:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            written += 1
-            on_row()
-    return written
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -118,3 +200,93 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("survey_id", pa.string()),
+        ("channel", pa.string()),
+        ("touchpoint", pa.string()),
+        ("location", pa.string()),
+        ("customer", pa.string()),
+        ("score", pa.int8()),
+        ("category", pa.string()),
+        ("reason", pa.string()),
+        ("follow_up", pa.string()),
+        ("themes", pa.list_(pa.string())),
+        ("sentiment", pa.string()),
+        ("handed_off", pa.bool_()),
+        ("completed", pa.bool_()),
+        ("state", pa.string()),
+        ("sent_at", pa.timestamp("us", tz="UTC")),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("completed_at", pa.timestamp("us", tz="UTC")),
+        ("summary", pa.string()),
+        (
+            TRANSCRIPT,
+            pa.list_(
+                pa.struct(
+                    [
+                        ("at", pa.timestamp("us", tz="UTC")),
+                        ("author", pa.string()),
+                        ("text", pa.string()),
+                    ]
+                )
+            ),
+        ),
+    ]
+)
+_TIMES = ("sent_at", "started_at", "completed_at")
+
+
+def _for_parquet(row: dict[str, Any]) -> dict[str, Any]:
+    typed = dict(row)
+    for name in _TIMES:
+        typed[name] = datetime.fromisoformat(row[name]) if row[name] else None
+    typed[TRANSCRIPT] = [
+        {**m, "at": datetime.fromisoformat(m["at"])} for m in row.get(TRANSCRIPT) or []
+    ]
+    return typed
+
+
+def write_export(
+    rows: Iterator[dict[str, Any]],
+    fmt: ExportFormat,
+    out: IO[bytes],
+    on_row: Callable[[], None] = lambda: None,
+    batch_size: int = 2000,
+) -> int:
+    """Write rows to a binary stream as they come; returns how many."""
+    written = 0
+    if fmt is ExportFormat.PARQUET:
+        with pq.ParquetWriter(out, PARQUET_SCHEMA, compression="zstd") as writer:
+            batch: list[dict[str, Any]] = []
+            for row in rows:
+                batch.append(_for_parquet(row))
+                written += 1
+                on_row()
+                if len(batch) >= batch_size:
+                    writer.write_table(pa.Table.from_pylist(batch, PARQUET_SCHEMA))
+                    batch.clear()
+            if batch or not written:
+                writer.write_table(pa.Table.from_pylist(batch, PARQUET_SCHEMA))
+        return written
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+    try:
+        if fmt is ExportFormat.CSV:
+            text.write("\ufeff")  # the byte-order mark: spreadsheets then read UTF-8
+            writer_ = csv.DictWriter(text, fieldnames=COLUMNS, quoting=csv.QUOTE_NONNUMERIC)
+            writer_.writeheader()
+            for row in rows:
+                writer_.writerow({k: csv_cell(row[k]) for k in COLUMNS})
+                written += 1
+                on_row()
+        else:
+            for row in rows:
+                text.write(json.dumps(row, ensure_ascii=False) + "\n")
+                written += 1
+                on_row()
+    finally:
+        text.flush()
+        text.detach()  # the caller owns ``out``
+    return written

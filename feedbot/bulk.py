@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,26 +44,26 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 async def send_all(
-    rows: list[tuple[int, dict[str, str]]],
+    rows: Iterable[tuple[int, dict[str, str]]],
     api_url: str,
     token: str,
     on_row: Callable[[RowOutcome], None],
     concurrency: int = 4,
 ) -> Counter[str]:
+    """Post every row, ``concurrency`` at a time. Rows are read as they are
+    needed, so a file of any length takes the same memory."""
     outcomes: Counter[str] = Counter()
-    queue: asyncio.Queue[tuple[int, dict[str, str]]] = asyncio.Queue()
-    for row in rows:
-        queue.put_nowait(row)
+    pending = iter(rows)
 
     async def worker(http: aiohttp.ClientSession) -> None:
-        while not queue.empty():
-            line, row = queue.get_nowait()
+        for line, row in pending:  # shared: each row goes to one worker
             result = await _send_one(http, api_url, token, line, row)
             outcomes[result.outcome] += 1
             on_row(result)
 
     headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession(headers=headers) as http:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
     return outcomes
 

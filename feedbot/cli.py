@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from analytics.query import ExportFormat, Interval, ReportFormat
 from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
 from feedbot.touchpoints import TouchpointConfigError, load_survey_config
 
@@ -175,34 +177,162 @@ def migrate() -> None:
 @app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", help="File to write ('-' for stdout).")],
-    format: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    format: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="csv (spreadsheets), jsonl or parquet (with transcripts)."),
+    ] = ExportFormat.CSV,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC), inclusive.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (UTC), inclusive.")
+    ] = None,
+    touchpoint: Annotated[str | None, typer.Option(help="Only this touchpoint.")] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location.")] = None,
+    unmasked: Annotated[
+        bool,
+        typer.Option(
+            "--unmasked",
+            help="Full phone numbers (default: masked, +1******4567). Whoever can run this "
+            "command can read the database, so the flag is enough here; over HTTP it needs "
+            "the admin role.",
+        ),
+    ] = False,
 ) -> None:
-    """Export one row per survey (score, category, reason, state, times)."""
-    from analytics.export import ExportFormat, count_surveys, survey_rows, write_export
+    """Export one row per survey: where, who (masked), score, category, reason,
+    follow-up, themes, sentiment, state, times and a one-line summary; JSON
+    Lines and Parquet add the transcript. Streamed: any size, same memory."""
+    from analytics.export import ExportOptions, count_surveys, survey_rows, write_export
+    from analytics.query import Scope
     from feedbot.store.database import sync_engine
 
     try:
-        fmt = ExportFormat(format)
-    except ValueError:
-        error(f"unknown format {format!r}; use csv or jsonl")
+        scope = Scope(
+            since.date() if since else None, until.date() if until else None, touchpoint, location
+        )
+    except ValueError as exc:
+        error(exc)
         raise typer.Exit(2) from None
     settings = _settings()
+    names = {t.id: t.name for t in load_survey_config(settings.touchpoints_file).touchpoints}
+    options = ExportOptions(scope, unmasked=unmasked, touchpoint_names=names)
     engine = sync_engine(settings.database_url)
-    total = count_surveys(engine)
     to_stdout = str(out) == "-"
-    handle = sys.stdout if to_stdout else out.open("w", encoding="utf-8", newline="")
     try:
-        with _progress("Exporting", disable=to_stdout) as progress:
-            task = progress.add_task("export", total=total)
-            written = write_export(
-                survey_rows(engine), fmt, handle, on_row=lambda: progress.advance(task)
-            )
+        with engine.connect() as conn:
+            total = count_surveys(conn, scope)
+            handle = sys.stdout.buffer if to_stdout else out.open("wb")
+            try:
+                with _progress("Exporting", disable=to_stdout) as progress:
+                    task = progress.add_task("export", total=total)
+                    written = write_export(
+                        survey_rows(conn, options, transcripts=format.has_transcript),
+                        format,
+                        handle,
+                        on_row=lambda: progress.advance(task),
+                    )
+            finally:
+                if to_stdout:
+                    handle.flush()
+                else:
+                    handle.close()
+    except OSError as exc:
+        error(f"cannot write {out}: {exc}")
+        raise typer.Exit(1) from None
     finally:
-        if not to_stdout:
-            handle.close()
         engine.dispose()
     if not to_stdout:
         err.print(f"Wrote {written} surveys to {out}")
+
+
+@app.command()
+def report(
+    by: Annotated[
+        str, typer.Option(help="touchpoint, location, or touchpoint,location.")
+    ] = "touchpoint",
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC), inclusive.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (UTC), inclusive.")
+    ] = None,
+    touchpoint: Annotated[str | None, typer.Option(help="Only this touchpoint.")] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location.")] = None,
+    format: Annotated[
+        ReportFormat,
+        typer.Option("--format", help="table (to read), json (everything) or csv (the groups)."),
+    ] = ReportFormat.TABLE,
+    interval: Annotated[Interval, typer.Option(help="The trend's periods.")] = Interval.WEEK,
+    min_sample: Annotated[
+        int, typer.Option(min=1, help="Groups and periods with fewer answers are flagged.")
+    ] = 30,
+) -> None:
+    """NPS with its 95% interval, response and completion rates, time to
+    answer and top themes per group; the themes that drive the score; the
+    worst exit points (touchpoint × theme); and the trend."""
+    from analytics import render
+    from analytics.query import Scope, parse_by
+    from analytics.report import build_report
+    from feedbot.store.database import sync_engine
+
+    try:
+        dims = parse_by(by)
+        scope = Scope(
+            since.date() if since else None, until.date() if until else None, touchpoint, location
+        )
+    except ValueError as exc:
+        error(exc)
+        raise typer.Exit(2) from None
+    engine = sync_engine(_settings().database_url)
+    try:
+        with engine.connect() as conn:
+            found = build_report(conn, scope, dims, interval=interval, min_sample=min_sample)
+    finally:
+        engine.dispose()
+    if format is ReportFormat.JSON:
+        sys.stdout.write(render.as_json(found) + "\n")
+    elif format is ReportFormat.CSV:
+        sys.stdout.write(render.as_csv(found))
+    else:
+        render.as_tables(found, Console(soft_wrap=False))
+
+
+@app.command("demo-data")
+def demo_data(
+    surveys: Annotated[int, typer.Option(min=1, help="How many surveys to make.")] = 5000,
+    seed: Annotated[int, typer.Option(help="The same seed makes the same data.")] = 7,
+    days: Annotated[int, typer.Option(min=1, help="Spread over this many days to today.")] = 120,
+    transcripts: Annotated[
+        bool, typer.Option(help="Also write each conversation's messages.")
+    ] = True,
+) -> None:
+    """Fill the store with realistic demo surveys (touchpoints, locations,
+    reasons read by the real theme and sentiment code), for a living
+    dashboard. Adds to what is there; use a separate DATABASE_URL to keep
+    demo data apart from real answers."""
+    from analytics.demo import write_demo_data
+    from feedbot.store.database import sync_engine
+    from feedbot.store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    understanding = _understanding(settings.themes_file)
+    engine = sync_engine(settings.database_url)
+    try:
+        with _progress("Writing demo surveys") as progress:
+            task = progress.add_task("demo", total=surveys)
+            written = write_demo_data(
+                engine,
+                understanding,
+                surveys,
+                seed=seed,
+                days=days,
+                transcripts=transcripts,
+                on_batch=lambda n: progress.advance(task, n),
+            )
+    finally:
+        engine.dispose()
+    err.print(f"Wrote {written} demo surveys to {settings.database_url}")
 
 
 @app.command()
@@ -280,6 +410,15 @@ def survey_send(
     url: Annotated[
         str | None, typer.Option(help="The running app (default: PUBLIC_BASE_URL).")
     ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Requests in flight at once. The app paces texts at TWILIO_MAX_PER_SECOND "
+            "whatever this is.",
+        ),
+    ] = 4,
 ) -> None:
     """Send a survey for each row, through the running app's API (so every
     contact rule applies). Safe to re-run: rows already sent are skipped."""
@@ -293,22 +432,27 @@ def survey_send(
         error("set FEEDBOT_API_TOKEN to the app's API token")
         raise typer.Exit(2)
     try:
-        rows = list(read_rows(csv_file))
+        total = sum(1 for _ in read_rows(csv_file))  # for the progress bar; rows stream later
     except BulkFileError as exc:
         error(exc)
         raise typer.Exit(2) from None
-    problems: list[str] = []
     with _progress("Sending") as progress:
-        task = progress.add_task("send", total=len(rows))
+        task = progress.add_task("send", total=total)
 
         def done(result: RowOutcome) -> None:
             progress.advance(task)
-            if result.outcome in ("invalid", "failed"):
-                problems.append(f"line {result.line}: {result.outcome}: {result.detail}")
+            if result.outcome in ("invalid", "failed"):  # as it happens, above the bar
+                err.print(escape(f"line {result.line}: {result.outcome}: {result.detail}"))
 
         try:
             outcomes = asyncio.run(
-                send_all(rows, (url or settings.public_base_url).rstrip("/"), token, done)
+                send_all(
+                    read_rows(csv_file),
+                    (url or settings.public_base_url).rstrip("/"),
+                    token,
+                    done,
+                    concurrency,
+                )
             )
         except PermissionError as exc:
             error(exc)
@@ -316,13 +460,11 @@ def survey_send(
         except OSError as exc:
             error(f"cannot reach the app: {exc}. Is it running?")
             raise typer.Exit(1) from None
-    for problem in problems:
-        err.print(problem)
     summary = ", ".join(
         f"{outcomes.get(k, 0)} {k}"
         for k in ("sent", "scheduled", "suppressed", "already sent", "failed", "invalid")
     )
-    err.print(f"{len(rows)} rows: {summary}")
+    err.print(f"{total} rows: {summary}")
     if outcomes.get("failed") or outcomes.get("invalid"):
         raise typer.Exit(1)
 

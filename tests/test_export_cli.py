@@ -78,7 +78,9 @@ def test_csv_export_has_one_safe_row_per_survey(
     result = feedbot("export", "--format", "csv", "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
     assert "Wrote 3 surveys" in result.stderr
-    with out.open(encoding="utf-8", newline="") as handle:
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM: spreadsheets then read UTF-8
+    with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == COLUMNS
     assert [r["survey_id"] for r in rows] == ids
@@ -108,7 +110,8 @@ def test_unknown_export_format_is_a_clear_error(seeded: tuple[dict[str, str], li
     env, _ = seeded
     result = feedbot("export", "--format", "xlsx", "--out", "-", env=env)
     assert result.returncode == 2
-    assert "unknown format 'xlsx'" in result.stderr
+    message = " ".join(result.stderr.replace("│", " ").split())  # rich's box, unwrapped
+    assert "Invalid value for '--format': 'xlsx' is not one of 'csv', 'jsonl', 'parquet'" in message
 
 
 @pytest.mark.parametrize(
