@@ -12,7 +12,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot import health, pages, surveys_api, web_chat
+from bot import analytics_api, dashboard, health, pages, surveys_api, web_chat
 from bot.conversations import Conversations
 from bot.errors import error_middleware
 from bot.keys import (
@@ -21,6 +21,7 @@ from bot.keys import (
     HTTP,
     OPT_OUTS,
     RASA,
+    READ_ENGINE,
     SETTINGS,
     SMS_CHANNEL,
     STORE,
@@ -34,7 +35,7 @@ from bot.sms.scheduler import scheduler
 from bot.sms.twilio_sender import SmsNotConfigured, TwilioSender
 from bot.tasks import background_tasks
 from feedbot.settings import Settings
-from feedbot.store.database import async_engine
+from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import load_survey_config
@@ -73,6 +74,8 @@ def create_app(
     app.add_routes(web_chat.routes)
     app.add_routes(health.routes)
     app.add_routes(surveys_api.routes)
+    app.add_routes(analytics_api.routes)
+    app.add_routes(dashboard.routes)
     app.add_routes(webhooks.routes)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
     return app
@@ -83,6 +86,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     engine = async_engine(settings.database_url)
     http = aiohttp.ClientSession()
     app[STORE] = SurveyStore(engine)
+    app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
     app[RASA] = RasaClient(http, settings.rasa_url, settings.rasa_timeout_seconds)
     app[CONVERSATIONS] = Conversations(app[STORE], app[RASA], app[CLOCK])
@@ -109,3 +113,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await sender.close()
     await http.close()
     await engine.dispose()
+    app[READ_ENGINE].dispose()

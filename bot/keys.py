@@ -7,6 +7,7 @@ from datetime import datetime
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import Engine
 
 from bot.conversations import Conversations
 from bot.rasa_client import RasaClient
@@ -26,3 +27,5 @@ CONVERSATIONS = web.AppKey("conversations", Conversations)
 OPT_OUTS = web.AppKey("opt_outs", OptOutStore)
 # None when Twilio is not configured: SMS endpoints answer 503 and say why.
 SMS_CHANNEL = web.AppKey("sms_channel", SmsChannel | None)  # type: ignore[arg-type]
+# A synchronous engine for analytics (reports, exports) run on worker threads.
+READ_ENGINE = web.AppKey("read_engine", Engine)

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from bot.auth import require_token
+from bot.auth import Role, require_role
 from bot.keys import CLOCK, OPT_OUTS, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.phones import InvalidPhone, time_zone_of, to_e164
 from feedbot.contact_rules import Decision, QuietHours, Verdict, decide
@@ -39,7 +39,7 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 @routes.post("/api/surveys")
 async def create_survey(request: web.Request) -> web.Response:
     app = request.app
-    require_token(request, app[SETTINGS].api_token)
+    require_role(request, Role.API)
     try:
         body = await request.json()
     except ValueError:
@@ -108,7 +108,7 @@ async def create_survey(request: web.Request) -> web.Response:
 @routes.get("/api/surveys/{survey_id}")
 async def read_survey(request: web.Request) -> web.Response:
     """A survey's status and every decision about it, and its messages' delivery."""
-    require_token(request, request.app[SETTINGS].api_token)
+    require_role(request, Role.API)
     store = request.app[STORE]
     survey = await store.get_survey(request.match_info["survey_id"])
     if survey is None:

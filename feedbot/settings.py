@@ -28,6 +28,11 @@ class Settings:
     rasa_timeout_seconds: float = 30.0
     # Bearer token for the survey API (POST /api/surveys); unset: the API refuses all.
     api_token: str | None = None
+    # Role tokens (bot/auth.py): analysts read reports and exports, agents
+    # answer hand-offs, admins may do everything and see full phone numbers.
+    analyst_token: str | None = None
+    agent_token: str | None = None
+    admin_token: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_from_number: str | None = None
@@ -59,6 +64,9 @@ class Settings:
                 env.get("RASA_TIMEOUT_SECONDS") or defaults.rasa_timeout_seconds
             ),
             api_token=env.get("FEEDBOT_API_TOKEN") or None,
+            analyst_token=env.get("FEEDBOT_ANALYST_TOKEN") or None,
+            agent_token=env.get("FEEDBOT_AGENT_TOKEN") or None,
+            admin_token=env.get("FEEDBOT_ADMIN_TOKEN") or None,
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,

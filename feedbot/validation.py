@@ -8,5 +8,6 @@ from pydantic import ValidationError
 def describe(exc: ValidationError, top: str = "(top level)") -> str:
     """'touchpoints.1.about: Field required; locations: ...' (places count from 0)."""
     return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or top}: {err['msg']}" for err in exc.errors()
+        f"{'.'.join(str(p) for p in err['loc']) or top}: {err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
     )

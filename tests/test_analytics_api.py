@@ -1,0 +1,215 @@
+"""GET /api/report, GET /api/export, logging in and who may see what, over
+real HTTP against the app on a seeded demo store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pyarrow.parquet as pq
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from analytics.demo import write_demo_data
+from analytics.query import Dimension, Scope
+from analytics.report import build_report
+from bot.app import create_app
+from bot.auth import SESSION_COOKIE, Role, role_of_cookie, session_cookie
+from feedbot.settings import PROJECT_ROOT, Settings
+from feedbot.store.database import sync_engine
+from feedbot.store.migrate import upgrade
+from feedbot.understanding.reader import Understanding
+
+TOKENS = {"api": "t-api", "analyst": "t-analyst", "agent": "t-agent", "admin": "t-admin"}
+SURVEYS = 800
+
+
+def bearer(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'demo.db'}"
+    upgrade(url)
+    engine = sync_engine(url)
+    understanding = Understanding.from_taxonomy(PROJECT_ROOT / "themes.yml")
+    write_demo_data(engine, understanding, SURVEYS, seed=5)
+    engine.dispose()
+    return Settings(
+        database_url=url,
+        api_token=TOKENS["api"],
+        analyst_token=TOKENS["analyst"],
+        agent_token=TOKENS["agent"],
+        admin_token=TOKENS["admin"],
+    )
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[TestClient]:
+    app = create_app(settings, run_scheduler=False)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def expected_report(settings: Settings, scope: Scope, *dims: Dimension) -> dict:
+    engine = sync_engine(settings.database_url)
+    with engine.connect() as conn:
+        found = build_report(conn, scope, dims)
+    engine.dispose()
+    return json.loads(json.dumps(found))
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), (bearer("api"), 403), (bearer("agent"), 403), ({"Authorization": "Bearer x"}, 401)],
+)
+async def test_reports_and_exports_need_the_analyst_role(
+    client: TestClient, headers: dict[str, str], status: int
+) -> None:
+    for path in ("/api/report", "/api/export"):
+        resp = await client.get(path, headers=headers)
+        assert resp.status == status, path
+        assert "error" in await resp.json()
+
+
+async def test_the_report_over_http_is_the_report(client: TestClient, settings: Settings) -> None:
+    for role in ("analyst", "admin"):
+        resp = await client.get(
+            "/api/report?by=location&touchpoint=store_visit&since=2020-01-01", headers=bearer(role)
+        )
+        assert resp.status == 200
+        scope = Scope(since=date(2020, 1, 1), touchpoint="store_visit")
+        assert await resp.json() == expected_report(settings, scope, Dimension.LOCATION)
+    resp = await client.get("/api/report?format=csv", headers=bearer("analyst"))
+    rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert resp.content_type == "text/csv"
+    assert [r["touchpoint"] for r in rows] == ["checkout", "delivery", "store_visit", "support"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("by=store", "by must be touchpoint, location or touchpoint,location, not 'store'"),
+        ("since=2026-13-01", "since: Input should be a valid date"),
+        ("since=2026-10-02&until=2026-10-01", "since (2026-10-02) is after until (2026-10-01)"),
+        ("min_sample=0", "min_sample: Input should be greater than or equal to 1"),
+        ("colour=blue", "colour: Extra inputs are not permitted"),
+        ("format=xml", "format: String should match pattern"),
+    ],
+)
+async def test_a_bad_report_request_is_a_clear_400(
+    client: TestClient, query: str, message: str
+) -> None:
+    resp = await client.get(f"/api/report?{query}", headers=bearer("analyst"))
+    assert resp.status == 400
+    assert message in (await resp.json())["error"]
+
+
+async def test_csv_export_is_streamed_safe_and_masked(client: TestClient) -> None:
+    resp = await client.get("/api/export?format=csv", headers=bearer("analyst"))
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert resp.headers.get("Transfer-Encoding") == "chunked"  # streamed, no length up front
+    assert "feedbot-surveys.csv" in resp.headers["Content-Disposition"]
+    body = await resp.read()
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert len(rows) == SURVEYS
+    phones = [r["customer"] for r in rows if r["channel"] == "sms"]
+    assert phones and all(p.startswith("'+44******") for p in phones)  # masked, and formula-safe
+
+
+async def test_jsonl_and_parquet_exports_carry_transcripts(client: TestClient) -> None:
+    resp = await client.get(
+        "/api/export?format=jsonl&touchpoint=delivery", headers=bearer("analyst")
+    )
+    lines = [json.loads(line) for line in (await resp.text()).splitlines()]
+    assert lines and {r["touchpoint"] for r in lines} == {"delivery"}
+    assert all(r["transcript"][0]["author"] == "bot" for r in lines)
+    resp = await client.get("/api/export?format=parquet", headers=bearer("analyst"))
+    assert resp.content_type == "application/vnd.apache.parquet"
+    table = pq.read_table(io.BytesIO(await resp.read()))
+    assert table.num_rows == SURVEYS and "transcript" in table.column_names
+
+
+async def test_full_phone_numbers_need_the_admin_role(client: TestClient) -> None:
+    resp = await client.get("/api/export?format=jsonl&unmasked=true", headers=bearer("analyst"))
+    assert resp.status == 403
+    assert "admin" in (await resp.json())["error"]
+    resp = await client.get("/api/export?format=jsonl&unmasked=true", headers=bearer("admin"))
+    phones = {json.loads(line)["customer"] for line in (await resp.text()).splitlines()}
+    assert any(p and p.startswith("+4479111") and "*" not in p for p in phones)
+
+
+async def test_a_client_leaving_mid_export_does_not_harm_the_app(client: TestClient) -> None:
+    resp = await client.get("/api/export?format=jsonl", headers=bearer("analyst"))
+    await resp.content.read(1024)
+    resp.close()  # gone after the first kilobyte
+    again = await client.get("/api/export?format=csv&touchpoint=support", headers=bearer("analyst"))
+    assert again.status == 200 and len((await again.text()).splitlines()) > 1
+
+
+async def test_pages_send_people_to_log_in(client: TestClient) -> None:
+    resp = await client.get("/dashboard?touchpoint=support", allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"] == "/login?next=/dashboard?touchpoint=support"
+
+
+async def test_logging_in_sets_a_signed_session_cookie(client: TestClient) -> None:
+    resp = await client.post(
+        "/login", data={"token": TOKENS["analyst"], "next": "/dashboard"}, allow_redirects=False
+    )
+    assert resp.status == 302 and resp.headers["Location"] == "/dashboard"
+    cookie = resp.headers["Set-Cookie"]
+    assert SESSION_COOKIE in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert TOKENS["analyst"] not in cookie  # the token itself never travels again
+    page = await client.get("/dashboard")
+    assert page.status == 200 and "NPS by touchpoint" in await page.text()
+
+
+@pytest.mark.parametrize(("token", "status"), [("wrong", 401), (TOKENS["api"], 401), ("", 401)])
+async def test_a_bad_login_says_so(client: TestClient, token: str, status: int) -> None:
+    resp = await client.post("/login", data={"token": token}, allow_redirects=False)
+    assert resp.status == status
+    assert "not an analyst, agent or admin token" in await resp.text()
+    assert SESSION_COOKIE not in resp.headers.get("Set-Cookie", "")
+
+
+async def test_login_never_redirects_off_site(client: TestClient) -> None:
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        resp = await client.post(
+            "/login", data={"token": TOKENS["analyst"], "next": target}, allow_redirects=False
+        )
+        assert resp.headers["Location"] == "/dashboard", target
+
+
+async def test_an_agent_may_not_open_the_dashboard(client: TestClient) -> None:
+    await client.post("/login", data={"token": TOKENS["agent"]}, allow_redirects=False)
+    resp = await client.get("/dashboard", allow_redirects=False)
+    assert resp.status == 403
+
+
+def test_session_cookies_are_signed_expire_and_end_with_the_token(settings: Settings) -> None:
+    cookie = session_cookie(settings, Role.ANALYST, now=1_000_000)
+    assert role_of_cookie(settings, cookie, now=1_000_001) is Role.ANALYST
+    assert role_of_cookie(settings, cookie, now=1_000_000 + 13 * 3600) is None  # expired
+    forged = cookie.replace("analyst", "admin", 1)
+    assert role_of_cookie(settings, forged, now=1_000_001) is None
+    assert role_of_cookie(settings, "garbage", now=1_000_001) is None
+    rotated = Settings(database_url=settings.database_url, analyst_token="a-new-token")
+    assert role_of_cookie(rotated, cookie, now=1_000_001) is None
+
+
+async def test_a_transcript_page(client: TestClient) -> None:
+    await client.post("/login", data={"token": TOKENS["analyst"]}, allow_redirects=False)
+    page = await (await client.get("/dashboard")).text()
+    link = page.split('href="/dashboard/surveys/', 1)[1].split('"', 1)[0]
+    resp = await client.get(f"/dashboard/surveys/{link}")
+    text = await resp.text()
+    assert resp.status == 200 and 'data-testid="transcript"' in text
+    missing = await client.get("/dashboard/surveys/nope")
+    assert missing.status == 404
