@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
 import yaml
+from playwright.sync_api import Browser, sync_playwright
 
 from feedbot.settings import PROJECT_ROOT, Settings
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.system import System, running_system
 
 API_TOKEN = "test-api-token"
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = PROJECT_ROOT / "test-output"
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +59,24 @@ def settings_for(system: System, fake: FakeTwilio) -> Settings:
         twilio_from_number=FROM_NUMBER,
         twilio_api_base=fake.base_url,
     )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium for one test module (a sync Playwright session is kept short:
+    it must not be alive while other modules run their own event loops)."""
+    assert shutil.which(CHROMIUM), "Debian's chromium is needed: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
