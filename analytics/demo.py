@@ -255,6 +255,9 @@ def write_demo_data(
                     "completed_at": scored + timedelta(minutes=2)
                     if scored and demo.state == SurveyState.COMPLETED
                     else None,
+                    "score": demo.score,
+                    "answered_at": scored,
+                    "answer_seconds": (scored - sent).total_seconds() if scored else None,
                 }
             )
             if demo.score is not None:
@@ -278,7 +281,17 @@ def write_demo_data(
                         "reason_at": scored + timedelta(minutes=1) if demo.reason else None,
                     }
                 )
-                themes += [{"survey_id": survey_id, "theme": t} for t in tags]
+                themes += [
+                    {
+                        "survey_id": survey_id,
+                        "theme": t,
+                        "touchpoint": demo.touchpoint,
+                        "location": demo.location,
+                        "created_day": demo.created_at.astimezone(UTC).date().isoformat(),
+                        "score": demo.score,
+                    }
+                    for t in tags
+                ]
             if transcripts:
                 messages += _transcript(survey_id, demo, sent)
         with engine.begin() as conn:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-import phonenumbers
 import pyarrow as pa
 import pyarrow.parquet as pq
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from sqlalchemy import Connection, func, select
 
 from analytics.query import ExportFormat, Scope
@@ -57,15 +57,20 @@ class ExportOptions:
 
 
 def mask_phone(value: str | None) -> str | None:
-    """+15551234567 → +1******4567: the country code and the last four digits."""
-    if not value or not value.startswith("+"):
+    """+15551234567 → +1******4567: the country code and the last four digits.
+
+    Country calling codes are a prefix code (no code begins another), so the
+    first 1–3 digits found in phonenumbers' table are the code: exact, and far
+    cheaper than parsing each number of a million-row export."""
+    if not value or not value.startswith("+") or not value[1:].isdigit():
         return value
-    try:
-        number = phonenumbers.parse(value)
-    except phonenumbers.NumberParseException:
-        return value[:2] + "*" * max(0, len(value) - 6) + value[-4:]
-    national = str(number.national_number)
-    return f"+{number.country_code}" + "*" * max(0, len(national) - 4) + national[-4:]
+    digits = value[1:]
+    code = next(
+        (digits[:n] for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE),
+        digits[:1],
+    )
+    national = digits[len(code) :]
+    return f"+{code}" + "*" * max(0, len(national) - 4) + national[-4:]
 
 
 def count_surveys(conn: Connection, scope: Scope | None = None) -> int:

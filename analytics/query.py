@@ -1,14 +1,14 @@
-"""What a report or an export is about (period, touchpoint, location), and the
-SQL that differs between SQLite and PostgreSQL (durations, calendar buckets)."""
+"""What a report or an export is about: period, touchpoint, location, grouping
+and format."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Date, cast, func, literal_column
+from sqlalchemy import ColumnElement
 
 from feedbot.store.models import Survey
 
@@ -76,16 +76,18 @@ class Scope:
         if self.since and self.until and self.since > self.until:
             raise ValueError(f"since ({self.since}) is after until ({self.until})")
 
-    def conditions(self) -> list[ColumnElement[bool]]:
+    def conditions(self, source: Any = Survey) -> list[ColumnElement[bool]]:
+        """WHERE conditions on ``source``'s day of creation (UTC), touchpoint
+        and location (surveys, or theme rows, which carry copies of them)."""
         found: list[ColumnElement[bool]] = []
         if self.since:
-            found.append(Survey.created_at >= _start_of(self.since))
+            found.append(source.created_day >= self.since.isoformat())
         if self.until:
-            found.append(Survey.created_at < _start_of(self.until + timedelta(days=1)))
+            found.append(source.created_day <= self.until.isoformat())
         if self.touchpoint:
-            found.append(Survey.touchpoint == self.touchpoint)
+            found.append(source.touchpoint == self.touchpoint)
         if self.location:
-            found.append(Survey.location == self.location)
+            found.append(source.location == self.location)
         return found
 
     def as_dict(self) -> dict[str, Any]:
@@ -95,25 +97,3 @@ class Scope:
             "touchpoint": self.touchpoint,
             "location": self.location,
         }
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def seconds_between(conn: Connection, start: Any, end: Any) -> ColumnElement[float]:
-    """end − start in seconds, in the database."""
-    if conn.dialect.name == "sqlite":
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return func.extract("epoch", end - start)
-
-
-def period_start(conn: Connection, column: Any, interval: Interval) -> ColumnElement[Any]:
-    """The first day (UTC) of the week (Monday) or month a timestamp falls in,
-    as 'YYYY-MM-DD' text on both databases."""
-    if conn.dialect.name == "sqlite":
-        if interval is Interval.WEEK:
-            return func.date(column, "weekday 0", "-6 days")
-        return func.strftime("%Y-%m-01", column)
-    truncated = func.date_trunc(interval.value, func.timezone(literal_column("'UTC'"), column))
-    return func.to_char(cast(truncated, Date), "YYYY-MM-DD")

@@ -1,6 +1,15 @@
-"""Reports: per touchpoint, location or both, over a period. Everything is
-aggregated in the database (one pass for the counts, one for the medians, one
-for the themes), so a report over a million answers reads a few hundred rows.
+"""Reports: per touchpoint, location or both, over a period.
+
+The database does the heavy part, whatever the grouping:
+- one pass over `surveys` counts per touchpoint × location × day (the score
+  and first-answer time are kept on each survey for this: no join), from
+  which the groups, the whole scope and the trend are summed here;
+- one pass over `response_themes` (which carry copies of their survey's
+  touchpoint, location, time and score) per touchpoint × location × theme,
+  for the top themes, the drivers and the exit points;
+- the medians of the time to answer, per group and overall, read from an
+  index (feedbot.store.report_facts, migration 0004, docs/analytics.md).
+A report over a million answers thus reads a few thousand rows.
 
 Definitions (docs/analytics.md):
 - responses: surveys with a score; NPS and the shares are over these.
@@ -15,14 +24,16 @@ Definitions (docs/analytics.md):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
-from analytics.query import Dimension, Interval, Scope, period_start, seconds_between
+from analytics.query import Dimension, Interval, Scope
 from feedbot.nps import NpsEstimate, nps_difference
-from feedbot.store.models import Response, ResponseTheme, Survey, SurveyState
+from feedbot.store.models import ResponseTheme, Survey, SurveyState
 
 DEFAULT_MIN_SAMPLE = 30
 TOP_THEMES = 3
@@ -30,42 +41,68 @@ Key = tuple[str | None, ...]
 
 
 @dataclass
-class Figures:
-    """One row of a report: a group, the whole scope, or a period."""
+class Counts:
+    """Additive counts of a set of surveys."""
 
     surveys: int = 0
     sent: int = 0
     completed: int = 0
     completed_of_sent: int = 0
     begun: int = 0
-    nps: NpsEstimate = field(default_factory=lambda: NpsEstimate(0, 0, 0))
+    responses: int = 0
+    promoters: int = 0
+    detractors: int = 0
+    timed: int = 0  # with a time to answer
+
+    def __iadd__(self, other: Counts) -> Counts:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+    @property
+    def nps(self) -> NpsEstimate:
+        return NpsEstimate(self.responses, self.promoters, self.detractors)
+
+
+@dataclass
+class Figures:
+    """One row of a report: a group, or the whole scope."""
+
+    counts: Counts = field(default_factory=Counts)
     median_seconds_to_answer: float | None = None
     top_detractor_themes: list[str] = field(default_factory=list)
     top_promoter_themes: list[str] = field(default_factory=list)
 
     def as_dict(self, min_sample: int) -> dict[str, Any]:
-        nps, interval = self.nps, self.nps.interval()
+        c = self.counts
         return {
-            "surveys": self.surveys,
-            "sent": self.sent,
-            "responses": nps.responses,
-            "completed": self.completed,
-            "completion_rate": _ratio(self.completed, self.begun),
-            "response_rate": _ratio(self.completed_of_sent, self.sent),
-            "nps": nps.nps,
-            "nps_low": interval[0] if interval else None,
-            "nps_high": interval[1] if interval else None,
-            "promoters": nps.promoters,
-            "passives": nps.passives,
-            "detractors": nps.detractors,
-            "promoter_share": nps.share(nps.promoters),
-            "passive_share": nps.share(nps.passives),
-            "detractor_share": nps.share(nps.detractors),
+            "surveys": c.surveys,
+            "sent": c.sent,
+            "responses": c.responses,
+            "completed": c.completed,
+            "completion_rate": _ratio(c.completed, c.begun),
+            "response_rate": _ratio(c.completed_of_sent, c.sent),
+            **_nps_fields(c.nps),
+            "promoters": c.promoters,
+            "passives": c.nps.passives,
+            "detractors": c.detractors,
+            "promoter_share": c.nps.share(c.promoters),
+            "passive_share": c.nps.share(c.nps.passives),
+            "detractor_share": c.nps.share(c.detractors),
             "median_seconds_to_answer": self.median_seconds_to_answer,
             "top_detractor_themes": self.top_detractor_themes,
             "top_promoter_themes": self.top_promoter_themes,
-            "low_sample": nps.responses < min_sample,
+            "low_sample": c.responses < min_sample,
         }
+
+
+def _nps_fields(estimate: NpsEstimate) -> dict[str, float | None]:
+    interval = estimate.interval()
+    return {
+        "nps": estimate.nps,
+        "nps_low": interval[0] if interval else None,
+        "nps_high": interval[1] if interval else None,
+    }
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -76,133 +113,132 @@ def _is(condition: Any) -> Any:
     return case((condition, 1), else_=0)
 
 
-_PROMOTER = Response.score >= 9
-_DETRACTOR = Response.score <= 6
-_SENT = Survey.sent_at.isnot(None)
+_PROMOTER = Survey.score >= 9
+_DETRACTOR = Survey.score <= 6
 _COMPLETED = Survey.state == SurveyState.COMPLETED
+_BEGUN = or_(
+    Survey.answered_at.isnot(None), Survey.state.in_([SurveyState.DECLINED, SurveyState.LEFT])
+)
+# The finest grain the counts are read at; every report sums these.
+_FINE = (Dimension.TOUCHPOINT, Dimension.LOCATION)
 
 
-def _columns(dims: tuple[Dimension, ...]) -> list[Any]:
-    return [getattr(Survey, d.value) for d in dims]
+def _pick(dims: tuple[Dimension, ...]) -> Callable[[Key], Key]:
+    """From a (touchpoint, location) key, the part a grouping by ``dims`` keeps."""
+    places = [_FINE.index(d) for d in dims]
+    return lambda key: tuple(key[i] for i in places)
 
 
-def _from() -> Any:
-    return Survey.__table__.outerjoin(Response, Response.survey_id == Survey.id)
-
-
-def count_figures(
-    conn: Connection, scope: Scope, dims: tuple[Dimension, ...]
-) -> dict[Key, Figures]:
-    columns = _columns(dims)
+def daily_counts(
+    conn: Connection, scope: Scope
+) -> dict[tuple[str | None, str | None, str], Counts]:
+    """Counts per touchpoint × location × day (UTC): one pass over surveys."""
+    day = Survey.created_day
     query = (
         select(
-            *columns,
+            Survey.touchpoint,
+            Survey.location,
+            day,
             func.count(),
             func.count(Survey.sent_at),
             func.sum(_is(_COMPLETED)),
-            func.sum(_is(and_(_COMPLETED, _SENT))),
-            func.sum(
-                _is(
-                    or_(
-                        Response.survey_id.isnot(None),
-                        Survey.state.in_([SurveyState.DECLINED, SurveyState.LEFT]),
-                    )
-                )
-            ),
-            func.count(Response.score),
+            func.sum(_is(and_(_COMPLETED, Survey.sent_at.isnot(None)))),
+            func.sum(_is(_BEGUN)),
+            func.count(Survey.score),
             func.sum(_is(_PROMOTER)),
             func.sum(_is(_DETRACTOR)),
+            func.count(Survey.answer_seconds),
         )
-        .select_from(_from())
         .where(*scope.conditions())
-        .group_by(*columns)
+        .group_by(Survey.touchpoint, Survey.location, day)
     )
-    found = {}
-    for row in conn.execute(query):
-        key = tuple(row[: len(dims)])
-        surveys, sent, completed, completed_of_sent, begun, responses, promoters, detractors = (
-            int(v or 0) for v in row[len(dims) :]
-        )
-        found[key] = Figures(
-            surveys,
-            sent,
-            completed,
-            completed_of_sent,
-            begun,
-            NpsEstimate(responses, promoters, detractors),
-        )
-    return found
-
-
-def median_times(conn: Connection, scope: Scope, dims: tuple[Dimension, ...]) -> dict[Key, float]:
-    """The median time to answer per group, found by the database: it ranks the
-    times within each group and returns only the one or two middle ones."""
-    columns = _columns(dims)
-    began = func.coalesce(Survey.sent_at, Survey.started_at, Survey.created_at)
-    seconds = seconds_between(conn, began, Response.scored_at)
-    ranked = (
-        select(
-            *columns,
-            seconds.label("seconds"),
-            func.row_number().over(partition_by=columns or None, order_by=seconds).label("rank"),
-            func.count().over(partition_by=columns or None).label("n"),
-        )
-        .select_from(_from())
-        .where(Response.scored_at.isnot(None), *scope.conditions())
-        .subquery()
-    )
-    keys = [ranked.c[d.value] for d in dims]
-    middle = or_(ranked.c.rank == (ranked.c.n + 1) // 2, ranked.c.rank == (ranked.c.n + 2) // 2)
-    query = select(*keys, func.avg(ranked.c.seconds)).where(middle).group_by(*keys)
     return {
-        tuple(row[: len(dims)]): float(row[-1])
-        for row in conn.execute(query)
-        if row[-1] is not None  # no answers at all: one empty row
+        (touchpoint, location, str(day)): Counts(*(int(v or 0) for v in values))
+        for touchpoint, location, day, *values in conn.execute(query)
     }
 
 
-def theme_counts(
-    conn: Connection, scope: Scope, dims: tuple[Dimension, ...]
-) -> dict[Key, dict[str, NpsEstimate]]:
-    """Per group and theme: the answers that mention it, as an NPS sample."""
-    columns = _columns(dims)
+def _sum_by(
+    daily: dict[tuple[str | None, str | None, str], Counts], key: Callable[[Key], Any]
+) -> dict[Any, Counts]:
+    found: dict[Any, Counts] = defaultdict(Counts)
+    for (touchpoint, location, day), counts in daily.items():
+        found[key((touchpoint, location, day))] += counts
+    return found
+
+
+def median_times(
+    conn: Connection, scope: Scope, dims: tuple[Dimension, ...], counts: dict[Key, Counts]
+) -> dict[Key, float]:
+    """The median time to answer of each group (``counts`` says how many
+    times each has). PostgreSQL computes it (percentile_cont); on SQLite the
+    middle one or two of a group are read by walking the group's index
+    (migration 0004) to the middle, instead of sorting the table."""
+    columns = [getattr(Survey, d.value) for d in dims]
+    timed = [Survey.answer_seconds.isnot(None), *scope.conditions()]
+    if conn.dialect.name != "sqlite":
+        median = func.percentile_cont(0.5).within_group(Survey.answer_seconds)
+        query = select(*columns, median).where(*timed).group_by(*columns)
+        return {
+            tuple(row[: len(dims)]): float(row[-1])
+            for row in conn.execute(query)
+            if row[-1] is not None
+        }
+    found = {}
+    for key, group in counts.items():
+        if not group.timed:
+            continue
+        same = [c.is_(None) if v is None else c == v for c, v in zip(columns, key, strict=True)]
+        middle = (
+            select(Survey.answer_seconds)
+            .where(*timed, *same)
+            .order_by(Survey.answer_seconds)
+            .offset((group.timed - 1) // 2)
+            .limit(1 if group.timed % 2 else 2)
+        )
+        values = list(conn.execute(middle).scalars())
+        found[key] = sum(values) / len(values)
+    return found
+
+
+def theme_counts(conn: Connection, scope: Scope) -> dict[tuple[Key, str], NpsEstimate]:
+    """Per touchpoint × location and theme: the answers that mention it."""
     query = (
         select(
-            *columns,
+            ResponseTheme.touchpoint,
+            ResponseTheme.location,
             ResponseTheme.theme,
             func.count(),
-            func.sum(_is(_PROMOTER)),
-            func.sum(_is(_DETRACTOR)),
+            func.sum(_is(ResponseTheme.score >= 9)),
+            func.sum(_is(ResponseTheme.score <= 6)),
         )
-        .select_from(
-            Survey.__table__.join(Response, Response.survey_id == Survey.id).join(
-                ResponseTheme, ResponseTheme.survey_id == Survey.id
-            )
-        )
-        .where(Response.score.isnot(None), *scope.conditions())
-        .group_by(*columns, ResponseTheme.theme)
+        .where(ResponseTheme.score.isnot(None), *scope.conditions(ResponseTheme))
+        .group_by(ResponseTheme.touchpoint, ResponseTheme.location, ResponseTheme.theme)
     )
+    return {
+        ((touchpoint, location), theme): NpsEstimate(int(n), int(p or 0), int(d or 0))
+        for touchpoint, location, theme, n, p, d in conn.execute(query)
+    }
+
+
+def _themes_by(
+    fine: dict[tuple[Key, str], NpsEstimate], key: Callable[[Key], Key]
+) -> dict[Key, dict[str, NpsEstimate]]:
     found: dict[Key, dict[str, NpsEstimate]] = defaultdict(dict)
-    for row in conn.execute(query):
-        key = tuple(row[: len(dims)])
-        theme, n, promoters, detractors = row[len(dims) :]
-        found[key][theme] = NpsEstimate(int(n), int(promoters or 0), int(detractors or 0))
+    for (place, theme), estimate in fine.items():
+        group = found[key(place)]
+        before = group.get(theme, NpsEstimate(0, 0, 0))
+        group[theme] = NpsEstimate(
+            before.responses + estimate.responses,
+            before.promoters + estimate.promoters,
+            before.detractors + estimate.detractors,
+        )
     return found
 
 
 def _top(themes: dict[str, NpsEstimate], pick: str) -> list[str]:
     counts = {t: getattr(s, pick) for t, s in themes.items() if getattr(s, pick)}
     return sorted(counts, key=lambda t: (-counts[t], t))[:TOP_THEMES]
-
-
-def figures_by(conn: Connection, scope: Scope, dims: tuple[Dimension, ...]) -> dict[Key, Figures]:
-    figures = count_figures(conn, scope, dims)
-    for key, seconds in median_times(conn, scope, dims).items():
-        figures[key].median_seconds_to_answer = seconds
-    for key, themes in theme_counts(conn, scope, dims).items():
-        figures[key].top_detractor_themes = _top(themes, "detractors")
-        figures[key].top_promoter_themes = _top(themes, "promoters")
-    return figures
 
 
 def drivers(
@@ -236,50 +272,30 @@ def drivers(
     return sorted(rows, key=lambda r: (r["impact"], -r["mentions"], r["theme"]))
 
 
+def period_of(day: str, interval: Interval) -> str:
+    """The first day of the week (Monday) or month a 'YYYY-MM-DD' day is in."""
+    when = date.fromisoformat(day)
+    if interval is Interval.WEEK:
+        return (when - timedelta(days=when.weekday())).isoformat()
+    return when.replace(day=1).isoformat()
+
+
 def trend(
-    conn: Connection, scope: Scope, interval: Interval, min_sample: int
+    daily: dict[tuple[str | None, str | None, str], Counts], interval: Interval, min_sample: int
 ) -> list[dict[str, Any]]:
-    period = period_start(conn, Survey.created_at, interval).label("period")
-    query = (
-        select(
-            period,
-            func.count(),
-            func.count(Survey.sent_at),
-            func.sum(_is(_COMPLETED)),
-            func.sum(_is(and_(_COMPLETED, _SENT))),
-            func.count(Response.score),
-            func.sum(_is(_PROMOTER)),
-            func.sum(_is(_DETRACTOR)),
-        )
-        .select_from(_from())
-        .where(*scope.conditions())
-        .group_by(period)
-        .order_by(period)
-    )
+    periods = _sum_by(daily, lambda key: period_of(key[2] or "", interval))
     rows = []
-    for (
-        start,
-        surveys,
-        sent,
-        completed,
-        completed_of_sent,
-        n,
-        promoters,
-        detractors,
-    ) in conn.execute(query):
-        estimate = NpsEstimate(int(n), int(promoters or 0), int(detractors or 0))
-        interval_ = estimate.interval()
+    for start in sorted(periods):
+        c = periods[start]
         rows.append(
             {
-                "period": str(start),
-                "surveys": int(surveys),
-                "responses": estimate.responses,
-                "response_rate": _ratio(int(completed_of_sent or 0), int(sent)),
-                "completed": int(completed or 0),
-                "nps": estimate.nps,
-                "nps_low": interval_[0] if interval_ else None,
-                "nps_high": interval_[1] if interval_ else None,
-                "low_sample": estimate.responses < min_sample,
+                "period": start,
+                "surveys": c.surveys,
+                "responses": c.responses,
+                "response_rate": _ratio(c.completed_of_sent, c.sent),
+                "completed": c.completed,
+                **_nps_fields(c.nps),
+                "low_sample": c.responses < min_sample,
             }
         )
     return rows
@@ -287,6 +303,23 @@ def trend(
 
 def _names(by: tuple[Dimension, ...], key: Key) -> dict[str, str | None]:
     return {d.value: value for d, value in zip(by, key, strict=True)}
+
+
+def _figures(
+    counts: dict[Key, Counts],
+    medians: dict[Key, float],
+    themes: dict[Key, dict[str, NpsEstimate]],
+    keys: Iterable[Key],
+) -> dict[Key, Figures]:
+    return {
+        key: Figures(
+            counts[key],
+            medians.get(key),
+            _top(themes.get(key, {}), "detractors"),
+            _top(themes.get(key, {}), "promoters"),
+        )
+        for key in keys
+    }
 
 
 def build_report(
@@ -297,18 +330,35 @@ def build_report(
     interval: Interval = Interval.WEEK,
     min_sample: int = DEFAULT_MIN_SAMPLE,
 ) -> dict[str, Any]:
-    overall = figures_by(conn, scope, ()).get((), Figures())
-    groups = figures_by(conn, scope, by)
-    everyone = overall.nps
-    by_touchpoint = (
-        {k[0]: f.nps for k, f in groups.items()}
-        if by == (Dimension.TOUCHPOINT,)
-        else {k[0]: f.nps for k, f in count_figures(conn, scope, (Dimension.TOUCHPOINT,)).items()}
+    daily = daily_counts(conn, scope)
+    fine_themes = theme_counts(conn, scope)
+    group_key, touchpoint_key = _pick(by), _pick((Dimension.TOUCHPOINT,))
+
+    def whole(_: Key) -> Key:
+        return ()
+
+    groups_counts = _sum_by(daily, lambda k: group_key(k[:2]))
+    overall_counts = _sum_by(daily, lambda k: ())
+    overall_counts.setdefault((), Counts())
+    groups = _figures(
+        groups_counts,
+        median_times(conn, scope, by, groups_counts),
+        _themes_by(fine_themes, group_key),
+        groups_counts,
     )
-    exit_points = []
-    for (touchpoint,), themes in theme_counts(conn, scope, (Dimension.TOUCHPOINT,)).items():
-        for row in drivers(themes, by_touchpoint[touchpoint], everyone.responses):
-            exit_points.append({"touchpoint": touchpoint, **row})
+    overall = _figures(
+        overall_counts,
+        median_times(conn, scope, (), overall_counts),
+        _themes_by(fine_themes, whole),
+        [()],
+    )[()]
+    everyone = overall.counts.nps
+    per_touchpoint = _sum_by(daily, lambda k: touchpoint_key(k[:2]))
+    exit_points = [
+        {"touchpoint": key[0], **row}
+        for key, themes in _themes_by(fine_themes, touchpoint_key).items()
+        for row in drivers(themes, per_touchpoint[key].nps, everyone.responses)
+    ]
     exit_points.sort(key=lambda r: (r["impact"], -r["mentions"], r["touchpoint"], r["theme"]))
     return {
         "scope": scope.as_dict(),
@@ -316,14 +366,13 @@ def build_report(
         "min_sample": min_sample,
         "overall": overall.as_dict(min_sample),
         "groups": [
-            {
-                **dict(zip([d.value for d in by], key, strict=True)),
-                **groups[key].as_dict(min_sample),
-            }
+            {**_names(by, key), **groups[key].as_dict(min_sample)}
             for key in sorted(groups, key=lambda k: tuple(v or "" for v in k))
         ],
-        "drivers": drivers(theme_counts(conn, scope, ()).get((), {}), everyone, everyone.responses),
+        "drivers": drivers(
+            _themes_by(fine_themes, whole).get((), {}), everyone, everyone.responses
+        ),
         "exit_points": exit_points,
         "interval": interval.value,
-        "trend": trend(conn, scope, interval, min_sample),
+        "trend": trend(daily, interval, min_sample),
     }

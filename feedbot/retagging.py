@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from feedbot.nps import Category
 from feedbot.store.models import Response
+from feedbot.store.report_facts import theme_facts_update
 from feedbot.store.surveys import set_themes
 from feedbot.understanding.reader import Understanding
 
@@ -55,6 +56,8 @@ def retag_all(
             for response, reading in zip(batch, readings, strict=True):
                 response.sentiment = reading.sentiment.value
                 set_themes(response, reading.themes)
+            session.flush()
+            session.execute(theme_facts_update(r.survey_id for r in batch))
             last_id = batch[-1].survey_id
         done += len(batch)
         on_batch(len(batch))

@@ -88,3 +88,49 @@ async def test_naive_timestamps_are_refused(store: SurveyStore) -> None:
 def test_unsupported_databases_are_named() -> None:
     with pytest.raises(DatabaseURLError, match="oracle"):
         async_engine("oracle://scott:tiger@localhost/db")
+
+
+async def test_the_report_facts_follow_the_response(store: SurveyStore) -> None:
+    survey = await store.create_survey(NewSurvey("sms", "support"), T0)
+    await store.mark_sent(survey.id, T0 + timedelta(seconds=2))
+    await store.record_reason(survey.id, "slow", T0 + timedelta(seconds=40))  # score skipped
+    skipped = await store.get_survey(survey.id)
+    assert skipped is not None and skipped.score is None
+    assert skipped.answered_at == T0 + timedelta(seconds=40) and skipped.answer_seconds is None
+    await store.record_score(survey.id, 4, T0 + timedelta(seconds=62))
+    scored = await store.get_survey(survey.id)
+    assert scored is not None
+    assert (scored.score, scored.answer_seconds) == (4, 60.0)
+    assert scored.answered_at == T0 + timedelta(seconds=40)  # the first answer's time stays
+
+
+def test_upgrading_fills_the_report_facts_of_earlier_answers(database_url: str) -> None:
+    """Answers stored before migration 0004 get their score and times copied."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from feedbot.store.database import sync_engine
+    from feedbot.store.migrate import alembic_config
+
+    command.upgrade(alembic_config(database_url), "0003")
+    engine = sync_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO surveys (id, channel, touchpoint, state, created_at, sent_at) "
+                "VALUES ('old', 'sms', 'support', 'completed', :t, :sent)"
+            ),
+            {"t": T0, "sent": T0 + timedelta(seconds=5)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO responses (survey_id, score, category, scored_at, reason_at) "
+                "VALUES ('old', 9, 'promoter', :scored, :reason)"
+            ),
+            {"scored": T0 + timedelta(seconds=95), "reason": T0 + timedelta(seconds=120)},
+        )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT score, answer_seconds FROM surveys WHERE id = 'old'")).one()
+    engine.dispose()
+    assert row[0] == 9 and row[1] == pytest.approx(90.0, abs=0.01)

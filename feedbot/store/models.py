@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -59,8 +69,46 @@ class Author(StrEnum):
     BOT = "bot"
 
 
+# Indexes that reports read (analytics.report; made by migration 0004): the
+# counts scan one covering index in touchpoint × location × day order; the
+# median time to answer of a group is found by walking that group's index to
+# its middle instead of sorting; themes are counted from one index.
+REPORT_INDEXES = {
+    "surveys": {
+        "ix_surveys_report": (
+            "touchpoint",
+            "location",
+            "created_day",
+            "state",
+            "sent_at",
+            "answered_at",
+            "score",
+            "answer_seconds",
+        ),
+        "ix_surveys_answer": ("answer_seconds", "created_day", "touchpoint", "location"),
+        "ix_surveys_touchpoint_answer": ("touchpoint", "answer_seconds", "created_day", "location"),
+        "ix_surveys_location_answer": ("location", "answer_seconds", "created_day", "touchpoint"),
+        "ix_surveys_place_answer": ("touchpoint", "location", "answer_seconds", "created_day"),
+    },
+    "response_themes": {
+        "ix_response_themes_report": ("touchpoint", "location", "theme", "score", "created_day"),
+    },
+}
+
+
+def _day_of_creation(context: Any) -> str:
+    created: datetime = context.get_current_parameters()["created_at"]
+    return created.astimezone(UTC).date().isoformat()
+
+
 class Survey(Base):
     __tablename__ = "surveys"
+    # For reports (analytics.report): the counts read one covering index in
+    # touchpoint × location × day order; the median time to answer of a group
+    # is found by walking that group's index to its middle, not by sorting.
+    __table_args__ = tuple(
+        Index(name, *columns) for name, columns in REPORT_INDEXES["surveys"].items()
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(String(8))
@@ -72,11 +120,21 @@ class Survey(Base):
     state: Mapped[str] = mapped_column(String(16), default=SurveyState.STARTED)
     state_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The UTC day of created_at ('YYYY-MM-DD'), filled in on insert: reports
+    # filter and count by day from an index.
+    # (Nullable in the schema only because SQLite cannot add a NOT NULL column
+    # to a referenced table in place; every insert fills it.)
+    created_day: Mapped[str | None] = mapped_column(String(10), default=_day_of_creation)
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Copied from the response as it is written, for reports: every figure
+    # but the themes is then one pass over this table, with no join.
+    score: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the first answer
+    answer_seconds: Mapped[float | None] = mapped_column(Float)  # from sending to the score
 
     response: Mapped[Response | None] = relationship(back_populates="survey", lazy="raise")
     messages: Mapped[list[Message]] = relationship(
@@ -114,9 +172,18 @@ class ResponseTheme(Base):
     """One theme of one response: rows, so analysts can count them."""
 
     __tablename__ = "response_themes"
+    __table_args__ = tuple(
+        Index(name, *columns) for name, columns in REPORT_INDEXES["response_themes"].items()
+    )
 
     survey_id: Mapped[str] = mapped_column(ForeignKey("responses.survey_id"), primary_key=True)
     theme: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    # Copies of the survey's, for reports: themes are counted without a join
+    # (feedbot.store.report_facts keeps them in step).
+    touchpoint: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(64))
+    created_day: Mapped[str | None] = mapped_column(String(10))
+    score: Mapped[int | None] = mapped_column(Integer)
 
     response: Mapped[Response] = relationship(back_populates="themes", lazy="raise")
 

@@ -25,6 +25,7 @@ from feedbot.store.models import (
     Survey,
     SurveyState,
 )
+from feedbot.store.report_facts import theme_facts_update
 
 
 def new_survey_id() -> str:
@@ -101,6 +102,7 @@ class SurveyStore:
             response.score = score
             response.category = category_of(score).value
             response.scored_at = at
+            await _note_answer(session, survey_id, at, score)
         return response
 
     async def record_reason(
@@ -111,6 +113,7 @@ class SurveyStore:
             response.reason = reason
             response.reason_at = at
             _set_understanding(response, understood)
+            await _note_answer(session, survey_id, at)
         return response
 
     async def record_follow_up(
@@ -123,6 +126,7 @@ class SurveyStore:
             response.follow_up = text
             response.follow_up_at = at
             _set_understanding(response, understood)
+            await _note_answer(session, survey_id, at)
         return response
 
     async def themes(self, survey_id: str) -> list[str]:
@@ -361,6 +365,25 @@ class SurveyStore:
             response = Response(survey_id=survey_id, themes=[])
             session.add(response)
         return response
+
+
+async def _note_answer(
+    session: AsyncSession, survey_id: str, at: datetime, score: int | None = None
+) -> None:
+    """Keep the report facts (Survey.score, answered_at, answer_seconds, and
+    the copies on the theme rows) in step with the response, in the same
+    transaction."""
+    survey = await session.get(Survey, survey_id)
+    if survey is None:
+        return
+    if survey.answered_at is None:
+        survey.answered_at = at
+    if score is not None:
+        survey.score = score
+        began = survey.sent_at or survey.started_at or survey.created_at
+        survey.answer_seconds = (at - began).total_seconds()
+    await session.flush()  # new theme rows first
+    await session.execute(theme_facts_update([survey_id]))
 
 
 @dataclass(frozen=True)
