@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from analytics.export import COLUMNS, csv_cell
+from analytics.export import COLUMNS, csv_cell, mask_phone
+from analytics.query import Dimension, Scope
+from analytics.report import build_report
 from feedbot.settings import PROJECT_ROOT
-from feedbot.store.database import async_engine
+from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import SurveyState
 from feedbot.store.surveys import NewSurvey, ReasonTags, SurveyStore
@@ -226,6 +228,13 @@ def test_retag_applies_an_edited_taxonomy_to_stored_answers(tmp_path: Path) -> N
     assert rows[ids[1]]["themes"] == ["staff"] and rows[ids[1]]["sentiment"] == "negative"
     assert rows[ids[2]]["themes"] == [] and rows[ids[2]]["sentiment"] == "neutral"
 
+    # Reports count the new themes too (theme rows carry their survey's facts).
+    engine = sync_engine(url)
+    with engine.connect() as conn:
+        drivers = build_report(conn, Scope(), (Dimension.TOUCHPOINT,))["drivers"]
+    engine.dispose()
+    assert {d["theme"]: d["mentions"] for d in drivers} == {"parking": 1, "staff": 1}
+
     # Retagging again with the shipped taxonomy changes the rows, not their number.
     again = feedbot("retag", env={"DATABASE_URL": url})
     assert again.returncode == 0
@@ -244,3 +253,20 @@ def test_retag_names_a_broken_taxonomy(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert str(taxonomy) in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [
+        ("+15551234567", "+1******4567"),
+        ("+447911123456", "+44******3456"),
+        ("+353861234567", "+353*****4567"),
+        ("+8613812345678", "+86*******5678"),
+        ("customer-42", "customer-42"),  # not a phone number: a customer id, kept
+        (None, None),
+    ],
+)
+def test_phone_numbers_are_masked_to_country_code_and_last_four(
+    phone: str | None, masked: str | None
+) -> None:
+    assert mask_phone(phone) == masked
