@@ -20,12 +20,15 @@ RASA_ENV := ACTION_ENDPOINT_URL=http://127.0.0.1:5055/webhook RASA_TRACKER_DB=va
   RASA_TELEMETRY_ENABLED=false PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2 \
   SQLALCHEMY_SILENCE_UBER_WARNING=1
 
-.PHONY: help install run train test lint format test-rasa test-python bench clean
+.PHONY: help install run demo train test lint format test-rasa test-python bench bench-bulk bench-analytics clean
 
 help:
 	@echo "make run    set up everything (first time: a few minutes) and run Feedbot on SQLite"
+	@echo "make demo   like make run, on a separate demo store filled with 5,000 surveys"
 	@echo "make test   lint, validate the Rasa data, conversation tests and the pytest suite"
-	@echo "make bench  measure the app's per-turn overhead against Rasa's own REST channel"
+	@echo "make bench  turn times: the app against Rasa's REST channel, SMS against the web (minutes)"
+	@echo "make bench-bulk  10,000 SMS surveys at a rate limit: rate achieved, memory (about 45 min)"
+	@echo "make bench-analytics  report and export over a million answers against pandas (about 30 min)"
 	@echo "make clean  remove environments, models and var/"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -51,6 +54,13 @@ train: install
 run: train
 	$(FEEDBOT) run
 
+# A separate store (var/demo.db) filled once with demo surveys, so the
+# dashboard has something to show; real answers never mix with it.
+DEMO_DB := sqlite:///$(CURDIR)/var/demo.db
+demo: train
+	@test -f var/demo.db || DATABASE_URL=$(DEMO_DB) $(FEEDBOT) demo-data --surveys 5000
+	DATABASE_URL=$(DEMO_DB) $(FEEDBOT) run
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -71,6 +81,13 @@ test: lint test-rasa test-python
 
 bench: train
 	$(VENV)/bin/python -m bench.turn_latency
+	$(VENV)/bin/python -m bench.sms turns
+
+bench-bulk: train
+	$(VENV)/bin/python -m bench.sms bulk --surveys 10000 --rate 8
+
+bench-analytics: install
+	$(VENV)/bin/python -m bench.analytics --responses 1000000
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) models var .pytest_cache .ruff_cache

@@ -28,6 +28,8 @@ FROM_NUMBER = "+15005550006"
 class FakeTwilio:
     port: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)  # accepted
+    # When each accepted message arrived (time.perf_counter()), for benchmarks.
+    received_at: list[float] = field(default_factory=list)
     attempts: int = 0  # every request, failed ones too
     _failures: list[int | str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,6 +47,13 @@ class FakeTwilio:
         with self._lock:
             return [m["Body"] for m in self.messages if m["To"] == number]
 
+    def arrivals(self, number: str) -> list[float]:
+        """When each message to this number arrived (time.perf_counter())."""
+        with self._lock:
+            return [
+                t for m, t in zip(self.messages, self.received_at, strict=True) if m["To"] == number
+            ]
+
     def wait_for(self, number: str, count: int, within: float = 30) -> list[str]:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
@@ -57,6 +66,7 @@ class FakeTwilio:
     def reset(self) -> None:
         with self._lock:
             self.messages.clear()
+            self.received_at.clear()
             self._failures.clear()
             self.attempts = 0
 
@@ -82,6 +92,7 @@ class FakeTwilio:
         sid = "SM" + uuid.uuid4().hex
         with self._lock:
             self.messages.append({**form, "sid": sid})
+            self.received_at.append(time.perf_counter())
         return web.json_response(
             {
                 "sid": sid,
