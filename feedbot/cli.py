@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import secrets
 import signal
 import subprocess
 import sys
@@ -96,6 +98,12 @@ def run(
 
     _logging()
     settings = _settings()
+    if settings.analyst_token is None:  # so that the dashboard can be opened at all
+        settings = dataclasses.replace(settings, analyst_token=secrets.token_urlsafe(18))
+        err.print(
+            "FEEDBOT_ANALYST_TOKEN is not set: for this run, log in to the dashboard with "
+            f"{settings.analyst_token}"
+        )
     upgrade(settings.database_url)
     var_dir = PROJECT_ROOT / "var"
     try:

@@ -141,7 +141,11 @@ async def serve_app(settings: Settings, children: list[Child], ready_timeout: fl
     log.info("app listening on http://%s:%s", settings.host, settings.port)
     try:
         await _wait_until_healthy(settings, children, ready_timeout)
-        print(f"\nFeedbot is ready: {settings.public_base_url}/  (Ctrl-C stops it)\n", flush=True)
+        print(
+            f"\nFeedbot is ready: {settings.public_base_url}/  (Ctrl-C stops it)\n"
+            f"Dashboard for analysts: {settings.public_base_url}/dashboard\n",
+            flush=True,
+        )
         while True:
             _check_children(children)
             await asyncio.sleep(1)
