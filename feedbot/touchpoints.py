@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from feedbot.handoff_rules import HandoffConfig
 from feedbot.nps import Category
 from feedbot.validation import describe
 
@@ -116,6 +117,7 @@ class SurveyConfig(BaseModel):
     locations: list[Location] = Field(default_factory=list)
     sms: SmsTexts = Field(default_factory=SmsTexts)
     contact_rules: ContactRules = Field(default_factory=ContactRules)
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> SurveyConfig:

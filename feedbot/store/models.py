@@ -67,6 +67,7 @@ class Direction(StrEnum):
 class Author(StrEnum):
     CUSTOMER = "customer"
     BOT = "bot"
+    AGENT = "agent"  # a person answering a hand-off
 
 
 # Indexes that reports read (analytics.report; made by migration 0004): the
@@ -223,3 +224,62 @@ class OptOut(Base):
     phone: Mapped[str] = mapped_column(String(32), primary_key=True)
     keyword: Mapped[str] = mapped_column(String(16))
     opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HandoffState(StrEnum):
+    WAITING = "waiting"  # in the queue, no agent yet
+    CLAIMED = "claimed"  # an agent has it; the customer's messages go to them
+    RESOLVED = "resolved"  # closed by the agent; the bot asks the recovery question
+
+
+class Handoff(Base):
+    """A conversation handed to a person (docs/handoff.md)."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))  # feedbot.handoff_rules.HandoffReason
+    detail: Mapped[str | None] = mapped_column(Text)  # "score 2 (at most 3)"
+    # Higher first in the queue: a severe detractor before a question.
+    urgency: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default=HandoffState.WAITING, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution_code: Mapped[str | None] = mapped_column(String(32))
+    # The customer's answer to "Did we sort this out for you?": yes, no, or
+    # what they said when it was neither.
+    recovery_answer: Mapped[str | None] = mapped_column(Text)
+    recovery_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HandoffNote(Base):
+    """An agent's internal note on a hand-off; never sent to the customer."""
+
+    __tablename__ = "handoff_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    handoff_id: Mapped[str] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """One hand-off event POSTed to one configured URL: the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    handoff_id: Mapped[str] = mapped_column(ForeignKey("handoffs.id"), index=True)
+    event: Mapped[str] = mapped_column(String(16))  # opened, claimed, replied, resolved
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)  # the exact JSON body that was signed
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,112 @@
+"""When a conversation goes to a person, and what to tell the customer about
+when: plain functions of the configuration (touchpoints.yml, `handoff:`) and
+a clock, tested on their own (docs/handoff.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class HandoffReason(StrEnum):
+    ASKED = "asked_for_person"  # the customer asked for a person
+    SEVERE = "severe_detractor"  # a low score or a serious subject, and they accepted
+    NOT_UNDERSTOOD = "not_understood"  # the bot failed to understand twice in a row
+
+
+class BusinessHours(BaseModel):
+    """When agents work, in one time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+    time_zone: str = "Europe/London"
+    days: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    start: time = time(9, 0)
+    end: time = time(17, 30)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _known_days(cls, value: list[str]) -> list[str]:
+        unknown = [d for d in value if d not in WEEKDAYS]
+        if unknown or not value:
+            raise ValueError(f"days are some of {', '.join(WEEKDAYS)}; not {unknown or value}")
+        return value
+
+    def is_open(self, now: datetime) -> bool:
+        local = now.astimezone(ZoneInfo(self.time_zone))
+        return WEEKDAYS[local.weekday()] in self.days and self.start <= local.time() < self.end
+
+    def next_opening(self, now: datetime) -> datetime | None:
+        """None when open now; else when agents are next at work (local time)."""
+        if self.is_open(now):
+            return None
+        zone = ZoneInfo(self.time_zone)
+        local = now.astimezone(zone)
+        for ahead in range(8):
+            day = local.date() + timedelta(days=ahead)
+            opening = datetime.combine(day, self.start, tzinfo=zone)
+            if WEEKDAYS[day.weekday()] in self.days and opening > local:
+                return opening
+        raise AssertionError("a week always has an opening")  # days is never empty
+
+
+class HandoffConfig(BaseModel):
+    """The operator's hand-off settings (touchpoints.yml, `handoff:`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # A score at or below this is severe: the bot offers a person.
+    severe_score_at_most: int = Field(default=3, ge=0, le=10)
+    # Words or phrases in a reason that make it severe whatever the score.
+    severe_phrases: list[str] = Field(
+        default_factory=lambda: ["refund", "cancel", "complaint", "legal", "lawyer"]
+    )
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    # A hand-off waiting longer than this for an agent is flagged in the queue.
+    flag_waiting_after_minutes: float = Field(default=30, gt=0)
+
+
+def severe_phrase_in(text: str, phrases: list[str]) -> str | None:
+    """The first configured phrase the text contains, as whole words."""
+    lowered = text.lower()
+    for phrase in phrases:
+        if re.search(rf"\b{re.escape(phrase.lower())}", lowered):
+            return phrase
+    return None
+
+
+def is_severe(score: int | None, reason: str | None, config: HandoffConfig) -> str | None:
+    """Why this answer is severe enough to offer a person, or None."""
+    if score is not None and score <= config.severe_score_at_most:
+        return f"score {score} (at most {config.severe_score_at_most})"
+    phrase = severe_phrase_in(reason or "", config.severe_phrases)
+    return f"mentions {phrase!r}" if phrase else None
+
+
+def when_someone_replies(config: HandoffConfig, now: datetime) -> str:
+    """Honest words for when a person will answer: 'shortly' in business
+    hours, else the next opening ('on Monday at 09:00', 'tomorrow at 09:00')."""
+    opening = config.business_hours.next_opening(now)
+    if opening is None:
+        return "shortly"
+    local_now = now.astimezone(opening.tzinfo)
+    days = (opening.date() - local_now.date()).days
+    at = opening.strftime("%H:%M")
+    if days == 0:
+        return f"today at {at}"
+    if days == 1:
+        return f"tomorrow at {at}"
+    return f"on {opening.strftime('%A')} at {at}"

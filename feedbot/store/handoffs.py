@@ -1,0 +1,156 @@
+"""Hand-offs to agents: opening one (at most one open per survey), the queue,
+claiming (a conditional update: two agents never both get it), replies,
+internal notes, resolving, and the customer's answer to the recovery
+question. Times come from the caller, as in the rest of the store."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from feedbot.store.models import Handoff, HandoffNote, HandoffState, Survey
+
+OPEN = (HandoffState.WAITING, HandoffState.CLAIMED)
+
+
+@dataclass(frozen=True)
+class QueuedHandoff:
+    handoff: Handoff
+    survey: Survey
+
+
+class HandoffStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def open(
+        self, survey_id: str, reason: str, detail: str | None, urgency: int, at: datetime
+    ) -> tuple[Handoff, bool]:
+        """The survey's open hand-off, made now if it has none: (it, made now)."""
+        async with self._sessions.begin() as session:
+            existing = await session.scalar(
+                select(Handoff).where(Handoff.survey_id == survey_id, Handoff.state.in_(OPEN))
+            )
+            if existing is not None:
+                return existing, False
+            handoff = Handoff(
+                id=uuid.uuid4().hex,
+                survey_id=survey_id,
+                reason=reason,
+                detail=detail,
+                urgency=urgency,
+                state=HandoffState.WAITING,
+                created_at=at,
+            )
+            session.add(handoff)
+        return handoff, True
+
+    async def get(self, handoff_id: str) -> Handoff | None:
+        async with self._sessions() as session:
+            return await session.get(Handoff, handoff_id)
+
+    async def open_for_survey(self, survey_id: str) -> Handoff | None:
+        """The hand-off that has the conversation now, if any."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Handoff).where(Handoff.survey_id == survey_id, Handoff.state.in_(OPEN))
+            )
+
+    async def awaiting_recovery(self, survey_id: str) -> Handoff | None:
+        """A resolved hand-off whose recovery question is not answered yet."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Handoff)
+                .where(
+                    Handoff.survey_id == survey_id,
+                    Handoff.state == HandoffState.RESOLVED,
+                    Handoff.recovery_at.is_(None),
+                )
+                .order_by(Handoff.resolved_at.desc())
+                .limit(1)
+            )
+
+    async def queue(self) -> list[QueuedHandoff]:
+        """Open hand-offs, most urgent first, then oldest first."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Handoff, Survey)
+                .join(Survey, Survey.id == Handoff.survey_id)
+                .where(Handoff.state.in_(OPEN))
+                .options(selectinload(Survey.response))
+                .order_by(Handoff.urgency.desc(), Handoff.created_at, Handoff.id)
+            )
+            return [QueuedHandoff(h, s) for h, s in rows.tuples()]
+
+    async def claim(self, handoff_id: str, agent: str, at: datetime) -> bool:
+        """Give a waiting hand-off to this agent; False if it was not waiting."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.state == HandoffState.WAITING)
+                .values(state=HandoffState.CLAIMED, claimed_by=agent, claimed_at=at)
+            )
+        return bool(result.rowcount)
+
+    async def replied(self, handoff_id: str, at: datetime) -> None:
+        """An agent answered the customer: the first time is the service level."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.first_reply_at.is_(None))
+                .values(first_reply_at=at)
+            )
+
+    async def add_note(self, handoff_id: str, author: str, text: str, at: datetime) -> HandoffNote:
+        note = HandoffNote(handoff_id=handoff_id, author=author, text=text, created_at=at)
+        async with self._sessions.begin() as session:
+            session.add(note)
+        return note
+
+    async def notes(self, handoff_id: str) -> list[HandoffNote]:
+        async with self._sessions() as session:
+            return list(
+                await session.scalars(
+                    select(HandoffNote)
+                    .where(HandoffNote.handoff_id == handoff_id)
+                    .order_by(HandoffNote.id)
+                )
+            )
+
+    async def resolve(self, handoff_id: str, code: str, at: datetime) -> bool:
+        """Close an open hand-off with a resolution code; False if it was not open."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.state.in_(OPEN))
+                .values(state=HandoffState.RESOLVED, resolution_code=code, resolved_at=at)
+            )
+        return bool(result.rowcount)
+
+    async def record_recovery(self, handoff_id: str, answer: str, at: datetime) -> bool:
+        """The customer's answer to "Did we sort this out?", kept once."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.recovery_at.is_(None))
+                .values(recovery_answer=answer, recovery_at=at)
+            )
+        return bool(result.rowcount)
+
+    async def earlier_surveys(self, customer_ref: str, before: str) -> list[Survey]:
+        """The customer's other surveys, newest first (for the summary card)."""
+        async with self._sessions() as session:
+            return list(
+                await session.scalars(
+                    select(Survey)
+                    .where(Survey.customer_ref == customer_ref, Survey.id != before)
+                    .options(selectinload(Survey.response))
+                    .order_by(Survey.created_at.desc())
+                    .limit(5)
+                )
+            )
