@@ -107,8 +107,10 @@ def require_role(request: web.Request, needed: Role) -> Role:
     credentials) or 403 (valid, but not for this)."""
     role = role_of_request(request)
     if role is None:
+        label = "API" if needed is Role.API else needed.value
         raise web.HTTPUnauthorized(
-            text=f"A valid token is required: Authorization: Bearer <{TOKEN_VARIABLES[needed]}>"
+            text=f"A valid {label} token is required: "
+            f"Authorization: Bearer <{TOKEN_VARIABLES[needed]}>"
             + (" (or log in at /login)." if needed is not Role.API else "."),
             headers={"WWW-Authenticate": "Bearer"},
         )
