@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from feedbot.settings import Settings
 from feedbot.store.database import async_engine
+from feedbot.store.handoffs import HandoffStore
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import SurveyConfig, load_survey_config
 from feedbot.understanding.reader import Understanding
@@ -18,6 +19,11 @@ from feedbot.understanding.reader import Understanding
 @lru_cache(maxsize=1)
 def survey_store() -> SurveyStore:
     return SurveyStore(async_engine(Settings.from_env().database_url))
+
+
+@lru_cache(maxsize=1)
+def handoff_store() -> HandoffStore:
+    return HandoffStore(survey_store().engine)
 
 
 @lru_cache(maxsize=1)
@@ -37,5 +43,6 @@ def now() -> datetime:
 def reset() -> None:
     """Forget the cached store and configuration (tests change the environment)."""
     survey_store.cache_clear()
+    handoff_store.cache_clear()
     survey_config.cache_clear()
     understanding.cache_clear()

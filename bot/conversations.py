@@ -12,6 +12,7 @@ from weakref import WeakValueDictionary
 
 from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
+from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Direction, Survey
 from feedbot.store.surveys import SurveyStore
 
@@ -28,13 +29,21 @@ class CustomerMessageRejected(ValueError):
 class Turn:
     replies: list[BotMessage]
     duplicate: bool = False  # the message was delivered before; nothing was redone
+    with_agent: bool = False  # a hand-off is open: the message is for the agent, not the bot
 
 
 class Conversations:
-    def __init__(self, store: SurveyStore, rasa: RasaClient, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: SurveyStore,
+        rasa: RasaClient,
+        clock: Callable[[], datetime],
+        handoffs: HandoffStore | None = None,
+    ) -> None:
         self._store = store
         self._rasa = rasa
         self._clock = clock
+        self._handoffs = handoffs or HandoffStore(store.engine)
         # One turn at a time per survey keeps the transcript in order.
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
@@ -81,6 +90,10 @@ class Conversations:
             if not stored:
                 log.info("survey %s: message %s delivered again, ignored", survey.id, external_id)
                 return Turn(replies=[], duplicate=True)
+            handoff = await self._handoffs.open_for_survey(survey.id)
+            if handoff is not None:  # a person has this conversation: not the bot
+                log.info("survey %s: message for the agent (hand-off %s)", survey.id, handoff.id)
+                return Turn(replies=[], with_agent=True)
             return Turn(replies=await self._forward(survey, guard(text), record_replies))
 
     async def _forward(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:

@@ -14,10 +14,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context
+from actions.handoff import ActionOpenHandoff, urgency_of
 from actions.reason import ActionAskFollowUp, ActionAskReason, ValidateProbeForm, ValidateReasonForm
 from actions.score import MAX_REASKS, ActionAskScore, ValidateScoreForm
 from actions.survey_end import ActionCompleteSurvey, ActionStopSurvey, ending_state
 from actions.survey_start import ActionStartSurvey
+from feedbot.handoff_rules import HandoffConfig, HandoffReason
 from feedbot.settings import PROJECT_ROOT
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import SurveyState
@@ -348,9 +350,25 @@ def test_every_custom_action_is_declared_in_the_domain() -> None:
             ValidateProbeForm,
             ActionCompleteSurvey,
             ActionStopSurvey,
+            ActionOpenHandoff,
         )
     }
     assert names == set(DOMAIN["actions"])
+
+
+@pytest.mark.parametrize(
+    ("reason", "score", "urgency"),
+    [
+        (HandoffReason.SEVERE, 6, 3),
+        (HandoffReason.ASKED, 2, 3),  # a low score makes any hand-off severe
+        (HandoffReason.ASKED, 8, 2),
+        (HandoffReason.ASKED, None, 2),
+        (HandoffReason.NOT_UNDERSTOOD, None, 1),
+        (HandoffReason.NOT_UNDERSTOOD, 1, 3),
+    ],
+)
+def test_handoff_urgency(reason: HandoffReason, score: int | None, urgency: int) -> None:
+    assert urgency_of(reason, score, HandoffConfig()) == urgency
 
 
 def test_slot_set_events_are_plain_dicts() -> None:

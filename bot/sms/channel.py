@@ -14,6 +14,7 @@ from bot.conversations import Conversations
 from bot.rasa_client import BotMessage
 from bot.sms.keywords import Keyword, keyword_of
 from bot.sms.twilio_sender import TwilioSender
+from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Channel, Direction, Survey, SurveyState
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
@@ -40,6 +41,7 @@ class SmsChannel:
     ) -> None:
         self.sender = sender
         self._store = store
+        self._handoffs = HandoffStore(store.engine)
         self._opt_outs = opt_outs
         self._conversations = conversations
         self._texts = texts
@@ -67,6 +69,11 @@ class SmsChannel:
         opted_out = await self._opt_outs.is_opted_out(phone)
         keyword = keyword_of(body, opted_out)
         survey = await self._store.open_survey_for(Channel.SMS, phone)
+        if survey is None and keyword is None:
+            # The survey ended when a person took the conversation over: the
+            # customer's texts go on to them.
+            handed = await self._handoffs.open_for_customer(Channel.SMS, phone)
+            survey = handed.survey if handed is not None else None
         external_id = f"sms:{message_sid}"
         if keyword is None and survey is not None and not opted_out:
             turn = await self._conversations.customer_says(

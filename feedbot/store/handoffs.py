@@ -61,6 +61,25 @@ class HandoffStore:
                 select(Handoff).where(Handoff.survey_id == survey_id, Handoff.state.in_(OPEN))
             )
 
+    async def open_for_customer(self, channel: str, customer_ref: str) -> QueuedHandoff | None:
+        """The open hand-off of this customer on this channel (an SMS number
+        whose survey ended when it was handed over), with its survey."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Handoff, Survey)
+                    .join(Survey, Survey.id == Handoff.survey_id)
+                    .where(
+                        Survey.channel == channel,
+                        Survey.customer_ref == customer_ref,
+                        Handoff.state.in_(OPEN),
+                    )
+                    .order_by(Handoff.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        return QueuedHandoff(*row) if row else None
+
     async def awaiting_recovery(self, survey_id: str) -> Handoff | None:
         """A resolved hand-off whose recovery question is not answered yet."""
         async with self._sessions() as session:

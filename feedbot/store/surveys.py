@@ -47,6 +47,10 @@ class SurveyStore:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def close(self) -> None:
         """Close pooled connections (aiosqlite's worker threads keep a process alive)."""
         await self._engine.dispose()
