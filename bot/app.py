@@ -12,13 +12,14 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot import analytics_api, dashboard, health, pages, surveys_api, web_chat
+from bot import agent_api, analytics_api, dashboard, health, pages, surveys_api, web_chat
 from bot.conversations import Conversations
 from bot.errors import error_middleware
 from bot.keys import (
     CLOCK,
     CONVERSATIONS,
     HTTP,
+    LIVE_CHATS,
     OPT_OUTS,
     RASA,
     READ_ENGINE,
@@ -61,6 +62,7 @@ def create_app(
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
     app[CLOCK] = clock
+    app[LIVE_CHATS] = {}
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(background_tasks)  # after _resources: closed before them
     if run_scheduler:
@@ -76,6 +78,7 @@ def create_app(
     app.add_routes(surveys_api.routes)
     app.add_routes(analytics_api.routes)
     app.add_routes(dashboard.routes)
+    app.add_routes(agent_api.routes)
     app.add_routes(webhooks.routes)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
     return app

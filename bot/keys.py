@@ -29,3 +29,5 @@ OPT_OUTS = web.AppKey("opt_outs", OptOutStore)
 SMS_CHANNEL = web.AppKey("sms_channel", SmsChannel | None)  # type: ignore[arg-type]
 # A synchronous engine for analytics (reports, exports) run on worker threads.
 READ_ENGINE = web.AppKey("read_engine", Engine)
+# The widgets connected now, by survey id: where an agent's reply is pushed.
+LIVE_CHATS = web.AppKey("live_chats", dict)

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.conversations import Conversations, CustomerMessageRejected
-from bot.keys import CLOCK, CONVERSATIONS, STORE, SURVEY_CONFIG
+from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, STORE, SURVEY_CONFIG
 from bot.rasa_client import BotMessage
 from feedbot.store.models import Author, Channel, Survey
 from feedbot.store.surveys import NewSurvey, SurveyStore
@@ -36,15 +36,24 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     app = request.app
     session = ChatSession(ws, app[STORE], app[CONVERSATIONS], app[SURVEY_CONFIG], app[CLOCK])
-    async for msg in ws:
-        if msg.type != WSMsgType.TEXT:
-            if msg.type == WSMsgType.BINARY:
-                await session.error("Send JSON text frames, not binary ones.")
-            continue
-        try:
-            await session.handle(_parse_frame(msg.data))
-        except FrameError as exc:
-            await session.error(str(exc))
+    live: dict[str, set[ChatSession]] = app[LIVE_CHATS]
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.BINARY:
+                    await session.error("Send JSON text frames, not binary ones.")
+                continue
+            try:
+                await session.handle(_parse_frame(msg.data))
+            except FrameError as exc:
+                await session.error(str(exc))
+            if session.survey_id:
+                live.setdefault(session.survey_id, set()).add(session)
+    finally:
+        if session.survey_id and session.survey_id in live:
+            live[session.survey_id].discard(session)
+            if not live[session.survey_id]:
+                del live[session.survey_id]
     if ws.exception() is not None:
         log.info("chat socket closed: %s", ws.exception())
     return ws
@@ -87,8 +96,16 @@ class ChatSession:
         else:
             raise FrameError(f"Unknown frame type {kind!r}; expected 'start' or 'message'.")
 
+    @property
+    def survey_id(self) -> str | None:
+        return self._survey.id if self._survey else None
+
     async def error(self, message: str) -> None:
         await self._send({"type": "error", "message": message})
+
+    async def agent_says(self, text: str) -> None:
+        """An agent's reply, pushed to this widget as it happens."""
+        await self._send({"type": "agent", "text": text})
 
     async def _start(self, frame: dict[str, Any]) -> None:
         if self._survey is not None:

@@ -12,6 +12,8 @@ from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.system import System, running_system
 
 API_TOKEN = "test-api-token"
+AGENT_TOKEN = "test-agent-token"
+ANALYST_TOKEN = "test-analyst-token"
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = PROJECT_ROOT / "test-output"
 
@@ -38,6 +40,8 @@ def system(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) ->
     env = {
         "FEEDBOT_TOUCHPOINTS": str(workdir / "touchpoints.yml"),
         "FEEDBOT_API_TOKEN": API_TOKEN,
+        "FEEDBOT_AGENT_TOKEN": AGENT_TOKEN,
+        "FEEDBOT_ANALYST_TOKEN": ANALYST_TOKEN,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": FROM_NUMBER,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from feedbot.store.models import Handoff
 from tests.chat import ChatClient, response_texts
+from tests.conftest import AGENT_TOKEN, ANALYST_TOKEN, API_TOKEN
 from tests.fake_twilio import FakeTwilio
 from tests.system import System
 from tests.test_sms import create, new_number, text_in, wait_for
@@ -95,3 +96,133 @@ async def test_by_sms_a_person_takes_over_and_texts_reach_them(
     )
     await asyncio.sleep(1)
     assert len(fake_twilio.to(phone)) == 3  # no bot reply, no "no open survey" answer
+
+
+def agent(token: str = AGENT_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_an_agent_claims_replies_notes_and_resolves_on_the_web(
+    system: System, chat: ChatClient, http: aiohttp.ClientSession
+) -> None:
+    await chat.start(touchpoint="delivery", location="north-hub")
+    await chat.say("1")
+    await chat.say("I need a human to sort this out")
+    survey_id = chat.survey_id or ""
+    (handoff,) = handoffs_of(system, survey_id)
+    api = f"{system.base_url}/api/handoffs"
+
+    async with http.get(api, headers=agent()) as resp:
+        queued = {h["id"]: h for h in (await resp.json())["handoffs"]}
+    card = queued[handoff.id]
+    assert (card["survey_id"], card["score"], card["category"], card["urgency"]) == (
+        survey_id,
+        1,
+        "detractor",
+        3,
+    )
+    assert (card["touchpoint"], card["location"], card["state"]) == (
+        "delivery",
+        "north-hub",
+        "waiting",
+    )
+
+    async with http.post(f"{api}/{handoff.id}/claim", json={"agent": "sam"}, headers=agent()) as r:
+        assert r.status == 200
+    async with http.post(f"{api}/{handoff.id}/claim", json={"agent": "alex"}, headers=agent()) as r:
+        assert r.status == 409 and "claimed" in (await r.json())["error"]
+
+    reply = "Hi, I'm Sam. I'm sorry about your delivery; I'm looking at it now."
+    async with http.post(
+        f"{api}/{handoff.id}/reply", json={"agent": "sam", "text": reply}, headers=agent()
+    ) as r:
+        assert r.status == 200
+    pushed = await chat.ws.receive_json(timeout=10)  # the open widget gets it at once
+    assert pushed == {"type": "agent", "text": reply}
+    assert await chat.say("Thanks Sam, it is order 7781") == []  # to Sam, not the bot
+
+    note = "Courier lost the parcel; refund issued."
+    async with http.post(
+        f"{api}/{handoff.id}/notes", json={"agent": "sam", "text": note}, headers=agent()
+    ) as r:
+        assert r.status == 201
+    async with http.get(f"{api}/{handoff.id}", headers=agent()) as r:
+        detail = await r.json()
+    assert [m["author"] for m in detail["transcript"]][-2:] == ["agent", "customer"]
+    assert detail["transcript"][-2]["text"] == reply
+    assert [n["text"] for n in detail["notes"]] == [note]
+    assert all(m["text"] != note for m in detail["transcript"])  # notes stay internal
+
+    async with http.post(
+        f"{api}/{handoff.id}/resolve", json={"agent": "sam", "code": "refunded"}, headers=agent()
+    ) as r:
+        assert r.status == 200
+    async with http.post(
+        f"{api}/{handoff.id}/resolve", json={"agent": "sam", "code": "refunded"}, headers=agent()
+    ) as r:
+        assert r.status == 409
+    (done,) = handoffs_of(system, survey_id)
+    assert (done.state, done.claimed_by, done.resolution_code) == ("resolved", "sam", "refunded")
+    assert done.first_reply_at is not None and done.resolved_at is not None
+    async with http.get(api, headers=agent()) as resp:
+        assert handoff.id not in {h["id"] for h in (await resp.json())["handoffs"]}
+
+
+async def test_an_agents_reply_reaches_an_sms_customer(
+    system: System, fake_twilio: FakeTwilio, http: aiohttp.ClientSession
+) -> None:
+    phone = new_number()
+    _, body = await create(
+        http, system, channel="sms", phone=phone, touchpoint="support", interaction_id=phone
+    )
+    await wait_for(fake_twilio, phone, 2)
+    await text_in(http, system, phone, "please call me back")
+    await wait_for(fake_twilio, phone, 3)
+    (handoff,) = handoffs_of(system, body["survey_id"])
+    reply = "Hello, this is Alex from support. When suits you for a call?"
+    async with http.post(
+        f"{system.base_url}/api/handoffs/{handoff.id}/reply",
+        json={"agent": "alex", "text": reply},
+        headers=agent(),
+    ) as r:
+        assert r.status == 200
+    assert fake_twilio.to(phone)[-1] == reply
+    transcript = system.transcript(body["survey_id"])
+    assert ("agent", reply) in transcript
+
+
+@pytest.mark.parametrize(
+    ("token", "status"),
+    [(None, 401), (API_TOKEN, 403), (ANALYST_TOKEN, 403), ("nonsense", 401)],
+)
+async def test_only_agents_may_use_the_agent_api(
+    system: System, http: aiohttp.ClientSession, token: str | None, status: int
+) -> None:
+    headers = agent(token) if token else {}
+    async with http.get(f"{system.base_url}/api/handoffs", headers=headers) as r:
+        assert r.status == status
+    async with http.post(
+        f"{system.base_url}/api/handoffs/x/reply",
+        json={"agent": "a", "text": "hi"},
+        headers=headers,
+    ) as r:
+        assert r.status == status  # the analyst role cannot reply to customers
+
+
+async def test_bad_agent_requests_are_clear(
+    system: System, chat: ChatClient, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        f"{system.base_url}/api/handoffs/nope/claim", json={"agent": "sam"}, headers=agent()
+    ) as r:
+        assert r.status == 404 and "No hand-off" in (await r.json())["error"]
+    await chat.start(touchpoint="support")
+    await chat.say("talk to a human please")
+    (handoff,) = handoffs_of(system, chat.survey_id or "")
+    url = f"{system.base_url}/api/handoffs/{handoff.id}/reply"
+    async with http.post(url, json={"agent": "sam"}, headers=agent()) as r:
+        assert r.status == 400 and "text: Field required" in (await r.json())["error"]
+    async with http.post(url, data="not json", headers=agent()) as r:
+        assert r.status == 400 and "must be JSON" in (await r.json())["error"]
+    async with http.post(url, json={"agent": "sam", "text": "x" * 2001}, headers=agent()) as r:
+        assert r.status == 400 and "at most 2000 characters" in (await r.json())["error"]

@@ -86,10 +86,13 @@
       var self = this;
       frame.messages.forEach(function (m, i) {
         if (m.author === "customer") self.addCustomer(m.text);
+        else if (m.author === "agent") self.addAgent(m.text);
         else self.addBot(m.text, i === frame.messages.length - 1 ? m.buttons : []);
       });
     } else if (frame.type === "bot") {
       this.addBot(frame.text, frame.buttons || []);
+    } else if (frame.type === "agent") {
+      this.addAgent(frame.text);
     } else if (frame.type === "ack") {
       var sent = this.pending[frame.id];
       if (sent) { sent.node.classList.remove("fb-pending"); delete this.pending[frame.id]; }
@@ -157,6 +160,16 @@
       this.choices = group;
     }
     if (typing) this.setTyping(true);
+    this.scroll();
+  };
+
+  // A person from the company's team, after a hand-off.
+  Widget.prototype.addAgent = function (text) {
+    this.setTyping(false);
+    var node = el("li", { "class": "fb-msg fb-agent", "data-testid": "agent-message" });
+    node.appendChild(el("span", { "class": "fb-who" }, "Our team"));
+    node.appendChild(el("span", {}, text));
+    this.log.appendChild(node);
     this.scroll();
   };
 

@@ -1,0 +1,200 @@
+"""The agents' API (agent or admin role): the queue of open hand-offs, one
+hand-off's card, and claiming, replying, noting and resolving.
+
+A reply reaches the customer on their own channel: by SMS through Twilio,
+or pushed to every widget open on that survey (and in the transcript, which
+a widget that reconnects reads back). Replies, like everything else the
+customer sees, are part of the transcript; notes are not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from analytics.export import mask_phone
+from bot.auth import Role, require_role
+from bot.keys import CLOCK, LIVE_CHATS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from feedbot.customer_text import MAX_MESSAGE_CHARS
+from feedbot.store.handoffs import HandoffStore
+from feedbot.store.models import Author, Channel, Direction, Handoff, HandoffState, Survey
+from feedbot.validation import describe
+
+routes = web.RouteTableDef()
+
+
+class AgentAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent: str = Field(min_length=1, max_length=64)
+
+
+class AgentText(AgentAction):
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+
+
+class Resolution(AgentAction):
+    code: str = Field(min_length=1, max_length=32)
+
+
+def _handoffs(request: web.Request) -> HandoffStore:
+    return HandoffStore(request.app[STORE].engine)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(await request.json())
+    except ValueError as exc:
+        if isinstance(exc, ValidationError):
+            raise web.HTTPBadRequest(text=describe(exc, top="body")) from None
+        raise web.HTTPBadRequest(text="The request body must be JSON.") from None
+
+
+async def _open(request: web.Request) -> Handoff:
+    handoff = await _handoffs(request).get(request.match_info["handoff_id"])
+    if handoff is None:
+        raise web.HTTPNotFound(text="No hand-off with that id.")
+    return handoff
+
+
+def _card(handoff: Handoff, survey: Survey, now: datetime, flag_after: float) -> dict[str, Any]:
+    waiting = (now - handoff.created_at).total_seconds() / 60
+    response = survey.response
+    return {
+        "id": handoff.id,
+        "survey_id": survey.id,
+        "state": handoff.state,
+        "reason": handoff.reason,
+        "detail": handoff.detail,
+        "urgency": handoff.urgency,
+        "created_at": handoff.created_at.isoformat(),
+        "waiting_minutes": round(waiting, 1),
+        # Waiting for a first agent reply longer than the operator allows.
+        "overdue": handoff.first_reply_at is None and waiting > flag_after,
+        "claimed_by": handoff.claimed_by,
+        "channel": survey.channel,
+        "customer": mask_phone(survey.customer_ref),
+        "touchpoint": survey.touchpoint,
+        "location": survey.location,
+        "score": response.score if response else None,
+        "category": response.category if response else None,
+        "why": response.reason if response else None,
+        "sentiment": response.sentiment if response else None,
+    }
+
+
+@routes.get("/api/handoffs")
+async def queue(request: web.Request) -> web.Response:
+    require_role(request, Role.AGENT)
+    now = request.app[CLOCK]()
+    flag_after = request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes
+    queued = await _handoffs(request).queue()
+    return web.json_response(
+        {"handoffs": [_card(q.handoff, q.survey, now, flag_after) for q in queued]}
+    )
+
+
+@routes.get("/api/handoffs/{handoff_id}")
+async def card(request: web.Request) -> web.Response:
+    require_role(request, Role.AGENT)
+    handoff = await _open(request)
+    store, handoffs = request.app[STORE], _handoffs(request)
+    survey = await store.get_survey(handoff.survey_id)
+    assert survey is not None
+    found = _card(
+        handoff,
+        survey,
+        request.app[CLOCK](),
+        request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes,
+    )
+    found["themes"] = await store.themes(survey.id)
+    found["transcript"] = [
+        {"author": m.author, "text": m.text, "at": m.created_at.isoformat()}
+        for m in await store.transcript(survey.id)
+    ]
+    found["notes"] = [
+        {"author": n.author, "text": n.text, "at": n.created_at.isoformat()}
+        for n in await handoffs.notes(handoff.id)
+    ]
+    earlier = (
+        await handoffs.earlier_surveys(survey.customer_ref, survey.id)
+        if survey.customer_ref
+        else []
+    )
+    found["earlier_surveys"] = [
+        {
+            "survey_id": s.id,
+            "touchpoint": s.touchpoint,
+            "created_at": s.created_at.isoformat(),
+            "score": s.response.score if s.response else None,
+            "why": s.response.reason if s.response else None,
+        }
+        for s in earlier
+    ]
+    return web.json_response(found)
+
+
+@routes.post("/api/handoffs/{handoff_id}/claim")
+async def claim(request: web.Request) -> web.Response:
+    require_role(request, Role.AGENT)
+    handoff = await _open(request)
+    body = await _body(request, AgentAction)
+    if not await _handoffs(request).claim(handoff.id, body.agent, request.app[CLOCK]()):
+        raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not waiting.")
+    return web.json_response({"id": handoff.id, "state": HandoffState.CLAIMED})
+
+
+@routes.post("/api/handoffs/{handoff_id}/notes")
+async def note(request: web.Request) -> web.Response:
+    require_role(request, Role.AGENT)
+    handoff = await _open(request)
+    body = await _body(request, AgentText)
+    await _handoffs(request).add_note(handoff.id, body.agent, body.text, request.app[CLOCK]())
+    return web.json_response({"id": handoff.id}, status=201)
+
+
+@routes.post("/api/handoffs/{handoff_id}/reply")
+async def reply(request: web.Request) -> web.Response:
+    require_role(request, Role.AGENT)
+    handoff = await _open(request)
+    if handoff.state == HandoffState.RESOLVED:
+        raise web.HTTPConflict(text="This hand-off is resolved; the bot has the conversation.")
+    body = await _body(request, AgentText)
+    app = request.app
+    survey = await app[STORE].get_survey(handoff.survey_id)
+    assert survey is not None
+    now = app[CLOCK]()
+    if survey.channel == Channel.SMS:
+        sms = app[SMS_CHANNEL]
+        if sms is None:
+            raise web.HTTPServiceUnavailable(text="SMS is not configured on this Feedbot.")
+        deliveries = await sms.sender.send(
+            survey.customer_ref or "", body.text, survey_id=survey.id, author=Author.AGENT
+        )
+        delivered = all(d.ok for d in deliveries)
+        if not delivered:
+            failure = next(d for d in deliveries if not d.ok)
+            raise web.HTTPBadGateway(
+                text=f"The text was not sent: {failure.error or failure.status}."
+            )
+    else:
+        await app[STORE].add_message(survey.id, Direction.OUTBOUND, Author.AGENT, body.text, now)
+        for session in list(app[LIVE_CHATS].get(survey.id, ())):
+            await session.agent_says(body.text)
+    await _handoffs(request).replied(handoff.id, now)
+    return web.json_response({"id": handoff.id, "delivered": True})
+
+
+@routes.post("/api/handoffs/{handoff_id}/resolve")
+async def resolve(request: web.Request) -> web.Response:
+    require_role(request, Role.AGENT)
+    handoff = await _open(request)
+    body = await _body(request, Resolution)
+    if not await _handoffs(request).resolve(handoff.id, body.code, request.app[CLOCK]()):
+        raise web.HTTPConflict(text=f"This hand-off is already {handoff.state}.")
+    return web.json_response({"id": handoff.id, "state": HandoffState.RESOLVED})
