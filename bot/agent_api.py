@@ -169,32 +169,47 @@ async def reply(request: web.Request) -> web.Response:
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
     now = app[CLOCK]()
-    if survey.channel == Channel.SMS:
-        sms = app[SMS_CHANNEL]
-        if sms is None:
-            raise web.HTTPServiceUnavailable(text="SMS is not configured on this Feedbot.")
-        deliveries = await sms.sender.send(
-            survey.customer_ref or "", body.text, survey_id=survey.id, author=Author.AGENT
-        )
-        delivered = all(d.ok for d in deliveries)
-        if not delivered:
-            failure = next(d for d in deliveries if not d.ok)
-            raise web.HTTPBadGateway(
-                text=f"The text was not sent: {failure.error or failure.status}."
-            )
-    else:
-        await app[STORE].add_message(survey.id, Direction.OUTBOUND, Author.AGENT, body.text, now)
-        for session in list(app[LIVE_CHATS].get(survey.id, ())):
-            await session.agent_says(body.text)
+    await _deliver(app, survey, body.text, Author.AGENT, now)
     await _handoffs(request).replied(handoff.id, now)
     return web.json_response({"id": handoff.id, "delivered": True})
 
 
 @routes.post("/api/handoffs/{handoff_id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
+    """Close the hand-off; the bot then asks the customer one recovery
+    question, whose answer is kept with the hand-off."""
     require_role(request, Role.AGENT)
     handoff = await _open(request)
     body = await _body(request, Resolution)
-    if not await _handoffs(request).resolve(handoff.id, body.code, request.app[CLOCK]()):
+    app = request.app
+    now = app[CLOCK]()
+    if not await _handoffs(request).resolve(handoff.id, body.code, now):
         raise web.HTTPConflict(text=f"This hand-off is already {handoff.state}.")
+    survey = await app[STORE].get_survey(handoff.survey_id)
+    assert survey is not None
+    question = app[SURVEY_CONFIG].handoff.recovery_question
+    await _deliver(app, survey, question, Author.BOT, now)
     return web.json_response({"id": handoff.id, "state": HandoffState.RESOLVED})
+
+
+async def _deliver(
+    app: web.Application, survey: Survey, text: str, author: Author, now: datetime
+) -> None:
+    """Say this to the customer on their channel, and keep it in the transcript."""
+    if survey.channel == Channel.SMS:
+        sms = app[SMS_CHANNEL]
+        if sms is None:
+            raise web.HTTPServiceUnavailable(text="SMS is not configured on this Feedbot.")
+        deliveries = await sms.sender.send(
+            survey.customer_ref or "", text, survey_id=survey.id, author=author
+        )
+        failure = next((d for d in deliveries if not d.ok), None)
+        if failure is not None:
+            raise web.HTTPBadGateway(
+                text=f"The text was not sent: {failure.error or failure.status}."
+            )
+        return
+    await app[STORE].add_message(survey.id, Direction.OUTBOUND, author, text, now)
+    frame_type = "agent" if author == Author.AGENT else "bot"
+    for session in list(app[LIVE_CHATS].get(survey.id, ())):
+        await session.push(frame_type, text)

@@ -92,7 +92,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
     app[RASA] = RasaClient(http, settings.rasa_url, settings.rasa_timeout_seconds)
-    app[CONVERSATIONS] = Conversations(app[STORE], app[RASA], app[CLOCK])
+    app[CONVERSATIONS] = Conversations(
+        app[STORE], app[RASA], app[CLOCK], handoff_config=app[SURVEY_CONFIG].handoff
+    )
     app[OPT_OUTS] = OptOutStore(engine)
     try:
         sender = TwilioSender(settings, app[STORE], app[OPT_OUTS], app[CLOCK])

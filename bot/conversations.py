@@ -12,6 +12,7 @@ from weakref import WeakValueDictionary
 
 from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
+from feedbot.handoff_rules import HandoffConfig, read_yes_no
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Direction, Survey
 from feedbot.store.surveys import SurveyStore
@@ -39,11 +40,13 @@ class Conversations:
         rasa: RasaClient,
         clock: Callable[[], datetime],
         handoffs: HandoffStore | None = None,
+        handoff_config: HandoffConfig | None = None,
     ) -> None:
         self._store = store
         self._rasa = rasa
         self._clock = clock
         self._handoffs = handoffs or HandoffStore(store.engine)
+        self._handoff_config = handoff_config or HandoffConfig()
         # One turn at a time per survey keeps the transcript in order.
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
@@ -94,6 +97,19 @@ class Conversations:
             if handoff is not None:  # a person has this conversation: not the bot
                 log.info("survey %s: message for the agent (hand-off %s)", survey.id, handoff.id)
                 return Turn(replies=[], with_agent=True)
+            resolved = await self._handoffs.awaiting_recovery(survey.id)
+            if resolved is not None:  # the answer to "Did we sort this out for you?"
+                answer = read_yes_no(text) or text
+                await self._handoffs.record_recovery(resolved.id, answer, self._clock())
+                log.info(
+                    "survey %s: recovery answer %r (hand-off %s)", survey.id, answer, resolved.id
+                )
+                thanks = BotMessage(text=self._handoff_config.recovery_thanks)
+                if record_replies:
+                    await self._store.add_message(
+                        survey.id, Direction.OUTBOUND, Author.BOT, thanks.text, self._clock()
+                    )
+                return Turn(replies=[thanks])
             return Turn(replies=await self._forward(survey, guard(text), record_replies))
 
     async def _forward(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:

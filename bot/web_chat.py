@@ -103,9 +103,14 @@ class ChatSession:
     async def error(self, message: str) -> None:
         await self._send({"type": "error", "message": message})
 
-    async def agent_says(self, text: str) -> None:
-        """An agent's reply, pushed to this widget as it happens."""
-        await self._send({"type": "agent", "text": text})
+    async def push(self, kind: str, text: str) -> None:
+        """A message from outside this connection's turns (an agent's reply,
+        the bot's recovery question), pushed to the widget as it happens."""
+        await self._send(
+            {"type": kind, "text": text, "buttons": []}
+            if kind == "bot"
+            else {"type": kind, "text": text}
+        )
 
     async def _start(self, frame: dict[str, Any]) -> None:
         if self._survey is not None:

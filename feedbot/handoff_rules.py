@@ -77,6 +77,11 @@ class HandoffConfig(BaseModel):
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     # A hand-off waiting longer than this for an agent is flagged in the queue.
     flag_waiting_after_minutes: float = Field(default=30, gt=0)
+    # Said by the app when an agent resolves a hand-off, and after the answer.
+    recovery_question: str = Field(
+        default="Did we sort this out for you? Please reply yes or no.", min_length=1
+    )
+    recovery_thanks: str = Field(default="Thank you for letting us know.", min_length=1)
 
 
 def severe_phrase_in(text: str, phrases: list[str]) -> str | None:
@@ -110,3 +115,17 @@ def when_someone_replies(config: HandoffConfig, now: datetime) -> str:
     if days == 1:
         return f"tomorrow at {at}"
     return f"on {opening.strftime('%A')} at {at}"
+
+
+_YES = {"yes", "y", "yeah", "yep", "yup", "sure", "sorted", "it did", "we did", "absolutely"}
+_NO = {"no", "n", "nope", "nah", "not really", "not yet", "no it didn't", "it didn't"}
+
+
+def read_yes_no(text: str) -> str | None:
+    """'yes' or 'no' for a short answer to the recovery question, else None
+    (the words are then kept as they are)."""
+    words = " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
+    for answer, forms in (("yes", _YES), ("no", _NO)):
+        if any(words == f or words.startswith(f + " ") for f in forms):
+            return answer
+    return None

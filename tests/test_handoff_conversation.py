@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from feedbot.handoff_rules import HandoffConfig
 from feedbot.store.models import Handoff
 from tests.chat import ChatClient, response_texts
 from tests.conftest import AGENT_TOKEN, ANALYST_TOKEN, API_TOKEN
@@ -20,6 +21,7 @@ from tests.system import System
 from tests.test_sms import create, new_number, text_in, wait_for
 
 pytestmark = pytest.mark.system
+RECOVERY = HandoffConfig()  # the test touchpoints.yml keeps the default wording
 OPENED = sorted(t.split("{handoff_when}")[0] for t in response_texts("utter_handoff_opened"))
 WHEN = ("shortly", "today at ", "tomorrow at ", "on ")  # business hours, real clock
 
@@ -161,9 +163,19 @@ async def test_an_agent_claims_replies_notes_and_resolves_on_the_web(
         f"{api}/{handoff.id}/resolve", json={"agent": "sam", "code": "refunded"}, headers=agent()
     ) as r:
         assert r.status == 409
+    # The bot takes over again with one recovery question, and keeps the answer.
+    question = await chat.ws.receive_json(timeout=10)
+    assert question == {"type": "bot", "text": RECOVERY.recovery_question, "buttons": []}
+    assert await chat.say("Yes, thanks!") == [RECOVERY.recovery_thanks]
     (done,) = handoffs_of(system, survey_id)
     assert (done.state, done.claimed_by, done.resolution_code) == ("resolved", "sam", "refunded")
     assert done.first_reply_at is not None and done.resolved_at is not None
+    assert done.recovery_answer == "yes" and done.recovery_at is not None
+    assert system.transcript(survey_id)[-3:] == [
+        ("bot", RECOVERY.recovery_question),
+        ("customer", "Yes, thanks!"),
+        ("bot", RECOVERY.recovery_thanks),
+    ]
     async with http.get(api, headers=agent()) as resp:
         assert handoff.id not in {h["id"] for h in (await resp.json())["handoffs"]}
 
@@ -189,6 +201,18 @@ async def test_an_agents_reply_reaches_an_sms_customer(
     assert fake_twilio.to(phone)[-1] == reply
     transcript = system.transcript(body["survey_id"])
     assert ("agent", reply) in transcript
+
+    async with http.post(
+        f"{system.base_url}/api/handoffs/{handoff.id}/resolve",
+        json={"agent": "alex", "code": "call_back_booked"},
+        headers=agent(),
+    ) as r:
+        assert r.status == 200
+    assert fake_twilio.to(phone)[-1] == RECOVERY.recovery_question
+    await text_in(http, system, phone, "not really, nobody called")
+    assert (await wait_for(fake_twilio, phone, 6))[-1] == RECOVERY.recovery_thanks
+    (done,) = handoffs_of(system, body["survey_id"])
+    assert done.recovery_answer == "no"
 
 
 @pytest.mark.parametrize(

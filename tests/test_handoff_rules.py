@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from feedbot.handoff_rules import BusinessHours, HandoffConfig, is_severe, when_someone_replies
+from feedbot.handoff_rules import (
+    BusinessHours,
+    HandoffConfig,
+    is_severe,
+    read_yes_no,
+    when_someone_replies,
+)
 
 CONFIG = HandoffConfig()  # Mon–Fri 09:00–17:30 Europe/London; score ≤ 3; refund, cancel…
 
@@ -70,3 +76,22 @@ def test_what_is_severe(score: int | None, reason: str | None, severe: str | Non
 def test_mistakes_in_the_settings_are_named(raw: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         HandoffConfig.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("Yes!", "yes"),
+        ("yes thanks", "yes"),
+        ("Yeah it was", "yes"),
+        ("Nope", "no"),
+        ("no, still waiting", "no"),
+        ("not really", "no"),
+        ("n", "no"),
+        ("maybe", None),
+        ("nothing happened", None),  # "no..." as part of a word is not "no"
+        ("not really, nobody called", "no"),
+    ],
+)
+def test_the_recovery_answer(text: str, answer: str | None) -> None:
+    assert read_yes_no(text) == answer

@@ -62,8 +62,9 @@ class HandoffStore:
             )
 
     async def open_for_customer(self, channel: str, customer_ref: str) -> QueuedHandoff | None:
-        """The open hand-off of this customer on this channel (an SMS number
-        whose survey ended when it was handed over), with its survey."""
+        """The hand-off that still expects this customer's messages on this
+        channel (an SMS number whose survey ended when it was handed over):
+        open, or resolved with the recovery question unanswered."""
         async with self._sessions() as session:
             row = (
                 await session.execute(
@@ -72,7 +73,10 @@ class HandoffStore:
                     .where(
                         Survey.channel == channel,
                         Survey.customer_ref == customer_ref,
-                        Handoff.state.in_(OPEN),
+                        Handoff.state.in_(OPEN)
+                        | (
+                            (Handoff.state == HandoffState.RESOLVED) & Handoff.recovery_at.is_(None)
+                        ),
                     )
                     .order_by(Handoff.created_at.desc())
                     .limit(1)
