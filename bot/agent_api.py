@@ -9,6 +9,8 @@ customer sees, are part of the transcript; notes are not.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analytics.export import mask_phone
 from bot.auth import Role, require_role
-from bot.keys import CLOCK, LIVE_CHATS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.keys import CLOCK, HANDOFF_EVENTS, LIVE_CHATS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from feedbot.customer_text import MAX_MESSAGE_CHARS
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Channel, Direction, Handoff, HandoffState, Survey
@@ -146,6 +148,7 @@ async def claim(request: web.Request) -> web.Response:
     body = await _body(request, AgentAction)
     if not await _handoffs(request).claim(handoff.id, body.agent, request.app[CLOCK]()):
         raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not waiting.")
+    _announce(request, "claimed", handoff, agent=body.agent)
     return web.json_response({"id": handoff.id, "state": HandoffState.CLAIMED})
 
 
@@ -155,6 +158,7 @@ async def note(request: web.Request) -> web.Response:
     handoff = await _open(request)
     body = await _body(request, AgentText)
     await _handoffs(request).add_note(handoff.id, body.agent, body.text, request.app[CLOCK]())
+    _announce(request, "noted", handoff, agent=body.agent)
     return web.json_response({"id": handoff.id}, status=201)
 
 
@@ -171,6 +175,7 @@ async def reply(request: web.Request) -> web.Response:
     now = app[CLOCK]()
     await _deliver(app, survey, body.text, Author.AGENT, now)
     await _handoffs(request).replied(handoff.id, now)
+    _announce(request, "replied", handoff, agent=body.agent)
     return web.json_response({"id": handoff.id, "delivered": True})
 
 
@@ -189,7 +194,12 @@ async def resolve(request: web.Request) -> web.Response:
     assert survey is not None
     question = app[SURVEY_CONFIG].handoff.recovery_question
     await _deliver(app, survey, question, Author.BOT, now)
+    _announce(request, "resolved", handoff, agent=body.agent, code=body.code)
     return web.json_response({"id": handoff.id, "state": HandoffState.RESOLVED})
+
+
+def _announce(request: web.Request, event: str, handoff: Handoff, **more: str) -> None:
+    request.app[HANDOFF_EVENTS].publish({"event": event, "handoff_id": handoff.id, **more})
 
 
 async def _deliver(
@@ -213,3 +223,25 @@ async def _deliver(
     frame_type = "agent" if author == Author.AGENT else "bot"
     for session in list(app[LIVE_CHATS].get(survey.id, ())):
         await session.push(frame_type, text)
+
+
+@routes.get("/agent/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one JSON object per hand-off event, as it happens."""
+    require_role(request, Role.AGENT)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    await response.write(b": connected\n\n")
+    async with request.app[HANDOFF_EVENTS].listen() as queue:
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    await response.write(b": still here\n\n")  # keeps proxies from closing it
+                    continue
+                await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        except ConnectionResetError:  # the console was closed
+            return response

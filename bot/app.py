@@ -15,9 +15,11 @@ from aiohttp import web
 from bot import agent_api, analytics_api, dashboard, health, pages, surveys_api, web_chat
 from bot.conversations import Conversations
 from bot.errors import error_middleware
+from bot.handoff_events import HandoffEvents
 from bot.keys import (
     CLOCK,
     CONVERSATIONS,
+    HANDOFF_EVENTS,
     HTTP,
     LIVE_CHATS,
     OPT_OUTS,
@@ -63,6 +65,7 @@ def create_app(
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
     app[CLOCK] = clock
     app[LIVE_CHATS] = {}
+    app[HANDOFF_EVENTS] = HandoffEvents()
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(background_tasks)  # after _resources: closed before them
     if run_scheduler:
@@ -93,7 +96,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[HTTP] = http
     app[RASA] = RasaClient(http, settings.rasa_url, settings.rasa_timeout_seconds)
     app[CONVERSATIONS] = Conversations(
-        app[STORE], app[RASA], app[CLOCK], handoff_config=app[SURVEY_CONFIG].handoff
+        app[STORE],
+        app[RASA],
+        app[CLOCK],
+        handoff_config=app[SURVEY_CONFIG].handoff,
+        events=app[HANDOFF_EVENTS],
     )
     app[OPT_OUTS] = OptOutStore(engine)
     try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakValueDictionary
 
+from bot.handoff_events import HandoffEvents
 from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
 from feedbot.handoff_rules import HandoffConfig, read_yes_no
@@ -41,12 +42,14 @@ class Conversations:
         clock: Callable[[], datetime],
         handoffs: HandoffStore | None = None,
         handoff_config: HandoffConfig | None = None,
+        events: HandoffEvents | None = None,
     ) -> None:
         self._store = store
         self._rasa = rasa
         self._clock = clock
         self._handoffs = handoffs or HandoffStore(store.engine)
         self._handoff_config = handoff_config or HandoffConfig()
+        self._events = events or HandoffEvents()
         # One turn at a time per survey keeps the transcript in order.
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
@@ -96,6 +99,9 @@ class Conversations:
             handoff = await self._handoffs.open_for_survey(survey.id)
             if handoff is not None:  # a person has this conversation: not the bot
                 log.info("survey %s: message for the agent (hand-off %s)", survey.id, handoff.id)
+                self._events.publish(
+                    {"event": "customer_message", "handoff_id": handoff.id, "text": text}
+                )
                 return Turn(replies=[], with_agent=True)
             resolved = await self._handoffs.awaiting_recovery(survey.id)
             if resolved is not None:  # the answer to "Did we sort this out for you?"
@@ -110,7 +116,16 @@ class Conversations:
                         survey.id, Direction.OUTBOUND, Author.BOT, thanks.text, self._clock()
                     )
                 return Turn(replies=[thanks])
-            return Turn(replies=await self._forward(survey, guard(text), record_replies))
+            replies = await self._forward(survey, guard(text), record_replies)
+            # The bot may have handed the conversation over this turn (the
+            # action server stores the hand-off): tell the agents' consoles.
+            opened = await self._handoffs.open_for_survey(survey.id)
+            if opened is not None:
+                log.info("survey %s handed over (%s)", survey.id, opened.reason)
+                self._events.publish(
+                    {"event": "opened", "handoff_id": opened.id, "urgency": opened.urgency}
+                )
+            return Turn(replies=replies)
 
     async def _forward(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:
         metadata = {

@@ -168,3 +168,12 @@ async def transcript(request: web.Request) -> dict[str, Any]:
         "themes": await store.themes(survey.id),
         "messages": await store.transcript(survey.id),
     }
+
+
+@routes.get("/agent")
+@aiohttp_jinja2.template("agent.html")
+async def agent_console(request: web.Request) -> dict[str, Any]:
+    """The agents' console: the queue, a hand-off's card and transcript, and
+    claim / reply / note / resolve; live through /agent/events."""
+    _require_page_role(request, Role.AGENT)
+    return {"flag_after": request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes}

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from bot.conversations import Conversations
+from bot.handoff_events import HandoffEvents
 from bot.rasa_client import RasaClient
 from bot.sms.channel import SmsChannel
 from feedbot.settings import Settings
@@ -31,3 +32,4 @@ SMS_CHANNEL = web.AppKey("sms_channel", SmsChannel | None)  # type: ignore[arg-t
 READ_ENGINE = web.AppKey("read_engine", Engine)
 # The widgets connected now, by survey id: where an agent's reply is pushed.
 LIVE_CHATS = web.AppKey("live_chats", dict)
+HANDOFF_EVENTS = web.AppKey("handoff_events", HandoffEvents)

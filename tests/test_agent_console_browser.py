@@ -1,0 +1,101 @@
+"""The agent console in headless Chromium (Debian's package, driven by
+Playwright), beside a customer's widget in a second page: a hand-off appears
+live, the agent claims and replies, the widget shows the reply, and the
+customer's answer reaches the console. Screenshots land in test-output/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.conftest import AGENT_TOKEN, ANALYST_TOKEN, SCREENSHOTS
+from tests.system import System
+from tests.test_widget_browser import send, wait_for_bot_messages
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def pages(browser: Browser) -> Iterator[tuple[Page, Page]]:
+    """The agent's page and the customer's, each in its own browser context."""
+    contexts: list[BrowserContext] = []
+    problems: list[str] = []
+    made = []
+    for _ in range(2):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        contexts.append(context)
+        made.append(page)
+    yield made[0], made[1]
+    for context in contexts:
+        context.close()
+    assert problems == [], f"JavaScript errors: {problems}"
+
+
+def log_in(page: Page, base: str, token: str, then: str) -> None:
+    page.goto(f"{base}{then}")
+    page.get_by_test_id("login-token").fill(token)
+    page.get_by_test_id("login-submit").click()
+
+
+def test_a_handoff_appears_live_and_the_reply_reaches_the_widget(
+    system: System, pages: tuple[Page, Page]
+) -> None:
+    console, customer = pages
+    log_in(console, system.base_url, AGENT_TOKEN, "/agent")
+    expect(console).to_have_url(f"{system.base_url}/agent")
+    expect(console.get_by_test_id("live-status")).to_have_text("live", timeout=15_000)
+    console.get_by_test_id("agent-name").fill("Sam")
+
+    customer.goto(f"{system.base_url}/?touchpoint=store_visit&location=leeds")
+    wait_for_bot_messages(customer, 2)
+    send(customer, "2")
+    wait_for_bot_messages(customer, 3)
+    send(customer, "I want to speak to a manager")
+    wait_for_bot_messages(customer, 4)
+    survey_id = customer.evaluate("Object.values(sessionStorage)[0]")
+    (handoff,) = [h for h in _handoffs(system) if h[1] == survey_id]
+
+    # The console shows it without a reload.
+    item = console.locator(f"[data-testid=queue-item][data-handoff='{handoff[0]}']")
+    expect(item).to_be_visible(timeout=15_000)
+    expect(item).to_contain_text("detractor (2)")
+    expect(item).to_contain_text("store_visit / leeds")
+    item.click()
+    expect(console.get_by_test_id("agent-transcript-customer").last).to_have_text(
+        "customer" + "I want to speak to a manager"
+    )
+    console.get_by_test_id("claim").click()
+    expect(console.get_by_test_id("claim")).to_be_disabled()
+    reply = "Hello, I'm Sam, the store manager. I'm sorry about your visit."
+    console.get_by_test_id("reply-text").fill(reply)
+    console.get_by_test_id("reply-send").click()
+
+    # The customer's widget shows the reply as the team's, at once.
+    expect(customer.get_by_test_id("agent-message")).to_contain_text(reply, timeout=15_000)
+    send(customer, "Thank you Sam, the staff ignored me at the till")
+    expect(console.get_by_test_id("agent-transcript-customer").last).to_contain_text(
+        "the staff ignored me at the till", timeout=15_000
+    )
+    SCREENSHOTS.mkdir(exist_ok=True)
+    console.screenshot(path=str(SCREENSHOTS / "agent-console.png"), full_page=True)
+    customer.screenshot(path=str(SCREENSHOTS / "widget-with-agent.png"), full_page=True)
+
+
+def test_an_analyst_cannot_open_the_console(system: System, pages: tuple[Page, Page]) -> None:
+    page, _ = pages
+    log_in(page, system.base_url, ANALYST_TOKEN, "/agent")
+    expect(page.locator("body")).to_contain_text("may not open this page")
+
+
+def _handoffs(system: System) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from feedbot.store.models import Handoff
+
+    with Session(system.engine) as session:
+        return [(h.id, h.survey_id) for h in session.scalars(select(Handoff))]
