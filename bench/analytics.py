@@ -24,35 +24,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from feedbot.settings import PROJECT_ROOT
+from tests.databases import fresh_database
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAYS = 365
 ANSWERED = 0.75  # the demo data's share of surveys with a score
-
-
-@contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.db'}"
-        return
-    import psycopg
-
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    name = f"feedbot_bench_{int(time.time())}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def fill(url: str, surveys: int) -> float:
@@ -241,7 +222,7 @@ def best_of(runs: int, job: str, url: str, *args: str | None) -> dict[str, Any]:
 def bench_database(kind: str, surveys: int, runs: int) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="feedbot-bench-") as tmp,
-        database(kind, Path(tmp)) as url,
+        fresh_database(kind, Path(tmp)) as url,
     ):
         print(f"\n== {kind}: writing {surveys:,} demo surveys…", file=sys.stderr, flush=True)
         filled = fill(url, surveys)

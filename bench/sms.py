@@ -41,7 +41,7 @@ from twilio.request_validator import RequestValidator
 from bench.turn_latency import SCRIPT, via_app
 from feedbot.runner import temporary_stack
 from feedbot.settings import PROJECT_ROOT, Settings
-from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
 
 TOKEN = "bench-token"
 TOUCHPOINT = "support"
@@ -59,10 +59,7 @@ def sms_stack(fake: FakeTwilio, max_per_second: float | None = None) -> Iterator
         env = {
             "FEEDBOT_TOUCHPOINTS": str(workdir / "touchpoints.yml"),
             "FEEDBOT_API_TOKEN": TOKEN,
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_FROM_NUMBER": FROM_NUMBER,
-            "TWILIO_API_BASE": fake.base_url,
+            **fake.app_env(),
         }
         if max_per_second:
             env["TWILIO_MAX_PER_SECOND"] = str(max_per_second)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from analytics.query import ExportFormat, Interval, ReportFormat
+from analytics.query import ExportFormat, Interval, ReportFormat, Scope
 from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
 from feedbot.touchpoints import TouchpointConfigError, load_survey_config
 
@@ -182,6 +182,29 @@ def migrate() -> None:
     err.print("Database is up to date.")
 
 
+# The period and place a report or an export is about.
+SinceOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC), inclusive.")
+]
+UntilOption = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (UTC), inclusive.")
+]
+TouchpointOption = Annotated[str | None, typer.Option(help="Only this touchpoint.")]
+LocationOption = Annotated[str | None, typer.Option(help="Only this location.")]
+
+
+def _scope(
+    since: datetime | None, until: datetime | None, touchpoint: str | None, location: str | None
+) -> Scope:
+    try:
+        return Scope(
+            since.date() if since else None, until.date() if until else None, touchpoint, location
+        )
+    except ValueError as exc:
+        error(exc)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", help="File to write ('-' for stdout).")],
@@ -189,14 +212,10 @@ def export(
         ExportFormat,
         typer.Option("--format", help="csv (spreadsheets), jsonl or parquet (with transcripts)."),
     ] = ExportFormat.CSV,
-    since: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC), inclusive.")
-    ] = None,
-    until: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (UTC), inclusive.")
-    ] = None,
-    touchpoint: Annotated[str | None, typer.Option(help="Only this touchpoint.")] = None,
-    location: Annotated[str | None, typer.Option(help="Only this location.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    touchpoint: TouchpointOption = None,
+    location: LocationOption = None,
     unmasked: Annotated[
         bool,
         typer.Option(
@@ -211,16 +230,9 @@ def export(
     follow-up, themes, sentiment, state, times and a one-line summary; JSON
     Lines and Parquet add the transcript. Streamed: any size, same memory."""
     from analytics.export import ExportOptions, count_surveys, survey_rows, write_export
-    from analytics.query import Scope
     from feedbot.store.database import sync_engine
 
-    try:
-        scope = Scope(
-            since.date() if since else None, until.date() if until else None, touchpoint, location
-        )
-    except ValueError as exc:
-        error(exc)
-        raise typer.Exit(2) from None
+    scope = _scope(since, until, touchpoint, location)
     settings = _settings()
     names = {t.id: t.name for t in load_survey_config(settings.touchpoints_file).touchpoints}
     options = ExportOptions(scope, unmasked=unmasked, touchpoint_names=names)
@@ -258,14 +270,10 @@ def report(
     by: Annotated[
         str, typer.Option(help="touchpoint, location, or touchpoint,location.")
     ] = "touchpoint",
-    since: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC), inclusive.")
-    ] = None,
-    until: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (UTC), inclusive.")
-    ] = None,
-    touchpoint: Annotated[str | None, typer.Option(help="Only this touchpoint.")] = None,
-    location: Annotated[str | None, typer.Option(help="Only this location.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    touchpoint: TouchpointOption = None,
+    location: LocationOption = None,
     format: Annotated[
         ReportFormat,
         typer.Option("--format", help="table (to read), json (everything) or csv (the groups)."),
@@ -279,15 +287,13 @@ def report(
     answer and top themes per group; the themes that drive the score; the
     worst exit points (touchpoint × theme); and the trend."""
     from analytics import render
-    from analytics.query import Scope, parse_by
+    from analytics.query import parse_by
     from analytics.report import build_report
     from feedbot.store.database import sync_engine
 
+    scope = _scope(since, until, touchpoint, location)
     try:
         dims = parse_by(by)
-        scope = Scope(
-            since.date() if since else None, until.date() if until else None, touchpoint, location
-        )
     except ValueError as exc:
         error(exc)
         raise typer.Exit(2) from None

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from feedbot.validation import time_zone_name
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -29,14 +31,7 @@ class BusinessHours(BaseModel):
     start: time = time(9, 0)
     end: time = time(17, 30)
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (KeyError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+    _known_zone = field_validator("time_zone")(time_zone_name)
 
     @field_validator("days")
     @classmethod

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from feedbot.handoff_rules import HandoffConfig
 from feedbot.nps import Category
-from feedbot.validation import describe
+from feedbot.validation import describe, time_zone_name
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
@@ -67,14 +66,7 @@ class ContactRules(BaseModel):
     # One reminder to a customer who has not replied at all; null: none.
     reminder_after_hours: float | None = Field(default=24, gt=0)
 
-    @field_validator("default_time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+    _known_zone = field_validator("default_time_zone")(time_zone_name)
 
 
 class Location(BaseModel):

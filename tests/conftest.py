@@ -42,10 +42,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) ->
         "FEEDBOT_API_TOKEN": API_TOKEN,
         "FEEDBOT_AGENT_TOKEN": AGENT_TOKEN,
         "FEEDBOT_ANALYST_TOKEN": ANALYST_TOKEN,
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": FROM_NUMBER,
-        "TWILIO_API_BASE": fake_twilio.base_url,
+        **fake_twilio.app_env(),
     }
     with running_system(workdir, app_env=env) as running:
         yield running

@@ -38,6 +38,15 @@ class FakeTwilio:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def app_env(self) -> dict[str, str]:
+        """The environment that points an app's SMS channel at this fake."""
+        return {
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_FROM_NUMBER": FROM_NUMBER,
+            "TWILIO_API_BASE": self.base_url,
+        }
+
     def fail_next(self, *how: int | str) -> None:
         """The next requests answer these statuses in turn ("stall": no answer for 30 s)."""
         with self._lock:
