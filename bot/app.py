@@ -16,6 +16,7 @@ from bot import agent_api, analytics_api, dashboard, health, pages, surveys_api,
 from bot.conversations import Conversations
 from bot.errors import error_middleware
 from bot.handoff_events import HandoffEvents
+from bot.handoff_webhooks import HandoffWebhooks
 from bot.keys import (
     CLOCK,
     CONVERSATIONS,
@@ -29,6 +30,7 @@ from bot.keys import (
     SMS_CHANNEL,
     STORE,
     SURVEY_CONFIG,
+    WEBHOOKS,
 )
 from bot.rasa_client import RasaClient
 from bot.security import security_headers
@@ -120,7 +122,22 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if sender
         else None
     )
+    webhooks = None
+    if settings.webhook_urls and settings.webhook_secret:
+        webhooks = HandoffWebhooks(
+            list(settings.webhook_urls),
+            settings.webhook_secret,
+            engine,
+            http,
+            app[CLOCK],
+            first_delay=settings.webhook_retry_seconds,
+        )
+        app[HANDOFF_EVENTS].also_send_to(webhooks.notify)
+        log.info("hand-off events go to %d webhook URL(s)", len(settings.webhook_urls))
+    app[WEBHOOKS] = webhooks
     yield
+    if webhooks is not None:
+        await webhooks.drain(within=5)
     if sender is not None:
         await sender.close()
     await http.close()

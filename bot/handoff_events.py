@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,8 +17,15 @@ QUEUE_SIZE = 100
 class HandoffEvents:
     def __init__(self) -> None:
         self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._sinks: list[Callable[[dict[str, Any]], None]] = []
+
+    def also_send_to(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Every event also goes to this (the outbound webhooks)."""
+        self._sinks.append(sink)
 
     def publish(self, event: dict[str, Any]) -> None:
+        for sink in self._sinks:
+            sink(event)
         for queue in list(self._listeners):
             try:
                 queue.put_nowait(event)

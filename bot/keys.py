@@ -33,3 +33,5 @@ READ_ENGINE = web.AppKey("read_engine", Engine)
 # The widgets connected now, by survey id: where an agent's reply is pushed.
 LIVE_CHATS = web.AppKey("live_chats", dict)
 HANDOFF_EVENTS = web.AppKey("handoff_events", HandoffEvents)
+# The outbound hand-off webhooks; None when no URL is configured.
+WEBHOOKS = web.AppKey("webhooks", object)

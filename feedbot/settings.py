@@ -43,6 +43,11 @@ class Settings:
     twilio_max_per_second: float | None = None
     # Region used to read phone numbers written without a country code.
     default_region: str = "GB"
+    # Help-desk URLs that get every hand-off event, signed with the secret.
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    # The first retry waits this long, each next one twice as long (5 tries).
+    webhook_retry_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -74,7 +79,18 @@ class Settings:
             twilio_api_base=(env.get("TWILIO_API_BASE") or defaults.twilio_api_base).rstrip("/"),
             twilio_max_per_second=_positive(env, "TWILIO_MAX_PER_SECOND"),
             default_region=(env.get("FEEDBOT_DEFAULT_REGION") or defaults.default_region).upper(),
-        )
+            webhook_urls=_urls(env, "FEEDBOT_WEBHOOK_URLS"),
+            webhook_secret=env.get("FEEDBOT_WEBHOOK_SECRET") or None,
+            webhook_retry_seconds=_positive(env, "FEEDBOT_WEBHOOK_RETRY_SECONDS")
+            or defaults.webhook_retry_seconds,
+        ).checked()
+
+    def checked(self) -> Settings:
+        if self.webhook_urls and not self.webhook_secret:
+            raise SettingsError(
+                "FEEDBOT_WEBHOOK_URLS is set: set FEEDBOT_WEBHOOK_SECRET too, to sign the events"
+            )
+        return self
 
 
 class SettingsError(ValueError):
@@ -102,3 +118,11 @@ def _positive(env: os._Environ[str] | dict[str, str], name: str) -> float | None
     if value <= 0:
         raise SettingsError(f"{name} must be a positive number, not {raw!r}")
     return value
+
+
+def _urls(env: os._Environ[str] | dict[str, str], name: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in (env.get(name) or "").split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"{name}: {url!r} is not an http(s) URL")
+    return urls

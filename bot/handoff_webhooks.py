@@ -1,0 +1,150 @@
+"""Hand-off events POSTed to a team's own help desk (docs/handoff.md).
+
+Each event (opened, claimed, replied, resolved) becomes one JSON body per
+configured URL, logged in `webhook_deliveries` before it is sent, signed with
+HMAC-SHA256 of the exact body (`X-Feedbot-Signature: sha256=<hex>`, keyed by
+FEEDBOT_WEBHOOK_SECRET), and retried with backoff on timeouts, connection
+errors and non-2xx answers. Sending runs in the background: a slow or failing
+target never holds up a conversation or an agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from feedbot.store.handoffs import HandoffStore
+from feedbot.store.models import WebhookDelivery
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Feedbot-Signature"
+SENT_EVENTS = ("opened", "claimed", "replied", "resolved")
+
+
+def signature(secret: str, body: bytes) -> str:
+    """What the header carries; receivers compute the same and compare."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class HandoffWebhooks:
+    def __init__(
+        self,
+        urls: list[str],
+        secret: str,
+        engine: AsyncEngine,
+        http: aiohttp.ClientSession,
+        clock: Callable[[], datetime],
+        *,
+        attempts: int = 5,
+        first_delay: float = 1.0,
+        timeout: float = 5.0,
+    ) -> None:
+        self._urls, self._secret, self._http, self._clock = urls, secret, http, clock
+        self._handoffs = HandoffStore(engine)
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._attempts, self._first_delay, self._timeout = attempts, first_delay, timeout
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def notify(self, event: dict[str, Any]) -> None:
+        """Called for every hand-off event; sends the ones help desks get."""
+        if event.get("event") not in SENT_EVENTS or not self._urls:
+            return
+        task = asyncio.create_task(self._send_all(event), name=f"webhook {event['event']}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, within: float = 30) -> None:
+        """Wait for deliveries under way (at shutdown, and in tests)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=within)
+
+    async def _send_all(self, event: dict[str, Any]) -> None:
+        try:
+            payload = await self._payload(event)
+            if payload is None:
+                return
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            await asyncio.gather(*(self._deliver(url, event, body) for url in self._urls))
+        except Exception:  # a webhook must never take anything else down
+            log.exception("hand-off webhook for %s failed", event.get("event"))
+
+    async def _payload(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        handoff = await self._handoffs.get(event["handoff_id"])
+        if handoff is None:
+            return None
+        return {
+            "event": event["event"],
+            "at": self._clock().isoformat(),
+            "handoff": {
+                "id": handoff.id,
+                "survey_id": handoff.survey_id,
+                "reason": handoff.reason,
+                "urgency": handoff.urgency,
+                "state": handoff.state,
+                "claimed_by": handoff.claimed_by,
+                "resolution_code": handoff.resolution_code,
+                "created_at": handoff.created_at.isoformat(),
+            },
+            **{k: v for k, v in event.items() if k in ("agent", "code")},
+        }
+
+    async def _deliver(self, url: str, event: dict[str, Any], body: bytes) -> None:
+        delivery = WebhookDelivery(
+            handoff_id=event["handoff_id"],
+            event=event["event"],
+            url=url,
+            payload=body.decode(),
+            status="pending",
+            attempts=0,
+            created_at=self._clock(),
+        )
+        async with self._sessions.begin() as session:
+            session.add(delivery)
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature(self._secret, body),
+        }
+        error = ""
+        for attempt in range(1, self._attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(self._first_delay * 2 ** (attempt - 2))
+            try:
+                async with self._http.post(
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=self._timeout),
+                ) as resp:
+                    if 200 <= resp.status < 300:  # (the last failure, if any, stays logged)
+                        await self._record(delivery.id, "delivered", attempt, error or None)
+                        return
+                    error = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            await self._record(delivery.id, "pending", attempt, error)
+            log.info(
+                "webhook %s to %s failed (attempt %d): %s", event["event"], url, attempt, error
+            )
+        await self._record(delivery.id, "failed", self._attempts, error)
+        log.error("webhook %s to %s given up: %s", event["event"], url, error)
+
+    async def _record(
+        self, delivery_id: int, status: str, attempts: int, error: str | None
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "attempts": attempts, "last_error": error}
+        if status == "delivered":
+            values["delivered_at"] = self._clock()
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(values)
+            )
