@@ -13,9 +13,9 @@ from weakref import WeakValueDictionary
 from bot.handoff_events import HandoffEvents
 from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
-from feedbot.handoff_rules import HandoffConfig, read_yes_no
+from feedbot.handoff_rules import HandoffConfig, is_severe, read_yes_no, when_someone_replies
 from feedbot.store.handoffs import HandoffStore
-from feedbot.store.models import Author, Direction, Survey
+from feedbot.store.models import Author, Direction, Handoff, Survey, SurveyState
 from feedbot.store.surveys import SurveyStore
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,15 @@ class Conversations:
                     {"event": "customer_message", "handoff_id": handoff.id, "text": text}
                 )
                 return Turn(replies=[], with_agent=True)
+            offered = await self._handoffs.offered_for_survey(survey.id)
+            if offered is not None:  # "Would you like someone from our team…?"
+                answer = read_yes_no(text)
+                if answer is not None:
+                    return Turn(
+                        replies=await self._answer_offer(survey, offered, answer, record_replies)
+                    )
+                # Anything else: the offer lapses and the words go to the bot.
+                await self._handoffs.answer_offer(offered.id, False, self._clock())
             resolved = await self._handoffs.awaiting_recovery(survey.id)
             if resolved is not None:  # the answer to "Did we sort this out for you?"
                 answer = read_yes_no(text) or text
@@ -110,12 +119,8 @@ class Conversations:
                 log.info(
                     "survey %s: recovery answer %r (hand-off %s)", survey.id, answer, resolved.id
                 )
-                thanks = BotMessage(text=self._handoff_config.recovery_thanks)
-                if record_replies:
-                    await self._store.add_message(
-                        survey.id, Direction.OUTBOUND, Author.BOT, thanks.text, self._clock()
-                    )
-                return Turn(replies=[thanks])
+                thanks = self._handoff_config.recovery_thanks
+                return Turn(replies=await self._say(survey, thanks, record_replies))
             replies = await self._forward(survey, guard(text), record_replies)
             # The bot may have handed the conversation over this turn (the
             # action server stores the hand-off): tell the agents' consoles.
@@ -125,7 +130,45 @@ class Conversations:
                 self._events.publish(
                     {"event": "opened", "handoff_id": opened.id, "urgency": opened.urgency}
                 )
+            else:
+                replies += await self._offer_if_severe(survey, record_replies)
             return Turn(replies=replies)
+
+    async def _offer_if_severe(self, survey: Survey, record_replies: bool) -> list[BotMessage]:
+        """Once a severe detractor's survey is done, offer them a person (once)."""
+        done = await self._store.get_survey(survey.id)
+        if done is None or done.state != SurveyState.COMPLETED or done.response is None:
+            return []
+        words = " ".join(t for t in (done.response.reason, done.response.follow_up) if t)
+        severe = is_severe(done.response.score, words, self._handoff_config)
+        if severe is None:
+            return []
+        if await self._handoffs.offer(survey.id, severe, self._clock()) is None:
+            return []  # offered (or handed over) before
+        log.info("survey %s: a person offered (%s)", survey.id, severe)
+        return await self._say(survey, self._handoff_config.offer_question, record_replies)
+
+    async def _answer_offer(
+        self, survey: Survey, offered: Handoff, answer: str, record_replies: bool
+    ) -> list[BotMessage]:
+        now = self._clock()
+        accepted = answer == "yes"
+        await self._handoffs.answer_offer(offered.id, accepted, now)
+        if not accepted:
+            return await self._say(survey, self._handoff_config.offer_declined, record_replies)
+        log.info("survey %s handed over (severe detractor accepted)", survey.id)
+        self._events.publish({"event": "opened", "handoff_id": offered.id, "urgency": 3})
+        when = when_someone_replies(self._handoff_config, now)
+        text = self._handoff_config.offer_accepted.replace("{when}", when)
+        return await self._say(survey, text, record_replies)
+
+    async def _say(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:
+        """A message the app itself says (not Rasa), kept in the transcript."""
+        if record_replies:
+            await self._store.add_message(
+                survey.id, Direction.OUTBOUND, Author.BOT, text, self._clock()
+            )
+        return [BotMessage(text=text)]
 
     async def _forward(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:
         metadata = {

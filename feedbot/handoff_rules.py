@@ -72,6 +72,17 @@ class HandoffConfig(BaseModel):
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     # A hand-off waiting longer than this for an agent is flagged in the queue.
     flag_waiting_after_minutes: float = Field(default=30, gt=0)
+    # Said by the app to a severe detractor once the survey is done, and after
+    # their answer ({when}: "shortly", "on Monday at 09:00").
+    offer_question: str = Field(
+        default="I'm sorry we let you down. Would you like someone from our team to "
+        "get in touch about this? Please reply yes or no.",
+        min_length=1,
+    )
+    offer_accepted: str = Field(
+        default="Thank you. A person from our team will reply here {when}.", min_length=1
+    )
+    offer_declined: str = Field(default="No problem. Thank you again for telling us.", min_length=1)
     # Said by the app when an agent resolves a hand-off, and after the answer.
     recovery_question: str = Field(
         default="Did we sort this out for you? Please reply yes or no.", min_length=1

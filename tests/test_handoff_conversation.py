@@ -250,3 +250,57 @@ async def test_bad_agent_requests_are_clear(
         assert r.status == 400 and "must be JSON" in (await r.json())["error"]
     async with http.post(url, json={"agent": "sam", "text": "x" * 2001}, headers=agent()) as r:
         assert r.status == 400 and "at most 2000 characters" in (await r.json())["error"]
+
+
+async def test_a_severe_detractor_is_offered_a_person_and_accepts(
+    system: System, chat: ChatClient
+) -> None:
+    await chat.start(touchpoint="support")
+    await chat.say("2")
+    replies = await chat.say("The agent hung up on me twice")
+    assert replies[-1] == RECOVERY.offer_question  # after the thanks
+    assert replies[0] in response_texts("utter_thanks")
+    accepted = await chat.say("yes please")
+    assert len(accepted) == 1 and accepted[0].startswith("Thank you. A person from our team")
+    (handoff,) = handoffs_of(system, chat.survey_id or "")
+    assert (handoff.reason, handoff.state, handoff.urgency) == ("severe_detractor", "waiting", 3)
+    assert handoff.detail == "score 2 (at most 3)"
+    assert await chat.say("It was about my broken laptop") == []  # for the agent now
+
+
+async def test_a_severe_detractor_may_decline_the_offer(system: System, chat: ChatClient) -> None:
+    await chat.start(touchpoint="checkout")
+    await chat.say("6")
+    # Not a low score, but a serious subject: a refund.
+    replies = await chat.say("I was charged twice and want a refund")
+    assert replies[-1] == RECOVERY.offer_question
+    assert await chat.say("No thanks") == [RECOVERY.offer_declined]
+    (handoff,) = handoffs_of(system, chat.survey_id or "")
+    assert (handoff.state, handoff.detail) == ("declined", "mentions 'refund'")
+    after = await chat.say("bye")
+    assert after and RECOVERY.offer_question not in after  # offered once only
+
+
+async def test_no_offer_to_a_customer_who_is_not_severe(system: System, chat: ChatClient) -> None:
+    await chat.start(touchpoint="delivery")
+    await chat.say("5")
+    replies = await chat.say("It came a day late")
+    assert replies and all(r != RECOVERY.offer_question for r in replies)
+    assert handoffs_of(system, chat.survey_id or "") == []
+
+
+async def test_by_sms_a_severe_detractor_accepts_the_offer(
+    system: System, fake_twilio: FakeTwilio, http: aiohttp.ClientSession
+) -> None:
+    phone = new_number()
+    _, body = await create(
+        http, system, channel="sms", phone=phone, touchpoint="support", interaction_id=phone
+    )
+    await wait_for(fake_twilio, phone, 2)
+    await text_in(http, system, phone, "0, nobody ever called me back about my complaint")
+    texts = await wait_for(fake_twilio, phone, 4)
+    assert texts[3] == RECOVERY.offer_question
+    await text_in(http, system, phone, "Yes")
+    assert (await wait_for(fake_twilio, phone, 5))[4].startswith("Thank you. A person")
+    (handoff,) = handoffs_of(system, body["survey_id"])
+    assert (handoff.reason, handoff.state) == ("severe_detractor", "waiting")

@@ -146,12 +146,13 @@ async def test_a_score_and_reason_in_one_message_are_not_asked_why_again(
     system: System, chat: ChatClient
 ) -> None:
     await chat.start(touchpoint="support")
-    (reply,) = await chat.say("2. Waited 40 minutes on hold")
+    # (4: a detractor, but not severe, so no offer of a person follows the thanks)
+    (reply,) = await chat.say("4. Waited 40 minutes on hold")
     assert reply in response_texts("utter_thanks")
     survey = system.survey(chat.survey_id or "")
     assert survey.state == "completed"
     assert survey.response is not None
-    assert (survey.response.score, survey.response.reason) == (2, "Waited 40 minutes on hold")
+    assert (survey.response.score, survey.response.reason) == (4, "Waited 40 minutes on hold")
     assert system.themes(survey.id) == ["wait_time"]
     assert survey.response.sentiment == "negative"
 

@@ -50,6 +50,47 @@ class HandoffStore:
             session.add(handoff)
         return handoff, True
 
+    async def offer(self, survey_id: str, detail: str, at: datetime) -> Handoff | None:
+        """Record that a person was offered to a severe detractor; None when
+        this survey already has a hand-off of any kind (offered once only)."""
+        async with self._sessions.begin() as session:
+            if await session.scalar(select(Handoff.id).where(Handoff.survey_id == survey_id)):
+                return None
+            handoff = Handoff(
+                id=uuid.uuid4().hex,
+                survey_id=survey_id,
+                reason="severe_detractor",
+                detail=detail,
+                urgency=3,
+                state=HandoffState.OFFERED,
+                created_at=at,
+            )
+            session.add(handoff)
+        return handoff
+
+    async def offered_for_survey(self, survey_id: str) -> Handoff | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Handoff).where(
+                    Handoff.survey_id == survey_id, Handoff.state == HandoffState.OFFERED
+                )
+            )
+
+    async def answer_offer(self, handoff_id: str, accepted: bool, at: datetime) -> bool:
+        """Accepted: into the queue, waiting from now. Declined: closed."""
+        values: dict[str, object] = (
+            {"state": HandoffState.WAITING, "created_at": at}
+            if accepted
+            else {"state": HandoffState.DECLINED, "resolved_at": at}
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.state == HandoffState.OFFERED)
+                .values(values)
+            )
+        return bool(result.rowcount)
+
     async def get(self, handoff_id: str) -> Handoff | None:
         async with self._sessions() as session:
             return await session.get(Handoff, handoff_id)
@@ -63,8 +104,8 @@ class HandoffStore:
 
     async def open_for_customer(self, channel: str, customer_ref: str) -> QueuedHandoff | None:
         """The hand-off that still expects this customer's messages on this
-        channel (an SMS number whose survey ended when it was handed over):
-        open, or resolved with the recovery question unanswered."""
+        channel (an SMS number whose survey has ended): offered to a severe
+        detractor, open, or resolved with the recovery question unanswered."""
         async with self._sessions() as session:
             row = (
                 await session.execute(
@@ -73,7 +114,7 @@ class HandoffStore:
                     .where(
                         Survey.channel == channel,
                         Survey.customer_ref == customer_ref,
-                        Handoff.state.in_(OPEN)
+                        Handoff.state.in_((*OPEN, HandoffState.OFFERED))
                         | (
                             (Handoff.state == HandoffState.RESOLVED) & Handoff.recovery_at.is_(None)
                         ),

@@ -227,6 +227,8 @@ class OptOut(Base):
 
 
 class HandoffState(StrEnum):
+    OFFERED = "offered"  # a severe detractor was asked whether they want a person
+    DECLINED = "declined"  # they did not (not in the queue)
     WAITING = "waiting"  # in the queue, no agent yet
     CLAIMED = "claimed"  # an agent has it; the customer's messages go to them
     RESOLVED = "resolved"  # closed by the agent; the bot asks the recovery question
