@@ -97,3 +97,38 @@ async def test_the_queue_is_most_urgent_then_oldest(
         made.append(handoff.id)
     await handoffs.resolve(made[3], "resolved", T0 + timedelta(minutes=5))
     assert [q.handoff.id for q in await handoffs.queue()] == [made[1], made[2], made[0]]
+
+
+async def test_a_person_is_offered_once_and_accepting_queues_it(
+    stores: tuple[SurveyStore, HandoffStore],
+) -> None:
+    surveys, handoffs = stores
+    survey = await surveys.create_survey(
+        NewSurvey("sms", "support", customer_ref="+447911100002"), T0
+    )
+    offered = await handoffs.offer(survey.id, "score 1 (at most 3)", T0)
+    assert offered is not None and offered.state == HandoffState.OFFERED
+    assert await handoffs.offer(survey.id, "again", T0) is None  # once per survey
+    assert await handoffs.open_for_survey(survey.id) is None  # not in the queue yet
+    assert [q.handoff.id for q in await handoffs.queue()] == []
+    found = await handoffs.open_for_customer("sms", "+447911100002")
+    assert found is not None and found.handoff.id == offered.id  # texts reach the offer
+    later = T0 + timedelta(minutes=2)
+    assert await handoffs.answer_offer(offered.id, True, later)
+    assert not await handoffs.answer_offer(offered.id, False, later)  # answered once
+    queued = await handoffs.open_for_survey(survey.id)
+    assert queued is not None and queued.state == HandoffState.WAITING
+    assert queued.created_at == later  # waiting counts from the yes
+
+
+async def test_a_declined_offer_stays_out_of_the_queue(
+    stores: tuple[SurveyStore, HandoffStore],
+) -> None:
+    surveys, handoffs = stores
+    survey = await surveys.create_survey(NewSurvey("web", "checkout"), T0)
+    offered = await handoffs.offer(survey.id, "mentions 'refund'", T0)
+    assert offered is not None and await handoffs.answer_offer(offered.id, False, T0)
+    declined = await handoffs.get(offered.id)
+    assert declined is not None and declined.state == HandoffState.DECLINED
+    assert await handoffs.open_for_survey(survey.id) is None
+    assert await handoffs.offer(survey.id, "again", T0) is None
