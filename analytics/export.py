@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,7 +23,15 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from sqlalchemy import Connection, func, select
 
 from analytics.query import ExportFormat, Scope
-from feedbot.store.models import Message, Response, ResponseTheme, Survey, SurveyState
+from feedbot.store.models import (
+    Handoff,
+    HandoffState,
+    Message,
+    Response,
+    ResponseTheme,
+    Survey,
+    SurveyState,
+)
 
 COLUMNS = (
     "survey_id",
@@ -109,9 +117,30 @@ def survey_rows(
     for batch in result.partitions():
         ids = [row.id for row in batch]
         themes = _themes(conn, ids)
+        handed = _handoffs(conn, ids)
         said = _transcripts(conn, ids) if transcripts else {}
         for row in batch:
-            yield _row(row, themes.get(row.id, []), said.get(row.id), options)
+            found = _row(row, themes.get(row.id, []), said.get(row.id), options)
+            handoff = handed.get(row.id)
+            found["handed_off"] = handoff is not None
+            found["summary"] = summary_line(found, options.touchpoint_names or {}, handoff)
+            yield found
+
+
+class HandedOff(NamedTuple):
+    state: str
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+def _handoffs(conn: Connection, ids: list[str]) -> dict[str, HandedOff]:
+    """The surveys of this batch that a person took over (offers declined or
+    never answered do not count)."""
+    query = select(Handoff.survey_id, Handoff.state, Handoff.created_at, Handoff.resolved_at).where(
+        Handoff.survey_id.in_(ids),
+        Handoff.state.in_([HandoffState.WAITING, HandoffState.CLAIMED, HandoffState.RESOLVED]),
+    )
+    return {survey_id: HandedOff(*rest) for survey_id, *rest in conn.execute(query)}
 
 
 def _themes(conn: Connection, ids: list[str]) -> dict[str, list[str]]:
@@ -172,21 +201,23 @@ def _row(
         "follow_up": follow_up,
         "themes": themes,
         "sentiment": sentiment,
-        "handed_off": False,  # hand-offs to agents are not built yet (issue 6)
+        "handed_off": False,  # set by survey_rows from the batch's hand-offs
         "completed": state == SurveyState.COMPLETED,
         "state": state,
         "sent_at": _iso(sent_at),
         "started_at": _iso(started_at),
         "completed_at": _iso(completed_at),
     }
-    found["summary"] = summary_line(found, options.touchpoint_names or {})
     if transcript is not None:
         found[TRANSCRIPT] = transcript
     return found
 
 
-def summary_line(row: dict[str, Any], touchpoint_names: dict[str, str]) -> str:
-    """'Detractor (3) · leeds / Store visit · staff, price · completed'."""
+def summary_line(
+    row: dict[str, Any], touchpoint_names: dict[str, str], handoff: HandedOff | None = None
+) -> str:
+    """'Detractor (3) · leeds / Store visit · staff, price · completed · handed
+    off, resolved in 2h'."""
     who = (
         f"{str(row['category']).capitalize()} ({row['score']})"
         if row["score"] is not None
@@ -199,7 +230,17 @@ def summary_line(row: dict[str, Any], touchpoint_names: dict[str, str]) -> str:
     if row["themes"]:
         parts.append(", ".join(row["themes"]))
     parts.append(str(row["state"]))
+    if handoff is not None:
+        parts.append(_handoff_words(handoff))
     return " · ".join(parts)
+
+
+def _handoff_words(handoff: HandedOff) -> str:
+    if handoff.state != HandoffState.RESOLVED or handoff.resolved_at is None:
+        return "handed off, open"
+    hours = (handoff.resolved_at - handoff.created_at).total_seconds() / 3600
+    took = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.0f}h"
+    return f"handed off, resolved in {took}"
 
 
 def _iso(value: datetime | None) -> str | None:

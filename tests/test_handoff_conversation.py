@@ -5,6 +5,7 @@ to the agents, not to the bot."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -178,6 +179,16 @@ async def test_an_agent_claims_replies_notes_and_resolves_on_the_web(
     ]
     async with http.get(api, headers=agent()) as resp:
         assert handoff.id not in {h["id"] for h in (await resp.json())["handoffs"]}
+
+    # Exports say so.
+    async with http.get(
+        f"{system.base_url}/api/export?format=jsonl&touchpoint=delivery",
+        headers=agent(ANALYST_TOKEN),
+    ) as resp:
+        rows = {r["survey_id"]: r for r in map(json.loads, (await resp.text()).splitlines())}
+    assert rows[survey_id]["handed_off"] is True
+    assert rows[survey_id]["summary"].startswith("Detractor (1) · north-hub / Delivery")
+    assert " · handed off, resolved in " in rows[survey_id]["summary"]
 
 
 async def test_an_agents_reply_reaches_an_sms_customer(
