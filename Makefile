@@ -20,13 +20,13 @@ RASA_ENV := ACTION_ENDPOINT_URL=http://127.0.0.1:5055/webhook RASA_TRACKER_DB=va
   RASA_TELEMETRY_ENABLED=false PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2 \
   SQLALCHEMY_SILENCE_UBER_WARNING=1
 
-.PHONY: help install run demo train test lint format test-rasa test-python bench bench-bulk bench-analytics clean
+.PHONY: help install run demo train test lint format test-rasa test-python bench bench-bulk bench-analytics bench-handoff clean
 
 help:
 	@echo "make run    set up everything (first time: a few minutes) and run Feedbot on SQLite"
 	@echo "make demo   like make run, on a separate demo store filled with 5,000 surveys"
 	@echo "make test   lint, validate the Rasa data, conversation tests and the pytest suite"
-	@echo "make bench  turn times: the app against Rasa's REST channel, SMS against the web (minutes)"
+	@echo "make bench  turn times: app vs Rasa's REST channel, SMS vs web, hand-off to console (minutes)"
 	@echo "make bench-bulk  10,000 SMS surveys at a rate limit: rate achieved, memory (about 45 min)"
 	@echo "make bench-analytics  report and export over a million answers against pandas (about 30 min)"
 	@echo "make clean  remove environments, models and var/"
@@ -82,6 +82,7 @@ test: lint test-rasa test-python
 bench: train
 	$(VENV)/bin/python -m bench.turn_latency
 	$(VENV)/bin/python -m bench.sms turns
+	$(VENV)/bin/python -m bench.handoff
 
 bench-bulk: train
 	$(VENV)/bin/python -m bench.sms bulk --surveys 10000 --rate 8
