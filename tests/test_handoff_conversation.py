@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.app import create_app
 from feedbot.handoff_rules import HandoffConfig
 from feedbot.store.models import Handoff
 from tests.chat import ChatClient, response_texts
-from tests.conftest import AGENT_TOKEN, ANALYST_TOKEN, API_TOKEN
+from tests.conftest import AGENT_TOKEN, ANALYST_TOKEN, API_TOKEN, settings_for
 from tests.fake_twilio import FakeTwilio
 from tests.system import System
 from tests.test_sms import create, new_number, text_in, wait_for
@@ -315,3 +318,27 @@ async def test_by_sms_a_severe_detractor_accepts_the_offer(
     assert (await wait_for(fake_twilio, phone, 5))[4].startswith("Thank you. A person")
     (handoff,) = handoffs_of(system, body["survey_id"])
     assert (handoff.reason, handoff.state) == ("severe_detractor", "waiting")
+
+
+@pytest.mark.parametrize(
+    ("now", "when"),
+    [
+        (datetime(2026, 11, 21, 12, 0, tzinfo=UTC), "on Monday at 09:00"),  # a Saturday
+        (datetime(2026, 11, 23, 7, 30, tzinfo=UTC), "today at 09:00"),  # Monday, early
+        (datetime(2026, 11, 23, 10, 0, tzinfo=UTC), "shortly"),  # Monday, open
+    ],
+)
+async def test_the_customer_is_told_when_a_person_will_reply(
+    system: System, fake_twilio: FakeTwilio, now: datetime, when: str
+) -> None:
+    """Business hours (Mon–Fri 09:00–17:30 London) with an injected clock: the
+    app in-process on that clock, against the running Rasa and action server."""
+    app = create_app(settings_for(system, fake_twilio), clock=lambda: now, run_scheduler=False)
+    async with TestClient(TestServer(app)) as client, client.ws_connect("/chat") as ws:
+        chat = ChatClient(ws)  # type: ignore[arg-type]
+        await chat.start(touchpoint="support")
+        await chat.say("1")
+        assert (await chat.say("Nobody helped me at all"))[-1] == RECOVERY.offer_question
+        assert await chat.say("yes") == [
+            f"Thank you. A person from our team will reply here {when}."
+        ]
