@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from feedbot.validation import describe
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def json_body(request: web.Request, model: type[Body]) -> Body:
+    """The request's JSON body as ``model``; a 400 that names the problem
+    (not JSON, or which field is wrong) otherwise."""
+    try:
+        raw = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="The request body must be JSON.") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise web.HTTPBadRequest(text=describe(exc, top="body")) from None
 
 
 def _wants_json(request: web.Request) -> bool:

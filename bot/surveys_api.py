@@ -7,16 +7,16 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 from bot.auth import Role, require_role
+from bot.errors import json_body
 from bot.keys import CLOCK, OPT_OUTS, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.phones import InvalidPhone, time_zone_of, to_e164
 from feedbot.contact_rules import Decision, QuietHours, Verdict, decide
 from feedbot.store.models import Channel, Survey, SurveyState
 from feedbot.store.surveys import NewSurvey
-from feedbot.validation import describe
 
 routes = web.RouteTableDef()
 
@@ -40,15 +40,7 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 async def create_survey(request: web.Request) -> web.Response:
     app = request.app
     require_role(request, Role.API)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _bad_request("The request body must be JSON.") from None
-    try:
-        wanted = SurveyRequest.model_validate(body)
-    except ValidationError as exc:
-        problems = describe(exc, top="body")
-        raise _bad_request(problems) from None
+    wanted = await json_body(request, SurveyRequest)
     config = app[SURVEY_CONFIG]
     refusal = config.refusal(wanted.touchpoint, wanted.location)
     if refusal:
