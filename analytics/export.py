@@ -120,11 +120,7 @@ def survey_rows(
         handed = _handoffs(conn, ids)
         said = _transcripts(conn, ids) if transcripts else {}
         for row in batch:
-            found = _row(row, themes.get(row.id, []), said.get(row.id), options)
-            handoff = handed.get(row.id)
-            found["handed_off"] = handoff is not None
-            found["summary"] = summary_line(found, options.touchpoint_names or {}, handoff)
-            yield found
+            yield _row(row, themes.get(row.id, []), said.get(row.id), handed.get(row.id), options)
 
 
 class HandedOff(NamedTuple):
@@ -171,6 +167,7 @@ def _row(
     row: Any,
     themes: list[str],
     transcript: list[dict[str, str]] | None,
+    handoff: HandedOff | None,
     options: ExportOptions,
 ) -> dict[str, Any]:
     (
@@ -201,13 +198,14 @@ def _row(
         "follow_up": follow_up,
         "themes": themes,
         "sentiment": sentiment,
-        "handed_off": False,  # set by survey_rows from the batch's hand-offs
+        "handed_off": handoff is not None,
         "completed": state == SurveyState.COMPLETED,
         "state": state,
         "sent_at": _iso(sent_at),
         "started_at": _iso(started_at),
         "completed_at": _iso(completed_at),
     }
+    found["summary"] = summary_line(found, options.touchpoint_names or {}, handoff)
     if transcript is not None:
         found[TRANSCRIPT] = transcript
     return found
