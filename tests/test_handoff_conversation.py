@@ -40,6 +40,20 @@ def handoffs_of(system: System, survey_id: str) -> list[Handoff]:
         return list(session.scalars(select(Handoff).where(Handoff.survey_id == survey_id)))
 
 
+async def sms_survey(
+    http: aiohttp.ClientSession, system: System, fake: FakeTwilio, touchpoint: str
+) -> tuple[str, dict]:
+    """A new number sent a survey through the API: (the number, the API's answer)
+    once the greeting and the question have reached it."""
+    phone = new_number()
+    status, body = await create(
+        http, system, channel="sms", phone=phone, touchpoint=touchpoint, interaction_id=phone
+    )
+    assert status == 201 and body["status"] == "sent", body
+    await wait_for(fake, phone, 2)
+    return phone, body
+
+
 @pytest.fixture
 async def chat(system: System) -> AsyncIterator[ChatClient]:
     async with aiohttp.ClientSession() as http, http.ws_connect(system.ws_url) as ws:
@@ -78,12 +92,7 @@ async def test_on_the_web_a_person_takes_over_and_the_bot_stops(
 async def test_by_sms_a_person_takes_over_and_texts_reach_them(
     system: System, fake_twilio: FakeTwilio, http: aiohttp.ClientSession
 ) -> None:
-    phone = new_number()
-    status, body = await create(
-        http, system, channel="sms", phone=phone, touchpoint="delivery", interaction_id=phone
-    )
-    assert status == 201 and body["status"] == "sent"
-    await wait_for(fake_twilio, phone, 2)
+    phone, body = await sms_survey(http, system, fake_twilio, "delivery")
     await text_in(http, system, phone, "I want to speak to a manager")
     messages = await wait_for(fake_twilio, phone, 3)
     assert is_handoff_message(messages[2]), messages[2]
@@ -197,11 +206,7 @@ async def test_an_agent_claims_replies_notes_and_resolves_on_the_web(
 async def test_an_agents_reply_reaches_an_sms_customer(
     system: System, fake_twilio: FakeTwilio, http: aiohttp.ClientSession
 ) -> None:
-    phone = new_number()
-    _, body = await create(
-        http, system, channel="sms", phone=phone, touchpoint="support", interaction_id=phone
-    )
-    await wait_for(fake_twilio, phone, 2)
+    phone, body = await sms_survey(http, system, fake_twilio, "support")
     await text_in(http, system, phone, "please call me back")
     await wait_for(fake_twilio, phone, 3)
     (handoff,) = handoffs_of(system, body["survey_id"])
@@ -306,11 +311,7 @@ async def test_no_offer_to_a_customer_who_is_not_severe(system: System, chat: Ch
 async def test_by_sms_a_severe_detractor_accepts_the_offer(
     system: System, fake_twilio: FakeTwilio, http: aiohttp.ClientSession
 ) -> None:
-    phone = new_number()
-    _, body = await create(
-        http, system, channel="sms", phone=phone, touchpoint="support", interaction_id=phone
-    )
-    await wait_for(fake_twilio, phone, 2)
+    phone, body = await sms_survey(http, system, fake_twilio, "support")
     await text_in(http, system, phone, "0, nobody ever called me back about my complaint")
     texts = await wait_for(fake_twilio, phone, 4)
     assert texts[3] == RECOVERY.offer_question
