@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.export import mask_phone
 from bot.auth import Role, require_role
-from bot.keys import CLOCK, HANDOFF_EVENTS, LIVE_CHATS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.errors import json_body
+from bot.keys import CLOCK, HANDOFF_EVENTS, HANDOFFS, LIVE_CHATS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from feedbot.customer_text import MAX_MESSAGE_CHARS
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Channel, Direction, Handoff, HandoffState, Survey
-from feedbot.validation import describe
 
 routes = web.RouteTableDef()
 
@@ -42,19 +42,7 @@ class Resolution(AgentAction):
 
 
 def _handoffs(request: web.Request) -> HandoffStore:
-    return HandoffStore(request.app[STORE].engine)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    try:
-        return model.model_validate(await request.json())
-    except ValueError as exc:
-        if isinstance(exc, ValidationError):
-            raise web.HTTPBadRequest(text=describe(exc, top="body")) from None
-        raise web.HTTPBadRequest(text="The request body must be JSON.") from None
+    return request.app[HANDOFFS]
 
 
 async def _open(request: web.Request) -> Handoff:
@@ -145,7 +133,7 @@ async def card(request: web.Request) -> web.Response:
 async def claim(request: web.Request) -> web.Response:
     require_role(request, Role.AGENT)
     handoff = await _open(request)
-    body = await _body(request, AgentAction)
+    body = await json_body(request, AgentAction)
     if not await _handoffs(request).claim(handoff.id, body.agent, request.app[CLOCK]()):
         raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not waiting.")
     _announce(request, "claimed", handoff, agent=body.agent)
@@ -156,7 +144,7 @@ async def claim(request: web.Request) -> web.Response:
 async def note(request: web.Request) -> web.Response:
     require_role(request, Role.AGENT)
     handoff = await _open(request)
-    body = await _body(request, AgentText)
+    body = await json_body(request, AgentText)
     await _handoffs(request).add_note(handoff.id, body.agent, body.text, request.app[CLOCK]())
     _announce(request, "noted", handoff, agent=body.agent)
     return web.json_response({"id": handoff.id}, status=201)
@@ -168,7 +156,7 @@ async def reply(request: web.Request) -> web.Response:
     handoff = await _open(request)
     if handoff.state == HandoffState.RESOLVED:
         raise web.HTTPConflict(text="This hand-off is resolved; the bot has the conversation.")
-    body = await _body(request, AgentText)
+    body = await json_body(request, AgentText)
     app = request.app
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
@@ -185,7 +173,7 @@ async def resolve(request: web.Request) -> web.Response:
     question, whose answer is kept with the hand-off."""
     require_role(request, Role.AGENT)
     handoff = await _open(request)
-    body = await _body(request, Resolution)
+    body = await json_body(request, Resolution)
     app = request.app
     now = app[CLOCK]()
     if not await _handoffs(request).resolve(handoff.id, body.code, now):

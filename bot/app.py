@@ -21,6 +21,7 @@ from bot.keys import (
     CLOCK,
     CONVERSATIONS,
     HANDOFF_EVENTS,
+    HANDOFFS,
     HTTP,
     LIVE_CHATS,
     OPT_OUTS,
@@ -41,6 +42,7 @@ from bot.sms.twilio_sender import SmsNotConfigured, TwilioSender
 from bot.tasks import background_tasks
 from feedbot.settings import Settings
 from feedbot.store.database import async_engine, sync_engine
+from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import load_survey_config
@@ -94,6 +96,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     engine = async_engine(settings.database_url)
     http = aiohttp.ClientSession()
     app[STORE] = SurveyStore(engine)
+    app[HANDOFFS] = HandoffStore(engine)
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
     app[RASA] = RasaClient(http, settings.rasa_url, settings.rasa_timeout_seconds)
@@ -101,6 +104,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[STORE],
         app[RASA],
         app[CLOCK],
+        handoffs=app[HANDOFFS],
         handoff_config=app[SURVEY_CONFIG].handoff,
         events=app[HANDOFF_EVENTS],
     )
@@ -118,6 +122,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             app[CONVERSATIONS],
             app[SURVEY_CONFIG].sms,
             app[CLOCK],
+            handoffs=app[HANDOFFS],
         )
         if sender
         else None
@@ -127,7 +132,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         webhooks = HandoffWebhooks(
             list(settings.webhook_urls),
             settings.webhook_secret,
-            engine,
+            app[HANDOFFS],
             http,
             app[CLOCK],
             first_delay=settings.webhook_retry_seconds,

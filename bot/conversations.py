@@ -14,8 +14,8 @@ from bot.handoff_events import HandoffEvents
 from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
 from feedbot.handoff_rules import HandoffConfig, is_severe, read_yes_no, when_someone_replies
-from feedbot.store.handoffs import HandoffStore
-from feedbot.store.models import Author, Direction, Handoff, Survey, SurveyState
+from feedbot.store.handoffs import OPEN, HandoffStore
+from feedbot.store.models import Author, Direction, Handoff, HandoffState, Survey, SurveyState
 from feedbot.store.surveys import SurveyStore
 
 log = logging.getLogger(__name__)
@@ -96,51 +96,65 @@ class Conversations:
             if not stored:
                 log.info("survey %s: message %s delivered again, ignored", survey.id, external_id)
                 return Turn(replies=[], duplicate=True)
-            handoff = await self._handoffs.open_for_survey(survey.id)
-            if handoff is not None:  # a person has this conversation: not the bot
-                log.info("survey %s: message for the agent (hand-off %s)", survey.id, handoff.id)
-                self._events.publish(
-                    {"event": "customer_message", "handoff_id": handoff.id, "text": text}
-                )
-                return Turn(replies=[], with_agent=True)
-            offered = await self._handoffs.offered_for_survey(survey.id)
-            if offered is not None:  # "Would you like someone from our team…?"
-                answer = read_yes_no(text)
-                if answer is not None:
-                    return Turn(
-                        replies=await self._answer_offer(survey, offered, answer, record_replies)
-                    )
-                # Anything else: the offer lapses and the words go to the bot.
-                await self._handoffs.answer_offer(offered.id, False, self._clock())
-            resolved = await self._handoffs.awaiting_recovery(survey.id)
-            if resolved is not None:  # the answer to "Did we sort this out for you?"
-                answer = read_yes_no(text) or text
-                await self._handoffs.record_recovery(resolved.id, answer, self._clock())
-                log.info(
-                    "survey %s: recovery answer %r (hand-off %s)", survey.id, answer, resolved.id
-                )
-                thanks = self._handoff_config.recovery_thanks
-                return Turn(replies=await self._say(survey, thanks, record_replies))
+            handoff = await self._handoffs.current_for_survey(survey.id)
+            if handoff is not None:
+                said = await self._to_handoff(survey, handoff, text, record_replies)
+                if said is not None:
+                    return said
             replies = await self._forward(survey, guard(text), record_replies)
-            # The bot may have handed the conversation over this turn (the
-            # action server stores the hand-off): tell the agents' consoles.
-            opened = await self._handoffs.open_for_survey(survey.id)
-            if opened is not None:
-                log.info("survey %s handed over (%s)", survey.id, opened.reason)
-                self._events.publish(
-                    {"event": "opened", "handoff_id": opened.id, "urgency": opened.urgency}
+            return Turn(replies=replies + await self._after_bot_turn(survey, record_replies))
+
+    async def _to_handoff(
+        self, survey: Survey, handoff: Handoff, text: str, record_replies: bool
+    ) -> Turn | None:
+        """A message while a hand-off expects the customer; None when it is
+        for the bot after all (an unclear answer to the offer of a person)."""
+        if handoff.state in OPEN:  # a person has this conversation: not the bot
+            log.info("survey %s: message for the agent (hand-off %s)", survey.id, handoff.id)
+            self._events.publish(
+                {"event": "customer_message", "handoff_id": handoff.id, "text": text}
+            )
+            return Turn(replies=[], with_agent=True)
+        if handoff.state == HandoffState.OFFERED:  # "Would you like someone from our team…?"
+            answer = read_yes_no(text)
+            if answer is not None:
+                return Turn(
+                    replies=await self._answer_offer(survey, handoff, answer, record_replies)
                 )
-            else:
-                replies += await self._offer_if_severe(survey, record_replies)
-            return Turn(replies=replies)
+            # Anything else: the offer lapses and the words go to the bot.
+            await self._handoffs.answer_offer(handoff.id, False, self._clock())
+            return None
+        # Resolved: the answer to "Did we sort this out for you?"
+        answer = read_yes_no(text) or text
+        await self._handoffs.record_recovery(handoff.id, answer, self._clock())
+        log.info("survey %s: recovery answer %r (hand-off %s)", survey.id, answer, handoff.id)
+        thanks = self._handoff_config.recovery_thanks
+        return Turn(replies=await self._say(survey, thanks, record_replies))
+
+    async def _after_bot_turn(self, survey: Survey, record_replies: bool) -> list[BotMessage]:
+        """What follows a turn that ended the survey: tell the agents' consoles
+        when the bot handed it over (the action server stores the hand-off), or
+        offer a severe detractor a person. Nothing while the survey goes on."""
+        done = await self._store.get_survey(survey.id)
+        if done is None or done.state == SurveyState.STARTED:
+            return []
+        opened = await self._handoffs.open_for_survey(survey.id)
+        if opened is not None:
+            log.info("survey %s handed over (%s)", survey.id, opened.reason)
+            self._events.publish(
+                {"event": "opened", "handoff_id": opened.id, "urgency": opened.urgency}
+            )
+            return []
+        return await self._offer_if_severe(done, record_replies)
 
     async def _offer_if_severe(self, survey: Survey, record_replies: bool) -> list[BotMessage]:
-        """Once a severe detractor's survey is done, offer them a person (once)."""
-        done = await self._store.get_survey(survey.id)
-        if done is None or done.state != SurveyState.COMPLETED or done.response is None:
+        """Once a severe detractor's survey is done, offer them a person (once).
+        ``survey`` is as stored after the turn, with its response."""
+        response = survey.response
+        if survey.state != SurveyState.COMPLETED or response is None:
             return []
-        words = " ".join(t for t in (done.response.reason, done.response.follow_up) if t)
-        severe = is_severe(done.response.score, words, self._handoff_config)
+        words = " ".join(t for t in (response.reason, response.follow_up) if t)
+        severe = is_severe(response.score, words, self._handoff_config)
         if severe is None:
             return []
         if await self._handoffs.offer(survey.id, severe, self._clock()) is None:

@@ -20,11 +20,8 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from feedbot.store.handoffs import HandoffStore
-from feedbot.store.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Feedbot-Signature"
@@ -41,7 +38,7 @@ class HandoffWebhooks:
         self,
         urls: list[str],
         secret: str,
-        engine: AsyncEngine,
+        handoffs: HandoffStore,
         http: aiohttp.ClientSession,
         clock: Callable[[], datetime],
         *,
@@ -50,8 +47,7 @@ class HandoffWebhooks:
         timeout: float = 5.0,
     ) -> None:
         self._urls, self._secret, self._http, self._clock = urls, secret, http, clock
-        self._handoffs = HandoffStore(engine)
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._handoffs = handoffs
         self._attempts, self._first_delay, self._timeout = attempts, first_delay, timeout
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -99,52 +95,31 @@ class HandoffWebhooks:
         }
 
     async def _deliver(self, url: str, event: dict[str, Any], body: bytes) -> None:
-        delivery = WebhookDelivery(
-            handoff_id=event["handoff_id"],
-            event=event["event"],
-            url=url,
-            payload=body.decode(),
-            status="pending",
-            attempts=0,
-            created_at=self._clock(),
+        delivery = await self._handoffs.log_delivery(
+            event["handoff_id"], event["event"], url, body.decode(), self._clock()
         )
-        async with self._sessions.begin() as session:
-            session.add(delivery)
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: signature(self._secret, body),
         }
+        limit = aiohttp.ClientTimeout(total=self._timeout)
         error = ""
         for attempt in range(1, self._attempts + 1):
             if attempt > 1:
                 await asyncio.sleep(self._first_delay * 2 ** (attempt - 2))
             try:
-                async with self._http.post(
-                    url,
-                    data=body,
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=self._timeout),
-                ) as resp:
+                async with self._http.post(url, data=body, headers=headers, timeout=limit) as resp:
                     if 200 <= resp.status < 300:  # (the last failure, if any, stays logged)
-                        await self._record(delivery.id, "delivered", attempt, error or None)
+                        await self._handoffs.delivery_tried(
+                            delivery, "delivered", attempt, error or None, self._clock()
+                        )
                         return
                     error = f"HTTP {resp.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            await self._record(delivery.id, "pending", attempt, error)
+            status = "failed" if attempt == self._attempts else "pending"
+            await self._handoffs.delivery_tried(delivery, status, attempt, error, self._clock())
             log.info(
                 "webhook %s to %s failed (attempt %d): %s", event["event"], url, attempt, error
             )
-        await self._record(delivery.id, "failed", self._attempts, error)
         log.error("webhook %s to %s given up: %s", event["event"], url, error)
-
-    async def _record(
-        self, delivery_id: int, status: str, attempts: int, error: str | None
-    ) -> None:
-        values: dict[str, Any] = {"status": status, "attempts": attempts, "last_error": error}
-        if status == "delivered":
-            values["delivered_at"] = self._clock()
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(values)
-            )

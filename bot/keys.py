@@ -14,6 +14,7 @@ from bot.handoff_events import HandoffEvents
 from bot.rasa_client import RasaClient
 from bot.sms.channel import SmsChannel
 from feedbot.settings import Settings
+from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import SurveyConfig
@@ -22,6 +23,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SURVEY_CONFIG = web.AppKey("survey_config", SurveyConfig)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
 STORE = web.AppKey("store", SurveyStore)
+HANDOFFS = web.AppKey("handoffs", HandoffStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 RASA = web.AppKey("rasa", RasaClient)
 CONVERSATIONS = web.AppKey("conversations", Conversations)

@@ -56,11 +56,12 @@ async def test_claim_reply_resolve_and_recovery(stores: tuple[SurveyStore, Hando
     assert await handoffs.resolve(handoff.id, "refunded", T0 + timedelta(minutes=20))
     assert not await handoffs.resolve(handoff.id, "refunded", T0 + timedelta(minutes=21))
     assert await handoffs.open_for_survey(survey.id) is None
-    waiting = await handoffs.awaiting_recovery(survey.id)
+    waiting = await handoffs.current_for_survey(survey.id)  # awaits the recovery answer
     assert waiting is not None and waiting.id == handoff.id
+    assert waiting.state == HandoffState.RESOLVED
     assert await handoffs.record_recovery(handoff.id, "yes", T0 + timedelta(minutes=30))
     assert not await handoffs.record_recovery(handoff.id, "no", T0 + timedelta(minutes=31))
-    assert await handoffs.awaiting_recovery(survey.id) is None
+    assert await handoffs.current_for_survey(survey.id) is None
 
     done = await handoffs.get(handoff.id)
     assert done is not None

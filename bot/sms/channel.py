@@ -38,10 +38,11 @@ class SmsChannel:
         conversations: Conversations,
         texts: SmsTexts,
         clock: Callable[[], datetime],
+        handoffs: HandoffStore | None = None,
     ) -> None:
         self.sender = sender
         self._store = store
-        self._handoffs = HandoffStore(store.engine)
+        self._handoffs = handoffs or HandoffStore(store.engine)
         self._opt_outs = opt_outs
         self._conversations = conversations
         self._texts = texts

@@ -13,9 +13,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from feedbot.store.models import Handoff, HandoffNote, HandoffState, Survey
+from feedbot.store.models import Handoff, HandoffNote, HandoffState, Survey, WebhookDelivery
 
 OPEN = (HandoffState.WAITING, HandoffState.CLAIMED)
+# A hand-off that still expects the customer's next words: offered (yes or
+# no?), open (for the agent), or resolved with the recovery question unanswered.
+EXPECTS_CUSTOMER = Handoff.state.in_((*OPEN, HandoffState.OFFERED)) | (
+    (Handoff.state == HandoffState.RESOLVED) & Handoff.recovery_at.is_(None)
+)
 
 
 @dataclass(frozen=True)
@@ -68,14 +73,6 @@ class HandoffStore:
             session.add(handoff)
         return handoff
 
-    async def offered_for_survey(self, survey_id: str) -> Handoff | None:
-        async with self._sessions() as session:
-            return await session.scalar(
-                select(Handoff).where(
-                    Handoff.survey_id == survey_id, Handoff.state == HandoffState.OFFERED
-                )
-            )
-
     async def answer_offer(self, handoff_id: str, accepted: bool, at: datetime) -> bool:
         """Accepted: into the queue, waiting from now. Declined: closed."""
         values: dict[str, object] = (
@@ -102,6 +99,17 @@ class HandoffStore:
                 select(Handoff).where(Handoff.survey_id == survey_id, Handoff.state.in_(OPEN))
             )
 
+    async def current_for_survey(self, survey_id: str) -> Handoff | None:
+        """The survey's hand-off that expects the customer's next words, if any
+        (one query for every customer message)."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Handoff)
+                .where(Handoff.survey_id == survey_id, EXPECTS_CUSTOMER)
+                .order_by(Handoff.created_at.desc())
+                .limit(1)
+            )
+
     async def open_for_customer(self, channel: str, customer_ref: str) -> QueuedHandoff | None:
         """The hand-off that still expects this customer's messages on this
         channel (an SMS number whose survey has ended): offered to a severe
@@ -114,30 +122,13 @@ class HandoffStore:
                     .where(
                         Survey.channel == channel,
                         Survey.customer_ref == customer_ref,
-                        Handoff.state.in_((*OPEN, HandoffState.OFFERED))
-                        | (
-                            (Handoff.state == HandoffState.RESOLVED) & Handoff.recovery_at.is_(None)
-                        ),
+                        EXPECTS_CUSTOMER,
                     )
                     .order_by(Handoff.created_at.desc())
                     .limit(1)
                 )
             ).first()
         return QueuedHandoff(*row) if row else None
-
-    async def awaiting_recovery(self, survey_id: str) -> Handoff | None:
-        """A resolved hand-off whose recovery question is not answered yet."""
-        async with self._sessions() as session:
-            return await session.scalar(
-                select(Handoff)
-                .where(
-                    Handoff.survey_id == survey_id,
-                    Handoff.state == HandoffState.RESOLVED,
-                    Handoff.recovery_at.is_(None),
-                )
-                .order_by(Handoff.resolved_at.desc())
-                .limit(1)
-            )
 
     async def queue(self) -> list[QueuedHandoff]:
         """Open hand-offs, most urgent first, then oldest first."""
@@ -217,4 +208,34 @@ class HandoffStore:
                     .order_by(Survey.created_at.desc())
                     .limit(5)
                 )
+            )
+
+    async def log_delivery(
+        self, handoff_id: str, event: str, url: str, payload: str, at: datetime
+    ) -> int:
+        """A webhook delivery about to be tried; its id for the outcome."""
+        delivery = WebhookDelivery(
+            handoff_id=handoff_id,
+            event=event,
+            url=url,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            created_at=at,
+        )
+        async with self._sessions.begin() as session:
+            session.add(delivery)
+        return delivery.id
+
+    async def delivery_tried(
+        self, delivery_id: int, status: str, attempts: int, error: str | None, at: datetime
+    ) -> None:
+        """pending (to be tried again), delivered or failed; a delivery keeps
+        the last failure it had."""
+        values: dict[str, object] = {"status": status, "attempts": attempts, "last_error": error}
+        if status == "delivered":
+            values["delivered_at"] = at
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(values)
             )
