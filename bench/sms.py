@@ -41,6 +41,7 @@ from twilio.request_validator import RequestValidator
 from bench.turn_latency import SCRIPT, via_app
 from feedbot.runner import temporary_stack
 from feedbot.settings import PROJECT_ROOT, Settings
+from tests.databases import fresh_database
 from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
 
 TOKEN = "bench-token"
@@ -48,9 +49,12 @@ TOUCHPOINT = "support"
 
 
 @contextlib.contextmanager
-def sms_stack(fake: FakeTwilio, max_per_second: float | None = None) -> Iterator[Settings]:
-    """The stack with the SMS channel on, against the fake Twilio. Quiet hours
-    are off so that results do not depend on the hour the benchmark runs at."""
+def sms_stack(
+    fake: FakeTwilio, max_per_second: float | None = None, database_url: str | None = None
+) -> Iterator[Settings]:
+    """The stack with the SMS channel on, against the fake Twilio, on a fresh
+    SQLite database unless an empty database's URL is given. Quiet hours are
+    off so that results do not depend on the hour the benchmark runs at."""
     with tempfile.TemporaryDirectory(prefix="feedbot-bench-") as tmp:
         workdir = Path(tmp)
         touchpoints = yaml.safe_load((PROJECT_ROOT / "touchpoints.yml").read_text())
@@ -64,7 +68,7 @@ def sms_stack(fake: FakeTwilio, max_per_second: float | None = None) -> Iterator
         if max_per_second:
             env["TWILIO_MAX_PER_SECOND"] = str(max_per_second)
         print("Starting Rasa, the action server and the app…", file=sys.stderr, flush=True)
-        with temporary_stack(workdir, app_env=env) as settings:
+        with temporary_stack(workdir, app_env=env, database_url=database_url) as settings:
             yield settings
 
 
@@ -222,41 +226,48 @@ def app_pid(port: int) -> int:
 
 def bulk(args: argparse.Namespace) -> None:
     fake = FakeTwilio().start()
-    with sms_stack(fake, max_per_second=args.rate) as settings:
-        pid = app_pid(settings.port)
-        with tempfile.TemporaryDirectory(prefix="feedbot-bench-") as tmp:
-            csv_path = Path(tmp) / "interactions.csv"
-            with csv_path.open("w", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["channel", "phone", "touchpoint", "location", "interaction_id"])
-                for n in range(args.surveys):
-                    writer.writerow(["sms", phone_number(n), TOUCHPOINT, "", f"bulk-{n}"])
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if args.database == "postgresql":
+            database_url = stack.enter_context(fresh_database("postgresql", Path(".")))
+        _bulk(args, fake, stack.enter_context(sms_stack(fake, args.rate, database_url)))
 
-            samples: list[tuple[int, float]] = []  # (messages received, app RSS MB)
-            stop = threading.Event()
 
-            def sample() -> None:
-                while not stop.wait(1.0):
-                    samples.append((len(fake.received_at), rss_mb(pid)))
+def _bulk(args: argparse.Namespace, fake: FakeTwilio, settings: Settings) -> None:
+    pid = app_pid(settings.port)
+    with tempfile.TemporaryDirectory(prefix="feedbot-bench-") as tmp:
+        csv_path = Path(tmp) / "interactions.csv"
+        with csv_path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["channel", "phone", "touchpoint", "location", "interaction_id"])
+            for n in range(args.surveys):
+                writer.writerow(["sms", phone_number(n), TOUCHPOINT, "", f"bulk-{n}"])
 
-            sampler = threading.Thread(target=sample, daemon=True)
-            rss_before = rss_mb(pid)
-            sampler.start()
-            began = time.perf_counter()
-            result = subprocess.run(
-                [
-                    *(sys.executable, "-m", "feedbot.cli", "survey", "send"),
-                    *("--csv", str(csv_path), "--url", settings.public_base_url),
-                    *("--concurrency", str(args.concurrency)),
-                ],
-                env=dict(os.environ, FEEDBOT_API_TOKEN=TOKEN),
-                cwd=PROJECT_ROOT,
-                check=False,
-            )
-            elapsed = time.perf_counter() - began
-            stop.set()
-            sampler.join()
-            rss_after = rss_mb(pid)
+        samples: list[tuple[int, float]] = []  # (messages received, app RSS MB)
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(1.0):
+                samples.append((len(fake.received_at), rss_mb(pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        rss_before = rss_mb(pid)
+        sampler.start()
+        began = time.perf_counter()
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "feedbot.cli", "survey", "send"),
+                *("--csv", str(csv_path), "--url", settings.public_base_url),
+                *("--concurrency", str(args.concurrency)),
+            ],
+            env=dict(os.environ, FEEDBOT_API_TOKEN=TOKEN),
+            cwd=PROJECT_ROOT,
+            check=False,
+        )
+        elapsed = time.perf_counter() - began
+        stop.set()
+        sampler.join()
+        rss_after = rss_mb(pid)
     arrivals = list(fake.received_at)
     if result.returncode != 0 or len(arrivals) < 2:
         sys.exit(f"the bulk send failed (exit {result.returncode}, {len(arrivals)} messages)")
@@ -268,7 +279,7 @@ def bulk(args: argparse.Namespace) -> None:
     print(f"achieved / limit               {achieved / args.rate:>8.3f}x")
     print(f"\napp resident memory (MB): {rss_before:.0f} before the send")
     total = len(arrivals)
-    for share in (0.1, 0.25, 0.5, 0.75, 1.0):
+    for share in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
         point = next(((n, mb) for n, mb in samples if n >= share * total), None)
         if point is not None:
             print(f"  at {point[0]:>6} messages ({share:>4.0%}): {point[1]:7.1f}")
@@ -290,6 +301,13 @@ def main() -> None:
     )
     bulk_parser.add_argument(
         "--concurrency", type=int, default=8, help="requests the CLI keeps in flight"
+    )
+    bulk_parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the app's store: a fresh SQLite file, or a fresh database on the "
+        "PostgreSQL server at 127.0.0.1:5432 (dropped afterwards)",
     )
     args = parser.parse_args()
     if args.command == "turns":

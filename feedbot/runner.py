@@ -193,12 +193,16 @@ def free_port() -> int:
 
 @contextmanager
 def temporary_stack(
-    workdir: Path, within: float = 180, app_env: dict[str, str] | None = None
+    workdir: Path,
+    within: float = 180,
+    app_env: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Iterator[Settings]:
     """Rasa, the action server and the app (`feedbot serve`) as processes on
-    free ports, with a fresh SQLite database in ``workdir``; for tests and
-    benchmarks. Yields the app's settings once /healthz answers 200."""
-    database_url = f"sqlite:///{workdir / 'feedbot.db'}"
+    free ports, with a fresh SQLite database in ``workdir`` unless an empty
+    database's URL is given; for tests and benchmarks. Yields the app's
+    settings once /healthz answers 200."""
+    database_url = database_url or f"sqlite:///{workdir / 'feedbot.db'}"
     upgrade(database_url)
     app_port = free_port()
     settings = Settings(
