@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from rasa_sdk import Tracker
+
 from feedbot.settings import Settings
 from feedbot.store.database import async_engine
 from feedbot.store.handoffs import HandoffStore
@@ -36,7 +38,18 @@ def understanding() -> Understanding:
     return Understanding.from_taxonomy(Settings.from_env().themes_file)
 
 
-def now() -> datetime:
+def now(tracker: Tracker | None = None) -> datetime:
+    """The time of the customer's message as the app's clock gave it (the app
+    sends it as metadata ``now``), else this process's clock. One clock for a
+    whole conversation keeps its times in order, and lets tests move it."""
+    if tracker is not None:
+        sent = (tracker.latest_message.get("metadata") or {}).get("now")
+        try:
+            at = datetime.fromisoformat(str(sent)) if sent else None
+        except ValueError:
+            at = None
+        if at is not None and at.tzinfo is not None:
+            return at
     return datetime.now(UTC)
 
 

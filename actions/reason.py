@@ -35,7 +35,7 @@ async def take_reason(tracker: Tracker, reason: str) -> dict[str, Any]:
     await context.survey_store().record_reason(
         tracker.sender_id,
         reason,
-        context.now(),
+        context.now(tracker),
         ReasonTags(themes=reading.themes, sentiment=reading.sentiment.value),
     )
     return {"reason": reason, "reason_vague": reading.vague}
@@ -78,7 +78,7 @@ class ValidateProbeForm(FormValidationAction):
         await context.survey_store().record_follow_up(
             tracker.sender_id,
             answer,
-            context.now(),
+            context.now(tracker),
             ReasonTags(themes=reading.themes, sentiment=reading.sentiment.value),
         )
         return {"follow_up": answer}

@@ -17,7 +17,9 @@ from feedbot.nps import category_of
 from feedbot.understanding.scores import read_score
 
 # Answers that are not a 0–10 score get this many re-asks; after that the bot
-# skips the number and asks the open question instead of insisting.
+# skips the number and asks the open question instead of insisting. Before
+# that, `handoff.not_understood_in_a_row` unclear answers (default 2) hand the
+# conversation to a person (actions/handoff.py).
 MAX_REASKS = 2
 
 
@@ -36,7 +38,8 @@ class ValidateScoreForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        return [] if tracker.get_slot("score_skipped") else domain_slots
+        done = tracker.get_slot("score_skipped") or tracker.get_slot("not_understood")
+        return [] if done else domain_slots
 
     async def validate_score(
         self,
@@ -49,13 +52,16 @@ class ValidateScoreForm(FormValidationAction):
         score = reading.score if reading else None
         if reading is None or score is None:
             attempts = int(tracker.get_slot("score_attempts") or 0) + 1
+            hand_over_at = context.survey_config().handoff.not_understood_in_a_row
+            if hand_over_at and attempts >= hand_over_at:
+                return {"score": None, "score_attempts": attempts, "not_understood": True}
             return {
                 "score": None,
                 "score_attempts": attempts,
                 "score_skipped": attempts > MAX_REASKS,
             }
         # Saved now, before the reason: a customer who leaves still counts.
-        await context.survey_store().record_score(tracker.sender_id, score, context.now())
+        await context.survey_store().record_score(tracker.sender_id, score, context.now(tracker))
         category = category_of(score)
         touchpoint = context.survey_config().touchpoint(tracker.get_slot("touchpoint") or "")
         follow_up = (

@@ -20,7 +20,9 @@ class ActionCompleteSurvey(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        await context.survey_store().finish(tracker.sender_id, SurveyState.COMPLETED, context.now())
+        await context.survey_store().finish(
+            tracker.sender_id, SurveyState.COMPLETED, context.now(tracker)
+        )
         return [SlotSet("survey_finished", True)]
 
 
@@ -50,5 +52,5 @@ class ActionStopSurvey(Action):
         state = ending_state(
             intent, tracker.get_slot("score") is not None, tracker.get_slot("reason") is not None
         )
-        await context.survey_store().finish(tracker.sender_id, state, context.now())
+        await context.survey_store().finish(tracker.sender_id, state, context.now(tracker))
         return [SlotSet("survey_finished", True)]

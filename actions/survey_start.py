@@ -30,7 +30,7 @@ class ActionStartSurvey(Action):
         location = metadata.get("location") or tracker.get_slot("location")
         channel = metadata.get("channel") or tracker.get_input_channel() or "web"
         store = context.survey_store()
-        at = context.now()
+        at = context.now(tracker)
         await store.ensure_survey(
             tracker.sender_id,
             NewSurvey(channel=channel, touchpoint=touchpoint.id, location=location),

@@ -191,6 +191,8 @@ class Conversations:
             "location": survey.location,
             "channel": survey.channel,
             "locale": survey.locale,
+            # The action server stores times by this clock: one per conversation.
+            "now": self._clock().isoformat(),
         }
         try:
             replies = await self._rasa.send(survey.id, text, metadata, survey.channel)

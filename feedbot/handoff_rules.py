@@ -70,6 +70,9 @@ class HandoffConfig(BaseModel):
         default_factory=lambda: ["refund", "cancel", "complaint", "legal", "lawyer"]
     )
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    # This many answers in a row the bot cannot understand hand the conversation
+    # to a person (0: never; the bot then re-asks the score twice and moves on).
+    not_understood_in_a_row: int = Field(default=2, ge=0)
     # A hand-off waiting longer than this for an agent is flagged in the queue.
     flag_waiting_after_minutes: float = Field(default=30, gt=0)
     # Said by the app to a severe detractor once the survey is done, and after

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import context
-from actions.handoff import ActionOpenHandoff, urgency_of
+from actions.handoff import ActionCountNotUnderstood, ActionOpenHandoff, urgency_of
 from actions.reason import ActionAskFollowUp, ActionAskReason, ValidateProbeForm, ValidateReasonForm
 from actions.score import MAX_REASKS, ActionAskScore, ValidateScoreForm
 from actions.survey_end import ActionCompleteSurvey, ActionStopSurvey, ending_state
@@ -139,14 +140,17 @@ async def test_a_valid_score_is_stored_and_picks_the_touchpoint_follow_up(
     assert (stored.response.score, stored.response.category) == (score, category)
 
 
-@pytest.mark.parametrize(
-    ("attempts_before", "skipped"),
-    [(0, False), (1, False), (MAX_REASKS, True)],
-)
-async def test_an_unreadable_score_is_counted_and_finally_skipped(
-    store: SurveyStore, attempts_before: int, skipped: bool
-) -> None:
-    await start(store)
+@pytest.fixture
+def no_handoff_when_not_understood(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """touchpoints.yml with `handoff.not_understood_in_a_row: 0`."""
+    config = yaml.safe_load((PROJECT_ROOT / "touchpoints.yml").read_text())
+    config["handoff"]["not_understood_in_a_row"] = 0
+    (tmp_path / "touchpoints.yml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("FEEDBOT_TOUCHPOINTS", str(tmp_path / "touchpoints.yml"))
+    context.survey_config.cache_clear()
+
+
+async def unreadable_score(attempts_before: int) -> dict[str, Any]:
     events = await ValidateScoreForm().run(
         CollectingDispatcher(),
         tracker(
@@ -156,15 +160,116 @@ async def test_an_unreadable_score_is_counted_and_finally_skipped(
         ),
         DOMAIN,
     )
-    slots = as_dict(events)
+    return as_dict(events)
+
+
+@pytest.mark.parametrize(
+    ("attempts_before", "skipped"),
+    [(0, False), (1, False), (MAX_REASKS, True)],
+)
+async def test_without_hand_off_an_unreadable_score_is_counted_and_finally_skipped(
+    store: SurveyStore, no_handoff_when_not_understood: None, attempts_before: int, skipped: bool
+) -> None:
+    await start(store)
+    slots = await unreadable_score(attempts_before)
     assert slots["score"] is None
     assert slots["score_attempts"] == attempts_before + 1
-    assert slots["score_skipped"] is skipped
+    assert slots["score_skipped"] is skipped and "not_understood" not in slots
     # Skipping drops the score from the form, which then ends (requested_slot None).
     assert ("requested_slot" in slots) is skipped
     assert slots.get("requested_slot") is None
     stored = await store.get_survey(SURVEY_ID)
     assert stored is not None and stored.response is None
+
+
+async def test_a_second_unreadable_score_in_a_row_ends_the_form_for_a_person(
+    store: SurveyStore,
+) -> None:
+    await start(store)
+    first = await unreadable_score(0)  # re-asked
+    assert first["score_attempts"] == 1 and "not_understood" not in first
+    assert "requested_slot" not in first and first["score_skipped"] is False
+    second = await unreadable_score(1)  # handoff.not_understood_in_a_row: 2
+    assert second["not_understood"] is True and "score_skipped" not in second
+    assert "requested_slot" in second and second["requested_slot"] is None  # the form ends
+
+
+def turns(*turns: tuple[str, str, list[str]]) -> list[dict[str, Any]]:
+    """Tracker events for customer messages (text, intent) and the actions after each."""
+    events: list[dict[str, Any]] = []
+    for text, intent, actions in turns:
+        events.append({"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}})
+        events += [{"event": "action", "name": a} for a in actions]
+    return events
+
+
+@pytest.mark.parametrize(
+    ("earlier", "hand_over"),
+    [
+        ([], False),  # the first message not understood: "Sorry, I didn't get that"
+        ([("zxq", "nlu_fallback", ["action_count_not_understood", "utter_default"])], True),
+        (
+            [
+                ("zxq", "nlu_fallback", ["action_count_not_understood", "utter_default"]),
+                ("bye", "goodbye", ["utter_goodbye"]),  # understood: the run is broken
+            ],
+            False,
+        ),
+        ([("thanks", "give_feedback", ["utter_survey_over"])], False),
+    ],
+)
+async def test_messages_not_understood_outside_the_survey_are_counted_in_a_row(
+    store: SurveyStore, earlier: list[tuple[str, str, list[str]]], hand_over: bool
+) -> None:
+    events = turns(*earlier, ("wqk trmp", "nlu_fallback", []))
+    result = await ActionCountNotUnderstood().run(
+        CollectingDispatcher(), tracker(events=events, intent="nlu_fallback"), DOMAIN
+    )
+    assert as_dict(result) == {"not_understood": True if hand_over else None}
+
+
+async def test_a_hand_off_for_not_understanding_keeps_what_was_said(store: SurveyStore) -> None:
+    await start(store)
+    events = turns(
+        ("/start_survey", "start_survey", ["action_start_survey", "utter_ask_score"]),
+        ("purple elephants", "give_feedback", ["score_form"]),
+        ("the moon is cheese", "give_feedback", ["score_form"]),
+    )
+    now = "2026-11-21T12:00:00+00:00"  # a Saturday, by the app's clock
+    result = await ActionOpenHandoff().run(
+        CollectingDispatcher(),
+        tracker({"not_understood": True}, events=events, metadata={"now": now}),
+        DOMAIN,
+    )
+    assert as_dict(result) == {"handoff_when": "on Monday at 09:00", "survey_finished": True}
+    (queued,) = await context.handoff_store().queue()
+    handoff = queued.handoff
+    assert (handoff.reason, handoff.urgency) == ("not_understood", 1)
+    assert handoff.detail == "not understood: 'purple elephants' / 'the moon is cheese'"
+    assert handoff.created_at == datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and (stored.state, stored.state_reason) == (
+        "left",
+        "handed to a person",
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({"now": "2031-01-02T03:04:05+00:00"}, datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ({"now": "not a time"}, None),  # this process's clock
+        ({"now": "2031-01-02T03:04:05"}, None),  # no time zone: not trusted
+        (None, None),
+    ],
+)
+def test_actions_keep_the_apps_clock(metadata: dict[str, Any] | None, expected: Any) -> None:
+    before = datetime.now(UTC)
+    at = context.now(tracker(metadata=metadata))
+    if expected is None:
+        assert before <= at <= datetime.now(UTC)
+    else:
+        assert at == expected
 
 
 async def test_the_reason_is_stored_as_typed(store: SurveyStore) -> None:
@@ -351,6 +456,7 @@ def test_every_custom_action_is_declared_in_the_domain() -> None:
             ActionCompleteSurvey,
             ActionStopSurvey,
             ActionOpenHandoff,
+            ActionCountNotUnderstood,
         )
     }
     assert names == set(DOMAIN["actions"])

@@ -167,25 +167,6 @@ async def test_saying_goodbye_halfway_is_recorded_as_left(system: System, chat: 
     assert survey.response is not None and survey.response.score == 5
 
 
-async def test_a_reply_that_is_not_a_score_is_reasked_twice_then_skipped(
-    system: System, chat: ChatClient
-) -> None:
-    _, question = await chat.start(touchpoint="checkout")
-    first = await chat.say("very likely")
-    second = await chat.say("7 or 8")
-    assert len(first) == len(second) == 1
-    assert first != second and question not in (first[0], second[0])
-    assert all("0" in t and "10" in t for t in first + second)  # explains the scale
-    (open_question,) = await chat.say("not sure")
-    assert "your recent checkout" in open_question
-    await chat.say("The payment page kept timing out")
-    survey = system.survey(chat.survey_id or "")
-    assert survey.state == "completed"
-    assert survey.response is not None
-    assert survey.response.score is None
-    assert survey.response.reason == "The payment page kept timing out"
-
-
 async def test_declining_ends_the_survey_politely(system: System, chat: ChatClient) -> None:
     await chat.start(touchpoint="store_visit")
     (reply,) = await chat.say("I'd rather not answer")
