@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import secrets
 import signal
 import subprocess
@@ -485,15 +486,26 @@ def survey_send(
 
 @app.command()
 def actions() -> None:
-    """Run only the Rasa action server (port from ACTION_SERVER_URL)."""
+    """Run only the Rasa action server, listening on ACTION_SERVER_URL's host
+    and port (127.0.0.1:5055 unless set)."""
     from urllib.parse import urlsplit
 
     settings = _settings()
-    port = urlsplit(settings.action_server_url).port or 5055
+    url = urlsplit(settings.action_server_url)
+    env = dict(os.environ, SANIC_HOST=url.hostname or "127.0.0.1")
     raise SystemExit(
         subprocess.call(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "actions",
+                "--port",
+                str(url.port or 5055),
+            ],
             cwd=PROJECT_ROOT,
+            env=env,
         )
     )
 

@@ -43,6 +43,9 @@ class Child:
             return "(no log)"
 
 
+LOOPBACK = "127.0.0.1"
+
+
 def _port(url: str) -> int:
     parts = urlsplit(url)
     return parts.port or (443 if parts.scheme == "https" else 80)
@@ -57,8 +60,8 @@ def ensure_ports_free(settings: Settings) -> None:
     already running), naming the setting that moves it."""
     wanted = [
         ("the app", settings.host, settings.port, "PORT"),
-        ("Rasa", "127.0.0.1", _port(settings.rasa_url), "RASA_URL"),
-        ("the action server", "127.0.0.1", _port(settings.action_server_url), "ACTION_SERVER_URL"),
+        ("Rasa", LOOPBACK, _port(settings.rasa_url), "RASA_URL"),
+        ("the action server", LOOPBACK, _port(settings.action_server_url), "ACTION_SERVER_URL"),
     ]
     for name, host, port, setting in wanted:
         with socket.socket() as sock:
@@ -77,6 +80,9 @@ def start_children(settings: Settings, var_dir: Path, model: Path | None = None)
     env = rasa_env.rasa_environment(settings.action_server_url, var_dir / "rasa-tracker.db")
     env["DATABASE_URL"] = settings.database_url
     env["FEEDBOT_TOUCHPOINTS"] = str(settings.touchpoints_file)
+    # Only the app talks to Rasa and the action server: they listen on the
+    # loopback interface, never on every interface (their defaults).
+    env["SANIC_HOST"] = LOOPBACK
     commands = {
         "actions": [
             sys.executable,
@@ -92,6 +98,8 @@ def start_children(settings: Settings, var_dir: Path, model: Path | None = None)
             "run",
             "--model",
             str(model or rasa_env.model_path()),
+            "--interface",
+            LOOPBACK,
             "--port",
             str(_port(settings.rasa_url)),
             "--endpoints",

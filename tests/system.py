@@ -23,6 +23,7 @@ class System:
     base_url: str
     ws_url: str
     rasa_url: str
+    action_server_url: str
     database_url: str
     engine: Engine
     log_dir: Path
@@ -64,6 +65,7 @@ def running_system(workdir: Path, app_env: dict[str, str] | None = None) -> Iter
                 base_url=settings.public_base_url,
                 ws_url=f"ws://127.0.0.1:{settings.port}/chat",
                 rasa_url=settings.rasa_url,
+                action_server_url=settings.action_server_url,
                 database_url=settings.database_url,
                 engine=engine,
                 log_dir=workdir / "log",
