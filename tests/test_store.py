@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from feedbot.store.database import DatabaseURLError, async_engine
+from feedbot.store.database import (
+    CONVERSATION_PAGE_CACHE_KIB,
+    DatabaseURLError,
+    async_engine,
+    sync_engine,
+)
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import Author, Direction, SurveyState
 from feedbot.store.surveys import NewSurvey, SurveyStore
@@ -134,3 +139,29 @@ def test_upgrading_fills_the_report_facts_of_earlier_answers(database_url: str) 
         row = conn.execute(text("SELECT score, answer_seconds FROM surveys WHERE id = 'old'")).one()
     engine.dispose()
     assert row[0] == 9 and row[1] == pytest.approx(90.0, abs=0.01)
+
+
+async def test_conversation_connections_keep_a_small_sqlite_page_cache(tmp_path: Path) -> None:
+    """Every pooled connection of the conversation engine, not only the first,
+    has the bounded cache; the reporting (sync) engine keeps SQLite's default."""
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    upgrade(url)
+    engine = async_engine(url)
+    try:
+        async with engine.connect() as one, engine.connect() as two:  # two connections
+            for conn in (one, two):
+                pragma = await conn.exec_driver_sql("PRAGMA cache_size")
+                assert pragma.scalar() == -CONVERSATION_PAGE_CACHE_KIB
+    finally:
+        await engine.dispose()
+    default = async_engine(url, page_cache_kib=None)
+    try:
+        async with default.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA cache_size")).scalar() == -2000
+    finally:
+        await default.dispose()
+    reports = sync_engine(url)
+    with reports.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    reports.dispose()

@@ -31,21 +31,42 @@ def _with_driver(database_url: str, drivers: dict[str, str]) -> URL:
     return url.set(drivername=drivers[backend])
 
 
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+# The conversation engine's SQLite page cache, per connection. SQLite's
+# default is 2 MB per connection, and the pool keeps up to 15: a cache that
+# fills slowly as the database grows, which in a long bulk send looked like a
+# leak (+3.6 MB over 5,400 messages, still rising; 128 KiB: +0.5 MB, level;
+# docs/performance.md). Conversation queries are point lookups, and in WAL
+# mode a connection's cache is emptied whenever another connection writes, so
+# a large cache buys nothing there. Reports and exports use the sync engine,
+# which keeps SQLite's default.
+CONVERSATION_PAGE_CACHE_KIB = 128
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any, page_cache_kib: int | None = None) -> None:
     # WAL lets the app and the action server read while the other writes; the
     # busy timeout makes a writer wait for the lock instead of failing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    if page_cache_kib is not None:
+        cursor.execute(f"PRAGMA cache_size=-{int(page_cache_kib)}")  # negative: KiB
     cursor.close()
 
 
-def async_engine(database_url: str) -> AsyncEngine:
+def async_engine(
+    database_url: str, page_cache_kib: int | None = CONVERSATION_PAGE_CACHE_KIB
+) -> AsyncEngine:
+    """The engine the app and the action server hold conversations through.
+    ``page_cache_kib=None`` leaves SQLite's page cache at its default."""
     url = _with_driver(database_url, _ASYNC_DRIVERS)
     engine = create_async_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
     if url.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(
+            engine.sync_engine,
+            "connect",
+            lambda conn, record: _tune_sqlite(conn, record, page_cache_kib),
+        )
     return engine
 
 
