@@ -18,11 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
+from feedbot.handoff_rules import HandoffReason
 from feedbot.nps import Category, category_of
 from feedbot.store.models import (
     Author,
     Channel,
     Direction,
+    Handoff,
+    HandoffState,
     Message,
     Response,
     ResponseTheme,
@@ -216,6 +219,55 @@ def _transcript(survey_id: str, demo: DemoSurvey, sent: datetime) -> list[dict[s
     return rows
 
 
+HANDOFF_COLUMNS = [c.key for c in Handoff.__table__.columns]
+RECOVERY_ANSWERS = ["yes"] * 12 + ["no"] * 5 + ["you fixed the refund, but it took a week"] * 2
+
+
+def _handoff(
+    rng: random.Random, survey_id: str, demo: DemoSurvey, done: datetime, now: datetime
+) -> dict[str, object] | None:
+    """Some customers go to a person: most severe detractors are offered one
+    (about two in three accept), and a few others ask. Recent ones are still
+    open; the rest were answered within minutes to hours and resolved."""
+    if demo.score is None:
+        return None
+    severe = demo.score <= 3 and demo.state == SurveyState.COMPLETED
+    if severe and rng.random() < 0.7:
+        reason, declined = HandoffReason.SEVERE, rng.random() < 0.35
+    elif rng.random() < 0.006:
+        reason, declined = HandoffReason.ASKED, False
+    else:
+        return None
+    row: dict[str, object] = dict.fromkeys(HANDOFF_COLUMNS) | {
+        "id": str(uuid.uuid4()),
+        "survey_id": survey_id,
+        "reason": reason,
+        "urgency": 3 if demo.score <= 3 else 2,
+        "created_at": done,
+        "state": HandoffState.DECLINED if declined else HandoffState.WAITING,
+    }
+    first_reply = done + timedelta(minutes=rng.lognormvariate(3.0, 0.9))
+    resolved = first_reply + timedelta(hours=rng.lognormvariate(1.0, 1.0))
+    if declined or first_reply > now:
+        return row
+    row |= {
+        "state": HandoffState.CLAIMED,
+        "claimed_by": "demo agent",
+        "claimed_at": first_reply,
+        "first_reply_at": first_reply,
+    }
+    if resolved > now:  # still with the agent
+        return row
+    answer = rng.choice(RECOVERY_ANSWERS) if rng.random() < 0.8 else None
+    return row | {
+        "state": HandoffState.RESOLVED,
+        "resolved_at": resolved,
+        "resolution_code": "resolved",
+        "recovery_answer": answer,
+        "recovery_at": resolved + timedelta(minutes=5) if answer else None,
+    }
+
+
 def write_demo_data(
     engine: Engine,
     understanding: Understanding,
@@ -231,12 +283,13 @@ def write_demo_data(
     """Insert ``count`` demo surveys; returns how many were written."""
     now = now or datetime.now(UTC)
     readings: dict[tuple[str, Category], tuple[list[str], str]] = {}
+    handoff_rng = random.Random(seed + 1)  # apart, so the surveys stay as they were
     written = 0
     batch: list[DemoSurvey] = []
 
     def flush() -> None:
         nonlocal written
-        surveys, responses, themes, messages = [], [], [], []
+        surveys, responses, themes, messages, handoffs = [], [], [], [], []
         for demo in batch:
             survey_id = str(uuid.uuid4())
             sent = demo.created_at + timedelta(seconds=5)
@@ -294,6 +347,10 @@ def write_demo_data(
                 ]
             if transcripts:
                 messages += _transcript(survey_id, demo, sent)
+            if scored is not None:
+                handoff = _handoff(handoff_rng, survey_id, demo, scored + timedelta(minutes=2), now)
+                if handoff is not None:
+                    handoffs.append(handoff)
         with engine.begin() as conn:
             conn.execute(insert(Survey), surveys)
             if responses:
@@ -302,6 +359,8 @@ def write_demo_data(
                 conn.execute(insert(ResponseTheme), themes)
             if messages:
                 conn.execute(insert(Message), messages)
+            if handoffs:
+                conn.execute(insert(Handoff), handoffs)
         written += len(batch)
         on_batch(len(batch))
         batch.clear()

@@ -112,7 +112,34 @@ def as_tables(report: dict[str, Any], console: Console) -> None:
     note = Text(
         f"* fewer than {report['min_sample']} answers: too few to read much into.", style="dim"
     )
-    console.print(Group(groups, drivers, exits, trend, note))
+    console.print(Group(groups, drivers, exits, trend, _handoff_table(report["handoffs"]), note))
+
+
+def _handoff_table(found: dict[str, Any]) -> Table:
+    table = Table(title="Handed to a person", title_justify="left")
+    for name in ("handed off", "asked", "severe", "not understood", "open", "declined offers"):
+        table.add_column(name, justify="right")
+    for name in ("first reply", "resolved in", "sorted out? yes / no / other"):
+        table.add_column(name, justify="right")
+    reasons, recovery = found["by_reason"], found["recovery"]
+    table.add_row(
+        str(found["handed_off"]),
+        str(reasons["asked_for_person"]),
+        str(reasons["severe_detractor"]),
+        str(reasons["not_understood"]),
+        str(found["open"]),
+        str(found["offers_declined"]),
+        _minutes(found["median_minutes_to_first_reply"]),
+        _minutes(found["median_minutes_to_resolution"]),
+        f"{recovery['yes']} / {recovery['no']} / {recovery['other']}",
+    )
+    return table
+
+
+def _minutes(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f} min" if value < 120 else f"{value / 60:.1f} h"
 
 
 def _signed(value: float | None, digits: int = 0) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
+from analytics.handoffs import handoff_summary
 from analytics.query import Dimension, Interval, Scope
 from feedbot.nps import NpsEstimate, nps_difference
 from feedbot.store.models import ResponseTheme, Survey, SurveyState
@@ -375,4 +376,5 @@ def build_report(
         "exit_points": exit_points,
         "interval": interval.value,
         "trend": trend(daily, interval, min_sample),
+        "handoffs": handoff_summary(conn, scope),
     }

@@ -133,6 +133,20 @@ def test_the_dashboard_shows_the_reports_figures(
         f"{expected['drivers'][0]['impact']:+.1f}"
     )
     expect(page.get_by_test_id("exit-row")).to_have_count(min(10, len(expected["exit_points"])))
+    handoffs = expected["handoffs"]
+    assert handoffs["handed_off"] > 0  # the demo store has some
+    expect(page.get_by_test_id("handoffs-total")).to_have_text(str(handoffs["handed_off"]))
+    expect(page.get_by_test_id("handoffs-open")).to_have_text(str(handoffs["open"]))
+    expect(page.get_by_test_id("handoffs-first-reply")).to_have_text(
+        f"{handoffs['median_minutes_to_first_reply']:.0f} min"
+    )
+    expect(page.get_by_test_id("handoffs-resolution")).to_have_text(
+        f"{handoffs['median_minutes_to_resolution'] / 60:.1f} h"
+    )
+    recovery = handoffs["recovery"]
+    expect(page.get_by_test_id("handoffs-recovery")).to_have_text(
+        f"{recovery['yes']} yes · {recovery['no']} no"
+    )
     # Three charts drawn (canvas with pixels), by the library served from this app.
     for chart in ("chart-nps", "chart-trend", "chart-drivers"):
         width = page.locator(f"#{chart}").evaluate("c => c.width")
