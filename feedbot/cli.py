@@ -490,20 +490,14 @@ def actions() -> None:
     and port (127.0.0.1:5055 unless set)."""
     from urllib.parse import urlsplit
 
+    from feedbot import rasa_env
+
     settings = _settings()
     url = urlsplit(settings.action_server_url)
     env = dict(os.environ, SANIC_HOST=url.hostname or "127.0.0.1")
     raise SystemExit(
         subprocess.call(
-            [
-                sys.executable,
-                "-m",
-                "rasa_sdk",
-                "--actions",
-                "actions",
-                "--port",
-                str(url.port or 5055),
-            ],
+            rasa_env.action_server_command(url.port or 5055),
             cwd=PROJECT_ROOT,
             env=env,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from feedbot.settings import PROJECT_ROOT
@@ -39,6 +40,12 @@ def rasa_environment(action_server_url: str, tracker_db: Path) -> dict[str, str]
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
     )
     return env
+
+
+def action_server_command(port: int) -> list[str]:
+    """The Rasa action server on this port, serving the `actions` package
+    (it listens on the host in the environment's SANIC_HOST)."""
+    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
 
 # What the model is trained from; a change to any of these means retraining.

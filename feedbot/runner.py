@@ -84,15 +84,7 @@ def start_children(settings: Settings, var_dir: Path, model: Path | None = None)
     # loopback interface, never on every interface (their defaults).
     env["SANIC_HOST"] = LOOPBACK
     commands = {
-        "actions": [
-            sys.executable,
-            "-m",
-            "rasa_sdk",
-            "--actions",
-            "actions",
-            "--port",
-            str(_port(settings.action_server_url)),
-        ],
+        "actions": rasa_env.action_server_command(_port(settings.action_server_url)),
         "rasa": [
             str(rasa_env.rasa_executable()),
             "run",

@@ -4,12 +4,20 @@ answers for any conversation id it is given), so they listen on loopback."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.system import System
+from feedbot.settings import PROJECT_ROOT
+from tests.system import System, free_port
 
 pytestmark = pytest.mark.system
 
@@ -27,3 +35,36 @@ def test_rasa_and_the_action_server_listen_on_127_0_0_1_only(system: System, whi
         pass  # it is up
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((OTHER_ADDRESS, port), timeout=3).close()
+
+
+def test_feedbot_actions_listens_on_its_urls_host(tmp_path: Path) -> None:
+    """`feedbot actions` alone (Rasa elsewhere) listens where ACTION_SERVER_URL says."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        ACTION_SERVER_URL=f"http://127.0.0.1:{port}",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'feedbot.db'}",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "feedbot.cli", "actions"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3):
+                    break
+            except OSError:
+                assert server.poll() is None, "feedbot actions exited"
+                assert time.monotonic() < deadline, "feedbot actions did not start"
+                time.sleep(0.5)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((OTHER_ADDRESS, port), timeout=3).close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
