@@ -323,6 +323,17 @@ def _figures(
     }
 
 
+def locations(conn: Connection, scope: Scope) -> list[str]:
+    """The locations surveys in scope were taken at, sorted (for filters)."""
+    query = (
+        select(Survey.location)
+        .where(Survey.location.is_not(None), *scope.conditions())
+        .distinct()
+        .order_by(Survey.location)
+    )
+    return list(conn.scalars(query))
+
+
 def build_report(
     conn: Connection,
     scope: Scope,

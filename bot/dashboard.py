@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from analytics.conversations import recent_detractors
 from analytics.query import Dimension, Interval, Scope
-from analytics.report import build_report
+from analytics.report import build_report, locations
 from bot.analytics_api import ScopeQuery
 from bot.auth import (
     GRANTS,
@@ -124,17 +124,13 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
 
     def read() -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
         with engine.connect() as conn:
-            report = build_report(conn, scope, (Dimension.TOUCHPOINT,), interval=interval)
-            locations = build_report(
-                conn, Scope(touchpoint=scope.touchpoint), (Dimension.LOCATION,)
-            )["groups"]
             return (
-                report,
+                build_report(conn, scope, (Dimension.TOUCHPOINT,), interval=interval),
                 recent_detractors(conn, scope),
-                sorted(g["location"] for g in locations if g["location"]),
+                locations(conn, Scope(touchpoint=scope.touchpoint)),
             )
 
-    report, detractors, locations = await asyncio.to_thread(read)
+    report, detractors, places = await asyncio.to_thread(read)
     config = request.app[SURVEY_CONFIG]
     names = {t.id: t.name for t in config.touchpoints}
     return {
@@ -144,7 +140,7 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
         "names": names,
         "detractors": detractors,
         "touchpoints": config.touchpoints,
-        "locations": locations,
+        "locations": places,
         "scope": scope,
         "interval": interval.value,
         "problem": problem,

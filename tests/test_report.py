@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from analytics.demo import write_demo_data
 from analytics.export import ExportOptions, survey_rows, write_export
 from analytics.query import Dimension, ExportFormat, Interval, Scope
-from analytics.report import build_report
+from analytics.report import build_report, locations
 from feedbot.settings import PROJECT_ROOT
 from feedbot.store.database import sync_engine
 from feedbot.store.migrate import upgrade
@@ -292,3 +292,17 @@ def assert_same(a: Any, b: Any, where: str = "report") -> None:
         assert a == pytest.approx(b, rel=1e-9, abs=0.01 if "seconds" in where else 1e-6), where
     else:
         assert a == b, where
+
+
+@pytest.mark.parametrize("touchpoint", [None, "store_visit", "no-such-touchpoint"])
+def test_the_dashboards_location_list_is_every_location_in_scope(
+    engine: Engine, raw: pd.DataFrame, touchpoint: str | None
+) -> None:
+    scope = Scope(touchpoint=touchpoint)
+    by_location = report_of(engine, scope, by="location")["groups"]
+    with engine.connect() as conn:
+        found = locations(conn, scope)
+    assert found == sorted(g["location"] for g in by_location if g["location"])
+    rows = raw if touchpoint is None else raw[raw["touchpoint"] == touchpoint]
+    assert found == sorted(rows["location"].dropna().unique())
+    assert (found == []) is (touchpoint == "no-such-touchpoint")
