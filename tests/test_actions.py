@@ -194,10 +194,10 @@ async def test_a_second_unreadable_score_in_a_row_ends_the_form_for_a_person(
     assert "requested_slot" in second and second["requested_slot"] is None  # the form ends
 
 
-def turns(*turns: tuple[str, str, list[str]]) -> list[dict[str, Any]]:
+def turns(*said: tuple[str, str, list[str]]) -> list[dict[str, Any]]:
     """Tracker events for customer messages (text, intent) and the actions after each."""
     events: list[dict[str, Any]] = []
-    for text, intent, actions in turns:
+    for text, intent, actions in said:
         events.append({"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}})
         events += [{"event": "action", "name": a} for a in actions]
     return events

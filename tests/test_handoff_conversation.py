@@ -28,8 +28,10 @@ pytestmark = pytest.mark.system
 RECOVERY = HandoffConfig()  # the test touchpoints.yml keeps the default wording
 OPENED = sorted(t.split("{handoff_when}")[0] for t in response_texts("utter_handoff_opened"))
 WHEN = ("shortly", "today at ", "tomorrow at ", "on ")  # business hours, real clock
-
-
+# Words the model cannot place among its intents (nlu_fallback): "Sorry, I
+# didn't quite get that" (asserted below). Most other free text after the
+# survey is read as more feedback and answered "this survey is finished".
+UNCLEAR = ("can you do that", "do you know")
 NOT_UNDERSTOOD = sorted(
     t.split("{handoff_when}")[0] for t in response_texts("utter_handoff_not_understood")
 )
@@ -445,12 +447,6 @@ async def test_an_understood_message_breaks_the_run(system: System, chat: ChatCl
     assert explained.startswith("This is a short feedback survey about ")
     assert (await chat.say(UNCLEAR[1]))[0] in response_texts("utter_default")
     assert handoffs_of(system, chat.survey_id or "") == []
-
-
-# Words the model cannot place among its intents (nlu_fallback): "Sorry, I
-# didn't quite get that" (asserted above). Most other free text after the
-# survey is read as more feedback and answered "this survey is finished".
-UNCLEAR = ("can you do that", "do you know")
 
 
 async def agent_loop(
