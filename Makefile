@@ -15,12 +15,12 @@ VENV := .venv
 RASA_VENV := .venv-rasa
 RASA := $(RASA_VENV)/bin/rasa
 FEEDBOT := $(VENV)/bin/feedbot
-# Rasa reads these in endpoints.yml; `feedbot` sets them itself.
-RASA_ENV := ACTION_ENDPOINT_URL=http://127.0.0.1:5055/webhook RASA_TRACKER_DB=var/rasa-tracker.db \
-  RASA_TELEMETRY_ENABLED=false PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2 \
+# Quiet, offline Rasa for the data checks and conversation tests (`feedbot`
+# sets these itself when it starts Rasa).
+RASA_ENV := RASA_TELEMETRY_ENABLED=false PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2 \
   SQLALCHEMY_SILENCE_UBER_WARNING=1
 
-.PHONY: help install run demo train test lint format test-rasa test-python bench bench-bulk bench-analytics bench-handoff clean
+.PHONY: help install run demo train test chromium lint format test-rasa test-python bench bench-bulk bench-scale bench-analytics bench-handoff clean
 
 help:
 	@echo "make run    set up everything (first time: a few minutes) and run Feedbot on SQLite"
@@ -28,6 +28,7 @@ help:
 	@echo "make test   lint, validate the Rasa data, conversation tests and the pytest suite"
 	@echo "make bench  turn times: app vs Rasa's REST channel, SMS vs web, hand-off to console (minutes)"
 	@echo "make bench-bulk  10,000 SMS surveys at a rate limit: rate achieved, memory (about 45 min)"
+	@echo "make bench-scale  turns at 1/20/100 at once: 12d500a, now, 2 app + 2 Rasa (about 15 min)"
 	@echo "make bench-analytics  report and export over a million answers against pandas (about 30 min)"
 	@echo "make clean  remove environments, models and var/"
 
@@ -74,7 +75,19 @@ test-rasa: train
 	$(RASA_ENV) $(RASA) test core --model models/feedbot.tar.gz --stories tests/test_stories.yml \
 	  --fail-on-prediction-errors --out var/rasa-test-results
 
-test-python: train
+# The browser tests drive Debian's Chromium (Playwright downloads no browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium for the browser tests…"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+	  else \
+	    echo "The browser tests need Debian's chromium. Install it, then re-run make test:"; \
+	    echo "  sudo apt-get install chromium fonts-dejavu-core"; exit 1; \
+	  fi; }
+
+test-python: train chromium
 	$(VENV)/bin/pytest
 
 test: lint test-rasa test-python
@@ -86,6 +99,9 @@ bench: train
 
 bench-bulk: train
 	$(VENV)/bin/python -m bench.sms bulk --surveys 10000 --rate 8
+
+bench-scale: train
+	$(VENV)/bin/python -m bench.scale
 
 bench-analytics: install
 	$(VENV)/bin/python -m bench.analytics --responses 1000000

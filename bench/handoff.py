@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
-from feedbot.runner import temporary_stack
+from tests.helpers.stack import temporary_stack
 
 TOKEN = "bench-agent-token"
 
@@ -136,7 +136,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="feedbot-bench-") as workdir:
         print("Starting Rasa, the action server and the app…", file=sys.stderr, flush=True)
-        with temporary_stack(Path(workdir), app_env={"FEEDBOT_AGENT_TOKEN": TOKEN}) as settings:
+        with temporary_stack(Path(workdir), app_env={"FEEDBOT_AGENT_TOKEN": TOKEN}) as stack:
+            settings = stack.settings
             asyncio.run(run(args, settings.public_base_url, f"ws://127.0.0.1:{settings.port}/chat"))
 
 

@@ -23,10 +23,11 @@ from pathlib import Path
 import yaml
 
 from bench.turn_latency import run_load, via_rasa
+from commands.runner import Layout, plan_rasa, start_all, stop_children
 from feedbot import rasa_env
-from feedbot.runner import block_until_healthy, free_port, start_children, stop_children
 from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.store.migrate import upgrade
+from tests.helpers.stack import block_until_healthy, free_port
 
 
 def rasa_default_config() -> str:
@@ -93,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="feedbot-rasa-config-") as tmp:
         work = Path(tmp)
-        env = rasa_env.rasa_environment("http://127.0.0.1:5055", work / "tracker.db")
+        env = rasa_env.rasa_environment()
         env["RASA_MAX_CACHE_SIZE"] = "0"  # no component cache: complete trainings
         (work / "default.yml").write_text(rasa_default_config())
         configs = {"ours": PROJECT_ROOT / "config.yml", "default": work / "default.yml"}
@@ -113,12 +114,15 @@ def main() -> None:
             for name in configs:
                 db = f"sqlite:///{work / name / 'feedbot.db'}"
                 upgrade(db)
+                port = free_port(2)
                 settings = Settings(
                     database_url=db,
-                    rasa_url=f"http://127.0.0.1:{free_port()}",
-                    action_server_url=f"http://127.0.0.1:{free_port()}",
+                    rasa_urls=(f"http://127.0.0.1:{port}",),
+                    action_server_urls=(f"http://127.0.0.1:{port + 1}",),
                 )
-                children = start_children(settings, work / name, model=work / name / "model.tar.gz")
+                model = work / name / "model.tar.gz"
+                children = plan_rasa(settings, Layout(), work / name, model=model)
+                start_all(children, settings)
                 stacks[name] = (settings, children)
                 block_until_healthy(f"{settings.rasa_url}/", children, 300)
             asyncio.run(_latencies(stacks, results, args))

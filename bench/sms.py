@@ -39,10 +39,10 @@ import yaml
 from twilio.request_validator import RequestValidator
 
 from bench.turn_latency import SCRIPT, via_app
-from feedbot.runner import temporary_stack
 from feedbot.settings import PROJECT_ROOT, Settings
 from tests.databases import fresh_database
 from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
+from tests.helpers.stack import temporary_stack
 
 TOKEN = "bench-token"
 TOUCHPOINT = "support"
@@ -68,8 +68,8 @@ def sms_stack(
         if max_per_second:
             env["TWILIO_MAX_PER_SECOND"] = str(max_per_second)
         print("Starting Rasa, the action server and the app…", file=sys.stderr, flush=True)
-        with temporary_stack(workdir, app_env=env, database_url=database_url) as settings:
-            yield settings
+        with temporary_stack(workdir, app_env=env, database_url=database_url) as stack:
+            yield stack.settings
 
 
 def phone_number(n: int) -> str:
@@ -219,7 +219,11 @@ def app_pid(port: int) -> int:
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"feedbot.cli" in cmdline and b"serve" in cmdline and f"PORT={port}".encode() in environ:
+        if (
+            b"commands.cli" in cmdline
+            and b"serve" in cmdline
+            and f"PORT={port}".encode() in environ
+        ):
             return int(entry.name)
     raise RuntimeError(f"no app process found for port {port}")
 
@@ -256,7 +260,7 @@ def _bulk(args: argparse.Namespace, fake: FakeTwilio, settings: Settings) -> Non
         began = time.perf_counter()
         result = subprocess.run(
             [
-                *(sys.executable, "-m", "feedbot.cli", "survey", "send"),
+                *(sys.executable, "-m", "commands.cli", "survey", "send"),
                 *("--csv", str(csv_path), "--url", settings.public_base_url),
                 *("--concurrency", str(args.concurrency)),
             ],

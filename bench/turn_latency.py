@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
-from feedbot.runner import temporary_stack
+from tests.helpers.stack import temporary_stack
 
 SCRIPT = ["9", "The staff were friendly and quick"]
 Conversation = Callable[[aiohttp.ClientSession], Awaitable[list[float]]]
@@ -134,7 +134,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="feedbot-bench-") as workdir:
         print("Starting Rasa, the action server and the app…", flush=True)
-        with temporary_stack(Path(workdir)) as settings:
+        with temporary_stack(Path(workdir)) as stack:
+            settings = stack.settings
             asyncio.run(benchmark(args, f"ws://127.0.0.1:{settings.port}/chat", settings.rasa_url))
 
 

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from analytics.export import mask_phone
 from bot.auth import Role, require_role
 from bot.errors import json_body
-from bot.keys import CLOCK, HANDOFF_EVENTS, HANDOFFS, LIVE_CHATS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.keys import CLOCK, HANDOFF_EVENTS, HANDOFFS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.web_chat import push_to_widget
 from feedbot.customer_text import MAX_MESSAGE_CHARS
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Channel, Direction, Handoff, HandoffState, Survey
@@ -208,9 +209,7 @@ async def _deliver(
             )
         return
     await app[STORE].add_message(survey.id, Direction.OUTBOUND, author, text, now)
-    frame_type = "agent" if author == Author.AGENT else "bot"
-    for session in list(app[LIVE_CHATS].get(survey.id, ())):
-        await session.push(frame_type, text)
+    push_to_widget(app, survey.id, "agent" if author == Author.AGENT else "bot", text)
 
 
 @routes.get("/agent/events")

@@ -12,7 +12,16 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot import agent_api, analytics_api, dashboard, health, pages, surveys_api, web_chat
+from bot import (
+    agent_api,
+    analytics_api,
+    dashboard,
+    handoff_events,
+    health,
+    pages,
+    surveys_api,
+    web_chat,
+)
 from bot.conversations import Conversations
 from bot.errors import error_middleware
 from bot.handoff_events import HandoffEvents
@@ -24,6 +33,7 @@ from bot.keys import (
     HANDOFFS,
     HTTP,
     LIVE_CHATS,
+    LIVE_EVENTS,
     OPT_OUTS,
     RASA,
     READ_ENGINE,
@@ -33,6 +43,7 @@ from bot.keys import (
     SURVEY_CONFIG,
     WEBHOOKS,
 )
+from bot.live_events import live_events
 from bot.rasa_client import RasaClient
 from bot.security import security_headers
 from bot.sms import webhooks
@@ -69,8 +80,14 @@ def create_app(
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
     app[CLOCK] = clock
     app[LIVE_CHATS] = {}
-    app[HANDOFF_EVENTS] = HandoffEvents()
+    app[LIVE_EVENTS] = live_events(
+        settings.redis_url,
+        (handoff_events.TOPIC, web_chat.PUSH_TOPIC),
+        settings.deployment_key,
+    )
+    app[HANDOFF_EVENTS] = HandoffEvents(app[LIVE_EVENTS])
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(web_chat.widget_pushes)
     app.cleanup_ctx.append(background_tasks)  # after _resources: closed before them
     if run_scheduler:
         app.cleanup_ctx.append(scheduler)
@@ -94,12 +111,14 @@ def create_app(
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = async_engine(settings.database_url)
-    http = aiohttp.ClientSession()
+    await app[LIVE_EVENTS].start()
+    # One pool of kept-alive connections for Rasa, Twilio and webhooks.
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
     app[STORE] = SurveyStore(engine)
     app[HANDOFFS] = HandoffStore(engine)
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
-    app[RASA] = RasaClient(http, settings.rasa_url, settings.rasa_timeout_seconds)
+    app[RASA] = RasaClient(http, settings.rasa_urls, settings.rasa_timeout_seconds)
     app[CONVERSATIONS] = Conversations(
         app[STORE],
         app[RASA],
@@ -146,5 +165,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if sender is not None:
         await sender.close()
     await http.close()
+    await app[LIVE_EVENTS].close()
     await engine.dispose()
     app[READ_ENGINE].dispose()

@@ -1,5 +1,7 @@
 """GET /healthz: 200 only when the app, Rasa, the action server and the
-database all answer; otherwise 503 naming what does not."""
+database all answer; otherwise 503 naming what does not. With several Rasa
+instances (each with its action server), one healthy pair is enough to serve
+every conversation; each instance's state is listed."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import asyncio
 import aiohttp
 from aiohttp import web
 
-from bot.keys import HTTP, RASA, SETTINGS, STORE
+from bot.keys import HTTP, LIVE_EVENTS, RASA, SETTINGS, STORE
 
 routes = web.RouteTableDef()
 
@@ -16,21 +18,36 @@ routes = web.RouteTableDef()
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
-    names = ("rasa", "actions", "database")
-    results = await asyncio.gather(
+    action_urls = app[SETTINGS].action_server_urls
+    rasa, database, live, *actions = await asyncio.gather(
         app[RASA].ping(),
-        _ping_actions(app[HTTP], app[SETTINGS].action_server_url),
         app[STORE].ping(),
+        app[LIVE_EVENTS].ping(),
+        *(_ping_actions(app[HTTP], url) for url in action_urls),
         return_exceptions=True,
     )
-    checks = {"app": "ok"}
-    for name, result in zip(names, results, strict=True):
-        checks[name] = "ok" if result is None else f"down: {result or type(result).__name__}"
-    healthy = all(v == "ok" for v in checks.values())
+    checks = {
+        "app": "ok",
+        "rasa": _state(rasa),
+        "actions": "ok" if any(a is None for a in actions) else _state(actions[0]),
+        "database": _state(database),
+        "live_events": _state(live),
+    }
+    if isinstance(rasa, dict) and len(rasa) > 1:
+        checks["rasa_instances"] = rasa
+    if len(action_urls) > 1:
+        checks["action_servers"] = {u: _state(a) for u, a in zip(action_urls, actions, strict=True)}
+    healthy = all(v == "ok" for k, v in checks.items() if isinstance(v, str))
     return web.json_response(
         {"status": "ok" if healthy else "unavailable", "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+def _state(result: object) -> str:
+    if not isinstance(result, BaseException):
+        return "ok"
+    return f"down: {result or type(result).__name__}"
 
 
 async def _ping_actions(http: aiohttp.ClientSession, base_url: str) -> None:

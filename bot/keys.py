@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from bot.conversations import Conversations
 from bot.handoff_events import HandoffEvents
+from bot.live_events import LiveEvents
 from bot.rasa_client import RasaClient
 from bot.sms.channel import SmsChannel
 from feedbot.settings import Settings
@@ -34,6 +35,8 @@ SMS_CHANNEL = web.AppKey("sms_channel", SmsChannel | None)  # type: ignore[arg-t
 READ_ENGINE = web.AppKey("read_engine", Engine)
 # The widgets connected now, by survey id: where an agent's reply is pushed.
 LIVE_CHATS = web.AppKey("live_chats", dict)
+# Live events shared by the app's instances (in process, or Redis pub/sub).
+LIVE_EVENTS = web.AppKey("live_events", LiveEvents)
 HANDOFF_EVENTS = web.AppKey("handoff_events", HandoffEvents)
 # The outbound hand-off webhooks; None when no URL is configured.
 WEBHOOKS = web.AppKey("webhooks", object)

@@ -1,15 +1,30 @@
-"""Talking to the Rasa server over its REST channel."""
+"""Talking to the Rasa instances over their REST channel: every conversation
+goes to one instance, chosen by a stable hash over the healthy ones."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
+log = logging.getLogger(__name__)
+
+# An instance that refused a connection is passed over for this long, then
+# tried again (its conversations come back to it once it answers).
+DOWN_FOR_SECONDS = 5.0
+
 
 class RasaUnavailable(Exception):
     """Rasa did not answer a turn (down, too slow, or an error)."""
+
+
+class _Unreachable(RasaUnavailable):
+    """This instance is not there (refused, reset, died mid-turn): another may answer."""
 
 
 @dataclass(frozen=True)
@@ -18,11 +33,42 @@ class BotMessage:
     buttons: list[dict[str, str]] = field(default_factory=list)
 
 
+def instance_order(conversation_id: str, urls: Sequence[str]) -> list[str]:
+    """The instances in the order this conversation tries them: rendezvous
+    hashing, so a conversation keeps its instance while it is healthy, and
+    only the conversations of an instance that is down move."""
+
+    def weight(url: str) -> int:
+        digest = hashlib.blake2b(f"{url}\n{conversation_id}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big")
+
+    return sorted(urls, key=weight, reverse=True)
+
+
 class RasaClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_urls: str | Sequence[str],
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._session = session
-        self._base_url = base_url
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 2.0))
+        self._clock = clock
+        self._down_until: dict[str, float] = {}
+
+    def healthy(self) -> list[str]:
+        now = self._clock()
+        return [u for u in self.urls if self._down_until.get(u, 0.0) <= now]
+
+    def _candidates(self, conversation_id: str) -> list[str]:
+        """Healthy instances first, in this conversation's order; then the
+        others, in case they are back."""
+        order = instance_order(conversation_id, self.urls)
+        healthy = set(self.healthy())
+        return [u for u in order if u in healthy] + [u for u in order if u not in healthy]
 
     async def send(
         self, sender: str, text: str, metadata: dict[str, Any], channel: str
@@ -33,27 +79,60 @@ class RasaClient:
             "metadata": metadata,
             "input_channel": channel,
         }
+        failures = []
+        for url in self._candidates(sender):
+            try:
+                replies = await self._send_to(url, payload)
+            except _Unreachable as exc:
+                self._down_until[url] = self._clock() + DOWN_FOR_SECONDS
+                failures.append(f"{url}: {exc}")
+                if len(self.urls) > 1:
+                    log.warning("Rasa at %s did not answer (%s); trying another instance", url, exc)
+                continue
+            self._down_until.pop(url, None)
+            return replies
+        raise RasaUnavailable("; ".join(failures))
+
+    async def _send_to(self, url: str, payload: dict[str, Any]) -> list[BotMessage]:
         try:
             async with self._session.post(
-                f"{self._base_url}/webhooks/rest/webhook", json=payload, timeout=self._timeout
+                f"{url}/webhooks/rest/webhook", json=payload, timeout=self._timeout
             ) as resp:
                 if resp.status != 200:
                     raise RasaUnavailable(f"Rasa answered {resp.status}")
                 replies = await resp.json()
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+            # Refused, or the process died during the turn. Rasa saves a
+            # conversation only after the whole turn, so another instance
+            # replays it from the last saved state.
+            raise _Unreachable(str(exc) or type(exc).__name__) from exc
+        except aiohttp.ClientOSError as exc:  # connection reset
+            raise _Unreachable(str(exc) or type(exc).__name__) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
+            # Too slow, or a garbled answer: the turn may still be running
+            # there, so it is not replayed elsewhere.
             raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
         return [_bot_message(reply) for reply in replies if reply.get("text")]
 
-    async def ping(self) -> None:
-        """Raises unless Rasa answers (it listens only once its model is loaded)."""
-        try:
-            async with self._session.get(
-                f"{self._base_url}/", timeout=aiohttp.ClientTimeout(total=3)
-            ) as resp:
-                if resp.status != 200:
-                    raise RasaUnavailable(f"Rasa answered {resp.status}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+    async def ping(self) -> dict[str, str]:
+        """Each instance's state ("ok" or why not); Rasa answers only once its
+        model is loaded. Raises when no instance answers."""
+        states = {}
+        for url in self.urls:
+            try:
+                async with self._session.get(
+                    f"{url}/", timeout=aiohttp.ClientTimeout(total=3)
+                ) as resp:
+                    states[url] = "ok" if resp.status == 200 else f"answered {resp.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                states[url] = f"down: {exc or type(exc).__name__}"
+            if states[url] == "ok":
+                self._down_until.pop(url, None)
+            else:
+                self._down_until[url] = self._clock() + DOWN_FOR_SECONDS
+        if "ok" not in states.values():
+            raise RasaUnavailable("; ".join(f"{u} {s}" for u, s in states.items()))
+        return states
 
 
 def _bot_message(reply: dict[str, Any]) -> BotMessage:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from bot.conversations import Conversations, CustomerMessageRejected
-from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, STORE, SURVEY_CONFIG
+from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, LIVE_EVENTS, STORE, SURVEY_CONFIG
 from bot.rasa_client import BotMessage
 from feedbot.store.models import Author, Channel, Survey
 from feedbot.store.surveys import NewSurvey, SurveyStore
@@ -57,6 +59,39 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
     if ws.exception() is not None:
         log.info("chat socket closed: %s", ws.exception())
     return ws
+
+
+# Messages for a widget from outside its own turns (an agent's reply, the
+# recovery question) travel as live events: the widget may be connected to
+# another instance of the app.
+PUSH_TOPIC = "chat"
+
+
+def push_to_widget(app: web.Application, survey_id: str, kind: str, text: str) -> None:
+    """Show this in the survey's open widget, on whichever instance it is."""
+    app[LIVE_EVENTS].publish(PUSH_TOPIC, {"survey_id": survey_id, "kind": kind, "text": text})
+
+
+async def widget_pushes(app: web.Application) -> AsyncIterator[None]:
+    """Hands pushed messages to the widgets connected to this instance."""
+
+    async def deliver() -> None:
+        async with app[LIVE_EVENTS].listen(PUSH_TOPIC) as queue:
+            while True:
+                event = await queue.get()
+                if "survey_id" not in event:  # a resync: a widget's history is in the store
+                    continue
+                for session in list(app[LIVE_CHATS].get(event["survey_id"], ())):
+                    try:
+                        await session.push(event["kind"], event["text"])
+                    except ConnectionError:
+                        log.info("survey %s: widget went away during a push", event["survey_id"])
+
+    task = asyncio.create_task(deliver(), name="pushes to widgets")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _parse_frame(data: str) -> dict[str, Any]:

@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.engine import make_url
 
 from feedbot.settings import PROJECT_ROOT
 
@@ -28,18 +32,104 @@ def rasa_executable() -> Path:
     return path
 
 
-def rasa_environment(action_server_url: str, tracker_db: Path) -> dict[str, str]:
-    """Variables endpoints.yml reads, plus quiet, offline defaults."""
+# A Rasa instance that dies holding a conversation's lock in Redis blocks that
+# conversation until the lock expires (Rasa's default: 60 s). Turns take well
+# under a second, so the others take over after this many seconds instead.
+LOCK_LIFETIME_SECONDS = 10
+
+
+def rasa_environment() -> dict[str, str]:
+    """Rasa's environment: quiet, offline defaults."""
     env = dict(os.environ)
     env.update(
-        ACTION_ENDPOINT_URL=f"{action_server_url}/webhook",
-        RASA_TRACKER_DB=str(tracker_db),
         RASA_TELEMETRY_ENABLED="false",
         PYTHONWARNINGS="ignore",
         TF_CPP_MIN_LOG_LEVEL="2",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
+        TICKET_LOCK_LIFETIME=str(LOCK_LIFETIME_SECONDS),
     )
     return env
+
+
+def endpoints(
+    action_server_url: str, tracker_url: str, redis_url: str | None, lock_prefix: str
+) -> dict[str, Any]:
+    """Rasa's endpoints.yml for one instance: its action server, the SQL
+    tracker store at ``tracker_url`` (SQLite or PostgreSQL), and with Redis,
+    the Redis lock store that Rasa needs for several instances or workers.
+    ``lock_prefix`` must be alphanumeric: Rasa drops any other with only a
+    warning (then two deployments on one Redis would share locks)."""
+    if not lock_prefix.isalnum():
+        raise ValueError(f"Rasa's lock key prefix must be alphanumeric, not {lock_prefix!r}")
+    config: dict[str, Any] = {
+        "action_endpoint": {"url": f"{action_server_url}/webhook"},
+        "tracker_store": _sql_tracker_store(tracker_url),
+    }
+    if redis_url:
+        url = make_url(redis_url.replace("rediss://", "redis://", 1))
+        config["lock_store"] = {
+            "type": "redis",
+            "url": url.host or "127.0.0.1",
+            "port": url.port or 6379,
+            "db": int(url.database or 0),
+            "password": url.password,
+            "use_ssl": redis_url.startswith("rediss://"),
+            "key_prefix": lock_prefix,
+        }
+    return config
+
+
+def _sql_tracker_store(database_url: str) -> dict[str, Any]:
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return {"type": "SQL", "dialect": "sqlite", "db": url.database}
+    if backend != "postgresql":
+        raise ValueError(f"Rasa's tracker store needs SQLite or PostgreSQL, not {backend}")
+    store: dict[str, Any] = {
+        "type": "SQL",
+        "dialect": "postgresql",  # Rasa's own psycopg2
+        "url": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "db": url.database,
+        "username": url.username,
+        "password": url.password,
+    }
+    if url.query:
+        store["query"] = dict(url.query)
+    return store
+
+
+def write_endpoints(path: Path, config: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by feedbot at each start (feedbot/rasa_env.py); edits are lost.\n"
+        + yaml.safe_dump(config, sort_keys=False)
+    )
+    path.chmod(0o600)  # it may hold database and Redis passwords
+    return path
+
+
+def rasa_command(model: Path, port: int, endpoints_file: Path, host: str) -> list[str]:
+    """One Rasa server, started through feedbot_rasa (its patches, checked
+    against the installed Rasa) from Rasa's own environment."""
+    python = rasa_executable().parent / "python"
+    return [
+        str(python),
+        "-m",
+        "feedbot_rasa",
+        "run",
+        "--model",
+        str(model),
+        "--interface",
+        host,
+        "--port",
+        str(port),
+        "--endpoints",
+        str(endpoints_file),
+        "--credentials",
+        str(PROJECT_ROOT / "credentials.yml"),
+    ]
 
 
 def action_server_command(port: int) -> list[str]:

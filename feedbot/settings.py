@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,17 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
-    rasa_url: str = "http://127.0.0.1:5005"
-    action_server_url: str = "http://127.0.0.1:5055"
+    # Every Rasa instance the app may send a conversation to (RASA_URL, comma
+    # separated), and the action servers (one per Rasa instance); health
+    # checks ask them all.
+    rasa_urls: tuple[str, ...] = ("http://127.0.0.1:5005",)
+    action_server_urls: tuple[str, ...] = ("http://127.0.0.1:5055",)
+    # Redis: live events shared by the app's instances, and Rasa's lock store.
+    # Unset: one process, events in memory (SQLite's single-machine default).
+    redis_url: str | None = None
+    # Rasa's own conversation store (its SQL tracker store). Unset: SQLite under
+    # var/ with an SQLite store, else the same PostgreSQL database as the store.
+    rasa_tracker_url: str | None = None
     touchpoints_file: Path = PROJECT_ROOT / "touchpoints.yml"
     themes_file: Path = PROJECT_ROOT / "themes.yml"
     # Rasa's answer to one turn; a turn that takes longer is reported to the
@@ -48,6 +58,9 @@ class Settings:
     webhook_secret: str | None = None
     # The first retry waits this long, each next one twice as long (5 tries).
     webhook_retry_seconds: float = 1.0
+    # How often each app instance looks for scheduled surveys, reminders and
+    # expiries (each job is claimed by one instance only).
+    scheduler_interval_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -59,10 +72,10 @@ class Settings:
             host=env.get("HOST") or defaults.host,
             port=port,
             public_base_url=(env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
-            rasa_url=(env.get("RASA_URL") or defaults.rasa_url).rstrip("/"),
-            action_server_url=(env.get("ACTION_SERVER_URL") or defaults.action_server_url).rstrip(
-                "/"
-            ),
+            rasa_urls=_urls(env, "RASA_URL") or defaults.rasa_urls,
+            action_server_urls=_urls(env, "ACTION_SERVER_URL") or defaults.action_server_urls,
+            redis_url=env.get("REDIS_URL") or None,
+            rasa_tracker_url=env.get("RASA_TRACKER_URL") or None,
             touchpoints_file=Path(env.get("FEEDBOT_TOUCHPOINTS") or defaults.touchpoints_file),
             themes_file=Path(env.get("FEEDBOT_THEMES") or defaults.themes_file),
             rasa_timeout_seconds=float(
@@ -83,9 +96,34 @@ class Settings:
             webhook_secret=env.get("FEEDBOT_WEBHOOK_SECRET") or None,
             webhook_retry_seconds=_positive(env, "FEEDBOT_WEBHOOK_RETRY_SECONDS")
             or defaults.webhook_retry_seconds,
+            scheduler_interval_seconds=_positive(env, "FEEDBOT_SCHEDULER_INTERVAL_SECONDS")
+            or defaults.scheduler_interval_seconds,
         ).checked()
 
+    @property
+    def rasa_url(self) -> str:
+        """The first Rasa instance (the only one on a single machine)."""
+        return self.rasa_urls[0]
+
+    @property
+    def action_server_url(self) -> str:
+        return self.action_server_urls[0]
+
+    @property
+    def deployment_key(self) -> str:
+        """Short and alphanumeric, the same for every process of one deployment
+        (they share the database): keeps two deployments on one Redis apart."""
+        return hashlib.blake2b(self.database_url.encode(), digest_size=4).hexdigest()
+
+    @property
+    def on_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
     def checked(self) -> Settings:
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
+            raise SettingsError(
+                f"REDIS_URL must start with redis:// or rediss://, not {self.redis_url!r}"
+            )
         if self.webhook_urls and not self.webhook_secret:
             raise SettingsError(
                 "FEEDBOT_WEBHOOK_URLS is set: set FEEDBOT_WEBHOOK_SECRET too, to sign the events"
@@ -121,7 +159,7 @@ def _positive(env: os._Environ[str] | dict[str, str], name: str) -> float | None
 
 
 def _urls(env: os._Environ[str] | dict[str, str], name: str) -> tuple[str, ...]:
-    urls = tuple(u.strip() for u in (env.get(name) or "").split(",") if u.strip())
+    urls = tuple(u.strip().rstrip("/") for u in (env.get(name) or "").split(",") if u.strip())
     for url in urls:
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"{name}: {url!r} is not an http(s) URL")

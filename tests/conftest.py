@@ -4,11 +4,11 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-import yaml
 from playwright.sync_api import Browser, sync_playwright
 
 from feedbot.settings import PROJECT_ROOT, Settings
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.helpers.config import touchpoints_for_tests
 from tests.system import System, running_system
 
 API_TOKEN = "test-api-token"
@@ -28,17 +28,8 @@ def fake_twilio() -> FakeTwilio:
 def system(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> Iterator[System]:
     """Rasa, the action server and the app, started once for the session."""
     workdir = tmp_path_factory.mktemp("system")
-    # The app's contact rules for tests: no quiet hours (results must not depend
-    # on the hour CI runs at: quiet hours are tested with an injected clock),
-    # and store visits never sampled.
-    touchpoints = yaml.safe_load((PROJECT_ROOT / "touchpoints.yml").read_text())
-    touchpoints["contact_rules"]["quiet_hours"] = None
-    for touchpoint in touchpoints["touchpoints"]:
-        if touchpoint["id"] == "store_visit":
-            touchpoint["sample_percent"] = 0
-    (workdir / "touchpoints.yml").write_text(yaml.safe_dump(touchpoints))
     env = {
-        "FEEDBOT_TOUCHPOINTS": str(workdir / "touchpoints.yml"),
+        "FEEDBOT_TOUCHPOINTS": str(touchpoints_for_tests(workdir)),
         "FEEDBOT_API_TOKEN": API_TOKEN,
         "FEEDBOT_AGENT_TOKEN": AGENT_TOKEN,
         "FEEDBOT_ANALYST_TOKEN": ANALYST_TOKEN,
@@ -53,7 +44,7 @@ def settings_for(system: System, fake: FakeTwilio) -> Settings:
     the shipped touchpoints.yml (quiet hours on)."""
     return Settings(
         database_url=system.database_url,
-        rasa_url=system.rasa_url,
+        rasa_urls=(system.rasa_url,),
         api_token=API_TOKEN,
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,

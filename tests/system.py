@@ -1,4 +1,4 @@
-"""The real system for end-to-end tests (see feedbot.runner.temporary_stack),
+"""The real system for end-to-end tests (see tests.helpers.stack),
 with helpers to read what it stored."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
-from feedbot.runner import free_port, temporary_stack
 from feedbot.store.database import sync_engine
 from feedbot.store.models import Message, ResponseTheme, Survey
+from tests.helpers.stack import free_port, temporary_stack
 
 __all__ = ["System", "free_port", "running_system"]
 
@@ -58,7 +58,8 @@ class System:
 
 @contextmanager
 def running_system(workdir: Path, app_env: dict[str, str] | None = None) -> Iterator[System]:
-    with temporary_stack(workdir, app_env=app_env) as settings:
+    with temporary_stack(workdir, app_env=app_env) as stack:
+        settings = stack.settings
         engine = sync_engine(settings.database_url)
         try:
             yield System(

@@ -24,7 +24,7 @@ from feedbot.store.models import SurveyState
 from feedbot.store.surveys import NewSurvey, ReasonTags, SurveyStore
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-FEEDBOT = [sys.executable, "-m", "feedbot.cli"]
+FEEDBOT = [sys.executable, "-m", "commands.cli"]
 
 
 def feedbot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

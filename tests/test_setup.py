@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import subprocess
+import sys
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from commands.runner import Layout, LayoutError, PortInUse, ensure_ports_free
 from feedbot import rasa_env
-from feedbot.settings import PROJECT_ROOT
+from feedbot.settings import PROJECT_ROOT, Settings
+from tests.helpers.stack import free_port
 
 
 @pytest.mark.parametrize(
@@ -62,3 +70,121 @@ def test_training_is_skipped_only_when_its_inputs_are_unchanged(tmp_path: Path) 
     (tmp_path / "data" / "nlu" / "a.yml").rename(tmp_path / "data" / "nlu" / "b.yml")
     renamed = rasa_env.training_fingerprint(tmp_path)
     assert renamed not in (before,)
+
+
+def test_a_port_left_in_time_wait_by_the_last_run_counts_as_free() -> None:
+    """Stopping Feedbot and starting it again at once: the app's port still
+    has connections in TIME_WAIT (the server closed them first), and nothing
+    listens. The check binds as the server will, so it is free."""
+    with socket.socket() as listener:
+        # As asyncio's servers (so aiohttp's) listen on Unix.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the server's side closes first: TIME_WAIT is on its port
+        client.recv(1)
+        client.close()
+    time.sleep(0.2)
+    with socket.socket() as naive:  # how the check bound before: refused
+        with pytest.raises(OSError):
+            naive.bind(("127.0.0.1", port))
+    settings = Settings(port=port, rasa_urls=(f"http://127.0.0.1:{free_port()}",))
+    ensure_ports_free(settings)  # does not raise
+    with socket.socket() as listening:  # a server really listening there
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(("127.0.0.1", port))
+        listening.listen()
+        with pytest.raises(PortInUse, match=f"port {port} \\(the app\\) is already in use"):
+            ensure_ports_free(settings)
+
+
+def test_several_instances_are_refused_on_sqlite_or_without_redis() -> None:
+    layout = Layout(app_instances=2, rasa_instances=1)
+    with pytest.raises(LayoutError, match="set DATABASE_URL to PostgreSQL"):
+        layout.check(Settings(database_url="sqlite:///x.db", redis_url="redis://127.0.0.1"))
+    with pytest.raises(LayoutError, match="set REDIS_URL"):
+        layout.check(Settings(database_url="postgresql://u@h/db"))
+    Layout(1, 2).check(Settings(database_url="postgresql://u@h/db", redis_url="redis://h"))
+    Layout().check(Settings(database_url="sqlite:///x.db"))  # the one-machine default
+
+
+def test_feedbot_run_says_what_to_set_for_several_instances(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "commands.cli", "run", "--app-instances", "2"],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "need a database they can share: set DATABASE_URL to PostgreSQL" in result.stderr
+    assert not (tmp_path / "db.sqlite").exists()  # refused before touching anything
+
+
+def test_the_built_wheel_works_in_a_fresh_environment(tmp_path: Path) -> None:
+    """`pip install .` (a wheel, not the source tree): its data files are in it,
+    and `feedbot understand` reads an answer. The fresh environment borrows
+    the project environment's dependencies (no downloads), not its source."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(PROJECT_ROOT),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("feedbot-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    # Every non-Python file the packages read at run time is in the wheel.
+    for package in ("feedbot", "bot"):
+        for path in (PROJECT_ROOT / package).rglob("*"):
+            if path.is_file() and path.suffix not in (".py", ".pyc"):
+                assert str(path.relative_to(PROJECT_ROOT)) in names, path
+
+    fresh = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "venv", str(fresh)], check=True, timeout=120)
+    subprocess.run(
+        [fresh / "bin" / "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    site = next((fresh / "lib").glob("python3.*/site-packages"))
+    project_site = next(Path(sys.prefix, "lib").glob("python3.*/site-packages"))
+    (site / "project_dependencies.pth").write_text(f"{project_site}\n")
+    # The operator's own files, as an installed Feedbot is given them.
+    operator = {}
+    for name, variable in (
+        ("themes.yml", "FEEDBOT_THEMES"),
+        ("touchpoints.yml", "FEEDBOT_TOUCHPOINTS"),
+    ):
+        copy = tmp_path / name
+        copy.write_text((PROJECT_ROOT / name).read_text())
+        operator[variable] = str(copy)
+    result = subprocess.run(
+        [fresh / "bin" / "feedbot", "understand"],
+        input='{"text": "9, the driver was lovely"}\n',
+        cwd=tmp_path,  # not the source tree
+        env=dict(os.environ, **operator),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer = json.loads(result.stdout)
+    assert answer["score"] == 9 and answer["sentiment"] == "positive"

@@ -316,7 +316,7 @@ def test_bulk_send_from_a_csv_is_safe_to_re_run(
         f"sms,{new_number()},,support,,\n"
     )
     env = {**os.environ, "FEEDBOT_API_TOKEN": API_TOKEN}
-    command = [sys.executable, "-m", "feedbot.cli", "survey", "send", "--csv", str(csv_file)]
+    command = [sys.executable, "-m", "commands.cli", "survey", "send", "--csv", str(csv_file)]
     first = subprocess.run(
         [*command, "--url", system.base_url], env=env, capture_output=True, text=True, timeout=120
     )
@@ -339,7 +339,7 @@ def test_bulk_send_names_a_bad_file(tmp_path: Path) -> None:
     csv_file = tmp_path / "bad.csv"
     csv_file.write_text("phone,touchpoint\n+447911100100,support\n")
     result = subprocess.run(
-        [sys.executable, "-m", "feedbot.cli", "survey", "send", "--csv", str(csv_file)],
+        [sys.executable, "-m", "commands.cli", "survey", "send", "--csv", str(csv_file)],
         env={**os.environ, "FEEDBOT_API_TOKEN": API_TOKEN},
         capture_output=True,
         text=True,

@@ -46,7 +46,7 @@ def test_feedbot_actions_listens_on_its_urls_host(tmp_path: Path) -> None:
         DATABASE_URL=f"sqlite:///{tmp_path / 'feedbot.db'}",
     )
     server = subprocess.Popen(
-        [sys.executable, "-m", "feedbot.cli", "actions"],
+        [sys.executable, "-m", "commands.cli", "actions"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -296,7 +296,13 @@ async def test_health_is_ok_when_everything_answers(system: System) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{system.base_url}/healthz") as resp:
         assert resp.status == 200
         body = await resp.json()
-    assert body["checks"] == {"app": "ok", "rasa": "ok", "actions": "ok", "database": "ok"}
+    assert body["checks"] == {
+        "app": "ok",
+        "rasa": "ok",
+        "actions": "ok",
+        "database": "ok",
+        "live_events": "ok",  # in process: one instance, no Redis
+    }
 
 
 async def test_health_names_what_is_down(tmp_path: Path) -> None:
@@ -312,7 +318,7 @@ async def test_health_names_what_is_down(tmp_path: Path) -> None:
     app = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "feedbot.cli",
+        "commands.cli",
         "serve",
         env=env,
         cwd=PROJECT_ROOT,

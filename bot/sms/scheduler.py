@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from bot.keys import CLOCK, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.phones import time_zone_of
 from bot.sms.channel import SmsChannel
 from feedbot.contact_rules import QuietHours
@@ -18,8 +18,6 @@ from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import ContactRules
 
 log = logging.getLogger(__name__)
-# How often due surveys are looked for; a survey waits at most this much longer.
-INTERVAL_SECONDS = 30
 
 
 async def send_due(store: SurveyStore, channel: SmsChannel, now: datetime) -> int:
@@ -75,7 +73,7 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
                     await send_reminders(app[STORE], channel, rules, now)
             except Exception:  # keep the loop alive; the next round retries
                 log.exception("the survey scheduler failed")
-            await asyncio.sleep(INTERVAL_SECONDS)
+            await asyncio.sleep(app[SETTINGS].scheduler_interval_seconds)
 
     task = asyncio.create_task(loop(), name="survey scheduler")
     yield

@@ -32,6 +32,8 @@ app = typer.Typer(
     "variables (see .env.example).",
     no_args_is_help=True,
     add_completion=False,
+    # A crash report must not print local variables: settings hold tokens.
+    pretty_exceptions_show_locals=False,
 )
 # Messages are not wrapped at the terminal's width: paths and hints stay whole.
 err = Console(stderr=True, soft_wrap=True)
@@ -91,14 +93,38 @@ def run(
     ready_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for Rasa to load its model.")
     ] = 180,
+    app_instances: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="App instances to start; instance k listens on PORT+k. More than one "
+            "needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).",
+        ),
+    ] = 1,
+    rasa_instances: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Rasa instances (each with its own action server) on RASA_URL's and "
+            "ACTION_SERVER_URL's ports + i. More than one needs PostgreSQL and Redis.",
+        ),
+    ] = 1,
 ) -> None:
-    """Start everything on this machine: migrations, the action server, Rasa and
-    the app (http://127.0.0.1:$PORT/). Trains the model first if there is none."""
-    from feedbot import rasa_env, runner
+    """Start everything on this machine: migrations, the action server(s), Rasa
+    and the app (http://127.0.0.1:$PORT/). Trains the model first if there is
+    none. A process that dies is restarted."""
+    from commands import runner
+    from feedbot import rasa_env
     from feedbot.store.migrate import upgrade
 
     _logging()
     settings = _settings()
+    layout = runner.Layout(app_instances, rasa_instances)
+    try:
+        layout.check(settings)
+    except runner.LayoutError as exc:
+        error(exc)
+        raise typer.Exit(2) from None
     if settings.analyst_token is None:  # so that the dashboard can be opened at all
         settings = dataclasses.replace(settings, analyst_token=secrets.token_urlsafe(18))
         err.print(
@@ -107,19 +133,26 @@ def run(
         )
     upgrade(settings.database_url)
     var_dir = PROJECT_ROOT / "var"
+    children: list[runner.Child] = []
     try:
-        runner.ensure_ports_free(settings)
+        runner.ensure_ports_free(settings, layout)
         if not rasa_env.model_is_current():
             err.print("Training data changed or no model yet: training (under a minute)…")
-            rasa_env.train(rasa_env.rasa_environment(settings.action_server_url, var_dir))
-        children = runner.start_children(settings, var_dir)
+            rasa_env.train(rasa_env.rasa_environment())
+        children = runner.plan_rasa(settings, layout, var_dir)
+        if not layout.single:
+            children += runner.plan_apps(settings, layout, var_dir)
+        # A service manager stops us with SIGTERM: shut down as for Ctrl-C.
+        signal.signal(signal.SIGTERM, _interrupt)
+        runner.start_all(children, settings, ready_timeout)
+        runner.wait_for_rasa(settings, layout, children, ready_timeout)
+        if layout.single:
+            asyncio.run(runner.serve_app(settings, children, ready_timeout))
+        else:
+            asyncio.run(runner.supervise_apps(settings, layout, children, ready_timeout))
     except (rasa_env.RasaNotInstalled, runner.PortInUse, subprocess.CalledProcessError) as exc:
         error(exc)
         raise typer.Exit(1) from None
-    # A service manager stops us with SIGTERM: shut down as for Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        asyncio.run(runner.serve_app(settings, children, ready_timeout))
     except KeyboardInterrupt:
         err.print("Stopping…")
     except runner.ChildFailed as exc:
@@ -135,8 +168,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @app.command()
 def serve() -> None:
-    """Serve only the app (Rasa and the action server run elsewhere: RASA_URL,
-    ACTION_SERVER_URL). Applies migrations first."""
+    """Serve only the app, on HOST:PORT. Rasa and the action servers run
+    elsewhere: RASA_URL and ACTION_SERVER_URL (each may list several
+    instances, comma separated); REDIS_URL when other app instances run too.
+    Applies migrations first."""
     from aiohttp import web
 
     from bot.app import create_app
@@ -160,9 +195,9 @@ def train(
     data/ are unchanged since the last training."""
     from feedbot import rasa_env
 
-    settings = _settings()
+    _settings()  # refuse early when the configuration is broken
     try:
-        env = rasa_env.rasa_environment(settings.action_server_url, PROJECT_ROOT / "var")
+        env = rasa_env.rasa_environment()
         if not rasa_env.train(env, force=force):
             err.print(f"Model is up to date ({rasa_env.model_path()}); nothing to train.")
     except rasa_env.RasaNotInstalled as exc:
@@ -487,7 +522,7 @@ def survey_send(
 @app.command()
 def actions() -> None:
     """Run only the Rasa action server, listening on ACTION_SERVER_URL's host
-    and port (127.0.0.1:5055 unless set)."""
+    and port (127.0.0.1:5055 unless set), storing answers in DATABASE_URL."""
     from urllib.parse import urlsplit
 
     from feedbot import rasa_env
@@ -502,6 +537,44 @@ def actions() -> None:
             env=env,
         )
     )
+
+
+@app.command("rasa")
+def rasa_server(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on; only the app should reach it.")
+    ] = "127.0.0.1",
+) -> None:
+    """Run only one Rasa server (patched, see feedbot_rasa/), on RASA_URL's port,
+    calling the action server at ACTION_SERVER_URL, with its tracker store in
+    RASA_TRACKER_URL (default: DATABASE_URL when that is PostgreSQL) and its
+    lock store in REDIS_URL. Trains nothing: run `feedbot train` first."""
+    from urllib.parse import urlsplit
+
+    from commands.runner import tracker_url
+    from feedbot import rasa_env
+
+    settings = _settings()
+    if not rasa_env.model_path().exists():
+        error(f"no model at {rasa_env.model_path()}: run `feedbot train` first")
+        raise typer.Exit(1)
+    var_dir = PROJECT_ROOT / "var"
+    endpoints = rasa_env.write_endpoints(
+        var_dir / "endpoints.yml",
+        rasa_env.endpoints(
+            settings.action_server_url,
+            tracker_url(settings, var_dir),
+            settings.redis_url,
+            f"feedbot{settings.deployment_key}",
+        ),
+    )
+    port = urlsplit(settings.rasa_url).port or 5005
+    try:
+        command = rasa_env.rasa_command(rasa_env.model_path(), port, endpoints, host)
+    except rasa_env.RasaNotInstalled as exc:
+        error(exc)
+        raise typer.Exit(1) from None
+    raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT, env=rasa_env.rasa_environment()))
 
 
 def main() -> None:

@@ -1,0 +1,165 @@
+"""Live events between the app's instances: hand-off events for the agent
+consoles, messages pushed to an open widget. One small interface, two
+implementations: in this process (one instance), or Redis pub/sub (several
+instances; any instance's event reaches every instance's listeners).
+
+Delivery is at most once (Redis pub/sub keeps nothing for a listener that
+is away), so a console that reconnects re-reads the queue from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+log = logging.getLogger(__name__)
+QUEUE_SIZE = 100
+Event = dict[str, Any]
+
+
+class LiveEvents:
+    """Publish an event on a topic; listen to a topic. ``publish`` never
+    waits: a live event must not hold up a customer's turn."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, set[asyncio.Queue[Event]]] = {}
+
+    def publish(self, topic: str, event: Event) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Connect (nothing to do in one process)."""
+
+    async def close(self) -> None:
+        """Disconnect."""
+
+    async def ping(self) -> None:
+        """Raises when events cannot reach the other instances."""
+
+    @asynccontextmanager
+    async def listen(self, topic: str) -> AsyncIterator[asyncio.Queue[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
+        self._listeners.setdefault(topic, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners[topic].discard(queue)
+
+    def _deliver(self, topic: str, event: Event) -> None:
+        for queue in list(self._listeners.get(topic, ())):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # a stalled listener misses events; it re-reads state
+                log.warning("a %s listener is not keeping up; an event was dropped", topic)
+
+
+class InProcessEvents(LiveEvents):
+    """One app instance: events go straight to this process's listeners."""
+
+    def publish(self, topic: str, event: Event) -> None:
+        self._deliver(topic, event)
+
+
+class RedisEvents(LiveEvents):
+    """Several app instances: every event goes through Redis pub/sub, and each
+    instance hands what it receives (its own events too) to its listeners, so
+    all instances see the same events in the same order."""
+
+    RECONNECT_SECONDS = 1.0
+
+    def __init__(self, url: str, topics: tuple[str, ...], deployment: str) -> None:
+        super().__init__()
+        import redis.asyncio as redis  # only needed with several instances
+
+        # Pub/sub channels are shared by all of a Redis server's databases.
+        self.CHANNEL_PREFIX = f"feedbot:{deployment}:live:"
+        self._redis = redis.Redis.from_url(url)
+        self._url = url
+        self._topics = topics
+        self._outbox: asyncio.Queue[tuple[str, Event]] = asyncio.Queue(10_000)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed = asyncio.Event()
+
+    def publish(self, topic: str, event: Event) -> None:
+        try:
+            self._outbox.put_nowait((topic, event))
+        except asyncio.QueueFull:
+            log.error("Redis is not taking live events; a %s event was dropped", topic)
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._receive(), name="live events from Redis"),
+            asyncio.create_task(self._send(), name="live events to Redis"),
+        ]
+        # Listen before anything is published, so this instance hears its own events.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+        if not self._subscribed.is_set():
+            log.error("live events: Redis at %s is not answering yet; retrying", self._url)
+
+    async def close(self) -> None:
+        # Give queued events a moment to leave before disconnecting.
+        for _ in range(20):
+            if self._outbox.empty():
+                break
+            await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._redis.aclose()
+
+    async def ping(self) -> None:
+        await asyncio.wait_for(self._redis.ping(), timeout=3)
+        if not self._subscribed.is_set():
+            raise ConnectionError("not subscribed to live events yet")
+
+    async def _send(self) -> None:
+        while True:
+            topic, event = await self._outbox.get()
+            message = json.dumps(event)
+            while True:
+                try:
+                    await self._redis.publish(self.CHANNEL_PREFIX + topic, message)
+                    break
+                except (OSError, ConnectionError) as exc:
+                    log.warning("live events: cannot publish to Redis (%s); retrying", exc)
+                    await asyncio.sleep(self.RECONNECT_SECONDS)
+
+    async def _receive(self) -> None:
+        from redis.exceptions import RedisError
+
+        reconnected = False
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(*(self.CHANNEL_PREFIX + t for t in self._topics))
+                self._subscribed.set()
+                log.info("live events through Redis (%s)", ", ".join(self._topics))
+                if reconnected:  # events may have been missed: listeners re-read state
+                    for topic in self._topics:
+                        self._deliver(topic, {"event": "resync"})
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    channel = message["channel"].decode()
+                    self._deliver(
+                        channel.removeprefix(self.CHANNEL_PREFIX), json.loads(message["data"])
+                    )
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._subscribed.clear()
+                reconnected = True
+                log.warning("live events: lost Redis (%s); reconnecting", exc)
+                await asyncio.sleep(self.RECONNECT_SECONDS)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+
+def live_events(redis_url: str | None, topics: tuple[str, ...], deployment: str) -> LiveEvents:
+    return RedisEvents(redis_url, topics, deployment) if redis_url else InProcessEvents()

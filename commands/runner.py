@@ -1,0 +1,407 @@
+"""`feedbot run`: the action servers and Rasa instances as child processes,
+and the app (in this process, or as N child processes); ready when every
+/healthz says so; a child that dies is restarted; Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from bot.app import create_app
+from feedbot import rasa_env
+from feedbot.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger("feedbot.run")
+
+LOOPBACK = "127.0.0.1"
+# A child that dies more often than this within RESTART_WINDOW is not
+# restarted again: something is wrong that a restart will not fix.
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 60.0
+
+
+class LayoutError(ValueError):
+    """The processes asked for cannot share this configuration; says what to set."""
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+class ChildFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How many of each process run on this machine."""
+
+    app_instances: int = 1
+    rasa_instances: int = 1
+
+    @property
+    def single(self) -> bool:
+        return self.app_instances == 1 and self.rasa_instances == 1
+
+    def check(self, settings: Settings) -> None:
+        if self.app_instances < 1 or self.rasa_instances < 1:
+            raise LayoutError("--app-instances and --rasa-instances must be at least 1")
+        if self.single:
+            return
+        wanted = f"{self.app_instances} app and {self.rasa_instances} Rasa instance(s)"
+        if settings.on_sqlite:
+            raise LayoutError(
+                f"{wanted} need a database they can share: set DATABASE_URL to PostgreSQL, "
+                "e.g. DATABASE_URL=postgresql://feedbot:secret@127.0.0.1:5432/feedbot "
+                "(SQLite is for one process on one machine)."
+            )
+        if not settings.redis_url:
+            raise LayoutError(
+                f"{wanted} need Redis for Rasa's lock store and the app's live events: "
+                "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"
+            )
+
+
+def _port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _with_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def instance_urls(base_url: str, count: int) -> tuple[str, ...]:
+    """Instance i listens on the base URL's port + i."""
+    return tuple(_with_port(base_url, _port(base_url) + i) for i in range(count))
+
+
+def spread(settings: Settings, layout: Layout) -> Settings:
+    """The settings every app instance gets: all Rasa instances and action servers."""
+    import dataclasses
+
+    return dataclasses.replace(
+        settings,
+        rasa_urls=instance_urls(settings.rasa_url, layout.rasa_instances),
+        action_server_urls=instance_urls(settings.action_server_url, layout.rasa_instances),
+    )
+
+
+def tracker_url(settings: Settings, var_dir: Path) -> str:
+    """Rasa's tracker store: its own setting, else SQLite beside Feedbot's
+    SQLite store, else the same PostgreSQL database (Rasa's tables are its own)."""
+    if settings.rasa_tracker_url:
+        return settings.rasa_tracker_url
+    if settings.on_sqlite:
+        return f"sqlite:///{var_dir / 'rasa-tracker.db'}"
+    return settings.database_url
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        # As a server would bind: connections in TIME_WAIT from a run that
+        # just stopped do not make the port "in use".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def ensure_ports_free(settings: Settings, layout: Layout | None = None) -> None:
+    """Fail before starting anything if a port is taken (often: Feedbot is
+    already running), naming the setting that moves it."""
+    layout = layout or Layout()
+    wanted = [
+        ("the app", settings.host, settings.port + k, "PORT") for k in range(layout.app_instances)
+    ]
+    for i in range(layout.rasa_instances):
+        wanted.append(("Rasa", LOOPBACK, _port(settings.rasa_url) + i, "RASA_URL"))
+        wanted.append(
+            (
+                "the action server",
+                LOOPBACK,
+                _port(settings.action_server_url) + i,
+                "ACTION_SERVER_URL",
+            )
+        )
+    for name, host, port, setting in wanted:
+        if not _port_free(host, port):
+            raise PortInUse(
+                f"port {port} ({name}) is already in use. Is Feedbot already running? "
+                f"Stop it, or set {setting} to use another port."
+            )
+
+
+@dataclass(eq=False)
+class Child:
+    """One process this runner started, and how to start it again."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] = field(init=False)
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us; we stop them in order
+            )
+        log.info("started %s (pid %s), log: %s", self.name, self.process.pid, self.log_path)
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def _child(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return Child(name, command, env, log_dir / f"{name}.log")
+
+
+def plan_rasa(
+    settings: Settings, layout: Layout, var_dir: Path, model: Path | None = None
+) -> list[Child]:
+    """Each Rasa instance with its own action server, on consecutive ports."""
+    env = rasa_env.rasa_environment()
+    env["DATABASE_URL"] = settings.database_url
+    env["FEEDBOT_TOUCHPOINTS"] = str(settings.touchpoints_file)
+    # Only the app talks to Rasa and the action server: they listen on the
+    # loopback interface, never on every interface (their defaults).
+    env["SANIC_HOST"] = LOOPBACK
+    spread_settings = spread(settings, layout)
+    tracker = tracker_url(settings, var_dir)
+    children = []
+    for i, (rasa_url, actions_url) in enumerate(
+        zip(spread_settings.rasa_urls, spread_settings.action_server_urls, strict=True)
+    ):
+        suffix = "" if layout.rasa_instances == 1 else f"-{i}"
+        endpoints = rasa_env.write_endpoints(
+            var_dir / f"endpoints{suffix}.yml",
+            rasa_env.endpoints(
+                actions_url, tracker, settings.redis_url, f"feedbot{settings.deployment_key}"
+            ),
+        )
+        children.append(
+            _child(
+                f"actions{suffix}",
+                rasa_env.action_server_command(_port(actions_url)),
+                env,
+                var_dir / "log",
+            )
+        )
+        children.append(
+            _child(
+                f"rasa{suffix}",
+                rasa_env.rasa_command(
+                    model or rasa_env.model_path(), _port(rasa_url), endpoints, LOOPBACK
+                ),
+                env,
+                var_dir / "log",
+            )
+        )
+    return children
+
+
+def plan_apps(
+    settings: Settings, layout: Layout, var_dir: Path, extra_env: dict[str, str] | None = None
+) -> list[Child]:
+    """App instance k as `feedbot serve` on PORT + k, each knowing every Rasa instance."""
+    spread_settings = spread(settings, layout)
+    children = []
+    for k in range(layout.app_instances):
+        env = dict(
+            os.environ,
+            DATABASE_URL=settings.database_url,
+            HOST=settings.host,
+            PORT=str(settings.port + k),
+            PUBLIC_BASE_URL=settings.public_base_url,
+            RASA_URL=",".join(spread_settings.rasa_urls),
+            ACTION_SERVER_URL=",".join(spread_settings.action_server_urls),
+            FEEDBOT_TOUCHPOINTS=str(settings.touchpoints_file),
+            FEEDBOT_THEMES=str(settings.themes_file),
+        )
+        for name, value in (
+            ("REDIS_URL", settings.redis_url),
+            ("FEEDBOT_ANALYST_TOKEN", settings.analyst_token),
+        ):
+            if value:
+                env[name] = value
+        env.update(extra_env or {})
+        children.append(
+            _child(
+                f"app-{k}", [sys.executable, "-m", "commands.cli", "serve"], env, var_dir / "log"
+            )
+        )
+    return children
+
+
+def start_all(children: list[Child], settings: Settings, within: float = 180) -> None:
+    """Start the children. Several Rasa instances on one database: the first
+    creates Rasa's tables alone (two at once would race to create them)."""
+    rasa = [c for c in children if c.name.startswith("rasa")]
+    others = [c for c in children if c not in rasa]
+    for child in others:
+        if child.name.startswith("actions"):
+            child.start()
+    if rasa:
+        rasa[0].start()
+        if len(rasa) > 1:
+            wait_until(lambda: _answers(f"{settings.rasa_url}/"), [rasa[0], *others], within)
+        for child in rasa[1:]:
+            child.start()
+    for child in others:
+        if not child.name.startswith("actions"):
+            child.start()
+
+
+def wait_for_rasa(settings: Settings, layout: Layout, children: list[Child], within: float) -> None:
+    """Every Rasa instance has loaded its model (an app is healthy with one)."""
+    urls = spread(settings, layout).rasa_urls
+    wait_until(lambda: all(_answers(f"{url}/") for url in urls), children, within)
+
+
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until(ready: Callable[[], bool], children: list[Child], within: float) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        check_children(children, restart=False)
+        if ready():
+            return
+        time.sleep(0.5)
+    raise ChildFailed(f"not ready after {within:.0f} s")
+
+
+def stop_children(children: list[Child], grace_seconds: float = 10.0) -> None:
+    started = [c for c in children if hasattr(c, "process")]
+    for child in started:
+        if child.process.poll() is None:
+            os.killpg(child.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    for child in started:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            child.process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.process.pid, signal.SIGKILL)
+            child.process.wait()
+        log.info("stopped %s", child.name)
+
+
+def check_children(children: list[Child], restart: bool = True) -> None:
+    """Restart a child that died (the others carry on meanwhile), unless it
+    keeps dying; then, or when not restarting, stop with its last lines."""
+    for child in children:
+        if not hasattr(child, "process"):
+            continue
+        code = child.process.poll()
+        if code is None:
+            continue
+        now = time.monotonic()
+        child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_SECONDS]
+        if not restart or len(child.restarts) >= MAX_RESTARTS:
+            raise ChildFailed(
+                f"{child.name} exited with code {code}. Last lines of {child.log_path}:\n"
+                f"{child.tail()}"
+            )
+        log.error(
+            "%s exited with code %s; restarting it (log: %s)", child.name, code, child.log_path
+        )
+        child.restarts.append(now)
+        child.start()
+
+
+async def serve_app(settings: Settings, children: list[Child], ready_timeout: float) -> None:
+    """Serve the app in this process until interrupted (one app instance)."""
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    log.info("app listening on http://%s:%s", settings.host, settings.port)
+    try:
+        await _wait_until_healthy([settings.port], children, ready_timeout)
+        _ready(settings, 1)
+        await _supervise(children)
+    finally:
+        await runner.cleanup()
+
+
+async def supervise_apps(
+    settings: Settings, layout: Layout, children: list[Child], ready_timeout: float
+) -> None:
+    """Several app instances run as children: wait for all, then watch them."""
+    ports = [settings.port + k for k in range(layout.app_instances)]
+    await _wait_until_healthy(ports, children, ready_timeout)
+    _ready(settings, layout.app_instances)
+    await _supervise(children)
+
+
+def _ready(settings: Settings, app_instances: int) -> None:
+    more = ""
+    if app_instances > 1:
+        more = f"App instances on ports {settings.port}–{settings.port + app_instances - 1}.\n"
+    print(
+        f"\nFeedbot is ready: {settings.public_base_url}/  (Ctrl-C stops it)\n"
+        f"{more}Dashboard for analysts: {settings.public_base_url}/dashboard\n",
+        flush=True,
+    )
+
+
+async def _supervise(children: list[Child]) -> None:
+    while True:
+        check_children(children)
+        await asyncio.sleep(1)
+
+
+async def _wait_until_healthy(ports: list[int], children: list[Child], within: float) -> None:
+    deadline = time.monotonic() + within
+    last = ""
+    async with aiohttp.ClientSession() as http:
+        for port in ports:
+            url = f"http://127.0.0.1:{port}/healthz"
+            while True:
+                check_children(children, restart=False)
+                try:
+                    async with http.get(url) as resp:
+                        if resp.status == 200:
+                            break
+                        last = await resp.text()
+                except aiohttp.ClientError as exc:
+                    last = str(exc)
+                if time.monotonic() > deadline:
+                    raise ChildFailed(f"not healthy after {within:.0f} s: {last}")
+                await asyncio.sleep(0.5)

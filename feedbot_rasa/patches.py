@@ -1,0 +1,157 @@
+"""Two small patches to Rasa 3.6.21, each checked against the exact code it
+replaces, so that an upgrade can never silently skip or break one: Rasa
+refuses to start instead (docs/performance.md has the measurements).
+
+1. Validating each action server response. Rasa calls `jsonschema.validate`,
+   which re-checks the schema against its meta-schema and builds a validator
+   on every call: about three quarters of Rasa's CPU per turn here. The
+   patched method validates every response exactly as before (same schema,
+   same validator class, the same best-matching error, same message), with a
+   validator built once.
+2. Calling the action server. Rasa opens a new HTTP session, so a new TCP
+   connection, for every action call. The patched `EndpointConfig.session`
+   hands out one kept-alive session per event loop and endpoint settings.
+"""
+
+import asyncio
+import hashlib
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any
+
+RASA_VERSION = "3.6.21"
+# sha256 of each replaced function's source, first 16 hex digits.
+EXPECTED_SOURCES = {
+    "RemoteAction._validate_action_result": "f8cdb4be68123961",
+    "RemoteAction.action_response_format_spec": "091b74aa3738d126",
+    "EndpointConfig.session": "e55aa13d9d4fb4bc",
+    "EndpointConfig.request": "ccdb778aed8208e2",
+}
+
+
+class PatchMismatch(RuntimeError):
+    """Rasa is not the version, or its code not the code, the patches were made for."""
+
+
+def source_digest(function: Callable[..., Any]) -> str:
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):  # replaced by code without a source file
+        return "no source"
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def check(version: str, functions: dict[str, Callable[..., Any]]) -> None:
+    if version != RASA_VERSION:
+        raise PatchMismatch(
+            f"Rasa {version} is installed; feedbot_rasa/patches.py was made for "
+            f"Rasa {RASA_VERSION}. Reinstall .venv-rasa with `make install`, or review "
+            "the patches against the new version and update them."
+        )
+    for name, function in functions.items():
+        digest = source_digest(function)
+        if digest != EXPECTED_SOURCES[name]:
+            raise PatchMismatch(
+                f"{name} is not the code feedbot_rasa/patches.py replaces "
+                f"(source digest {digest}, expected {EXPECTED_SOURCES[name]}). Review the "
+                "patch against it before starting."
+            )
+
+
+def apply() -> None:
+    import rasa
+    from rasa.core.actions.action import RemoteAction
+    from rasa.utils.endpoints import EndpointConfig
+
+    check(
+        rasa.__version__,
+        {
+            "RemoteAction._validate_action_result": RemoteAction._validate_action_result,
+            "RemoteAction.action_response_format_spec": RemoteAction.action_response_format_spec,
+            "EndpointConfig.session": EndpointConfig.session,
+            "EndpointConfig.request": EndpointConfig.request,
+        },
+    )
+    RemoteAction._validate_action_result = _validate_action_result
+    EndpointConfig.session = _kept_alive_session
+    # Before Rasa sets up its logging: straight to its log.
+    print(
+        f"feedbot_rasa: Rasa {rasa.__version__} patched "
+        "(validator built once, kept-alive action calls)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+_validator: Any = None
+
+
+def response_validator() -> Any:
+    """What `jsonschema.validate` builds for Rasa's response schema, built once."""
+    global _validator
+    if _validator is None:
+        from jsonschema.validators import validator_for
+        from rasa.core.actions.action import RemoteAction
+
+        schema = RemoteAction.action_response_format_spec()
+        cls = validator_for(schema)
+        cls.check_schema(schema)
+        _validator = cls(schema)
+    return _validator
+
+
+def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
+    from jsonschema import ValidationError
+    from jsonschema.exceptions import best_match
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    error: ValidationError | None = best_match(response_validator().iter_errors(result))
+    if error is None:
+        return True
+    error.message += (
+        f". Failed to validate Action server response from API, "
+        f"make sure your response from the Action endpoint is valid. "
+        f"For more information about the format visit "
+        f"{DOCS_BASE_URL}/custom-actions"
+    )
+    raise error
+
+
+class _Borrowed:
+    """`async with` hands out the shared session and leaves it open."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> Any:
+        return self._session
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+_sessions: dict[tuple[Any, ...], Any] = {}
+
+
+def _kept_alive_session(self: Any) -> _Borrowed:
+    """Like `EndpointConfig.session` (same headers, auth and timeout), but one
+    session per event loop and settings, so connections are kept alive."""
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT
+
+    loop = asyncio.get_running_loop()
+    auth = (self.basic_auth["username"], self.basic_auth["password"]) if self.basic_auth else None
+    key = (id(loop), tuple(sorted(self.headers.items())), auth)
+    session = _sessions.get(key)
+    if session is None or session.closed or session._loop is not loop:
+        session = aiohttp.ClientSession(
+            # Shorter than the action server's keep-alive (Sanic's 5 s), so a
+            # connection is never reused just as the server closes it.
+            connector=aiohttp.TCPConnector(keepalive_timeout=2),
+            headers=self.headers,
+            auth=aiohttp.BasicAuth(*auth) if auth else None,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+        )
+        _sessions[key] = session
+    return _Borrowed(session)

@@ -1,0 +1,1 @@
+"""Code several test modules (and the benchmarks) share."""

@@ -1,0 +1,113 @@
+"""A temporary Feedbot for tests and benchmarks: the action servers, Rasa
+instances and app instances as processes on free ports, started the way
+`feedbot run` starts them (commands.runner), on a fresh database."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from commands.runner import (
+    Child,
+    ChildFailed,
+    Layout,
+    check_children,
+    plan_apps,
+    plan_rasa,
+    spread,
+    start_all,
+    stop_children,
+    wait_for_rasa,
+)
+from feedbot.settings import Settings
+from feedbot.store.migrate import upgrade
+
+
+def free_port(count: int = 1) -> int:
+    """A port with ``count`` free ports from it (instance i on port + i)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            first = sock.getsockname()[1]
+        if first + count < 65536 and all(_free(first + i) for i in range(1, count)):
+            return first
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class Stack:
+    settings: Settings  # instance 0's, with every Rasa instance
+    app_urls: list[str]
+    children: list[Child]
+
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
+
+
+@contextmanager
+def temporary_stack(
+    workdir: Path,
+    within: float = 180,
+    app_env: dict[str, str] | None = None,
+    database_url: str | None = None,
+    layout: Layout | None = None,
+    redis_url: str | None = None,
+) -> Iterator[Stack]:
+    """Yields once every app instance's /healthz answers 200. A fresh SQLite
+    database in ``workdir`` unless an empty database's URL is given."""
+    layout = layout or Layout()
+    database_url = database_url or f"sqlite:///{workdir / 'feedbot.db'}"
+    upgrade(database_url)
+    # One block of free ports: the apps', then Rasa's, then the action servers'.
+    apps, rasas = layout.app_instances, layout.rasa_instances
+    app_port = free_port(apps + 2 * rasas)
+    settings = Settings(
+        database_url=database_url,
+        port=app_port,
+        public_base_url=f"http://127.0.0.1:{app_port}",
+        rasa_urls=(f"http://127.0.0.1:{app_port + apps}",),
+        action_server_urls=(f"http://127.0.0.1:{app_port + apps + rasas}",),
+        redis_url=redis_url,
+    )
+    layout.check(settings)
+    children = plan_rasa(settings, layout, workdir) + plan_apps(
+        settings, layout, workdir, extra_env=app_env
+    )
+    app_urls = [f"http://127.0.0.1:{app_port + k}" for k in range(layout.app_instances)]
+    try:
+        start_all(children, settings, within)
+        wait_for_rasa(settings, layout, children, within)
+        for url in app_urls:
+            block_until_healthy(f"{url}/healthz", children, within)
+        yield Stack(spread(settings, layout), app_urls, children)
+    finally:
+        stop_children(children)
+
+
+def block_until_healthy(url: str, children: list[Child], within: float) -> None:
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        check_children(children, restart=False)
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise ChildFailed(f"not healthy after {within:.0f} s")

@@ -1,0 +1,213 @@
+"""feedbot_rasa's patches, run in Rasa's own environment (.venv-rasa): every
+action server response is still validated exactly as Rasa 3.6.21 does it,
+and Rasa refuses to start when the installed code is not the code patched."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from feedbot import rasa_env
+from feedbot.settings import PROJECT_ROOT
+from tests.helpers.stack import block_until_healthy, free_port
+from tests.system import System
+
+pytestmark = pytest.mark.system
+
+
+def in_rasa(script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    python = rasa_env.rasa_executable().parent / "python"
+    return subprocess.run(
+        [str(python), "-c", textwrap.dedent(script)],
+        cwd=PROJECT_ROOT,
+        env=rasa_env.rasa_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+RESPONSES = [
+    {},
+    {"events": [], "responses": []},
+    {"events": [{"event": "slot", "name": "score", "value": 9}], "responses": [{"text": "hi"}]},
+    {"events": [{"event": "active_loop", "name": None}]},
+    {"events": "not a list"},
+    {"events": [{"event": "no_such_event"}]},
+    {"events": [{"name": "score"}]},
+    {"events": [{"event": "slot", "name": 3}]},
+    {"responses": "hello"},
+    {"responses": ["hello"]},
+    [],
+    "ok",
+    None,
+]
+
+
+def test_every_response_is_judged_as_rasa_judges_it() -> None:
+    """The patched method against Rasa's own (jsonschema.validate), response
+    by response: the same verdict and the same error message."""
+    result = in_rasa(
+        f"""
+        import json
+        from rasa.core.actions.action import RemoteAction
+        from jsonschema import ValidationError
+
+        def verdicts(action):
+            out = []
+            for response in json.loads({json.dumps(json.dumps(RESPONSES))}):
+                try:
+                    out.append(["valid", action._validate_action_result(response)])
+                except ValidationError as e:
+                    out.append(["refused", e.message])
+            return out
+
+        action = RemoteAction("action_x", None)
+        before = verdicts(action)
+        from feedbot_rasa.patches import apply
+        apply()
+        assert RemoteAction._validate_action_result.__module__ == "feedbot_rasa.patches"
+        print(json.dumps([before, verdicts(action), verdicts(action)]))
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    before, after, again = json.loads(result.stdout.strip().splitlines()[-1])
+    assert after == before and again == before
+    assert [v[0] for v in after] == ["valid"] * 4 + ["refused"] * 9
+
+
+def test_rasa_refuses_to_start_on_another_version() -> None:
+    result = in_rasa(
+        """
+        import sys
+        import rasa
+        rasa.__version__ = "3.6.22"
+        sys.argv = ["rasa", "--version"]
+        from feedbot_rasa.__main__ import main
+        main()
+        """
+    )
+    assert result.returncode == 3
+    assert "refusing to start: Rasa 3.6.22 is installed" in result.stderr
+    assert "made for Rasa 3.6.21" in result.stderr
+
+
+def test_rasa_refuses_to_start_when_the_patched_code_changed() -> None:
+    result = in_rasa(
+        """
+        from rasa.core.actions.action import RemoteAction
+
+        def _validate_action_result(self, result):  # what an upgrade might bring
+            return True
+
+        RemoteAction._validate_action_result = _validate_action_result
+        from feedbot_rasa.patches import PatchMismatch, apply
+        try:
+            apply()
+        except PatchMismatch as e:
+            print("refused:", e)
+        """
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "refused: RemoteAction._validate_action_result is not the code" in result.stdout
+
+
+def test_the_running_rasa_is_the_patched_one(system: System) -> None:
+    log = (system.log_dir / "rasa.log").read_text(errors="replace")
+    assert "feedbot_rasa: Rasa 3.6.21 patched" in log
+
+
+def test_a_malformed_action_response_is_refused_by_the_real_rasa(tmp_path: Path) -> None:
+    """A real, patched Rasa with the trained model, calling an action server
+    whose first answer has events that are not a list: Rasa refuses that
+    answer whole (its message is not said, its events are not applied; Rasa
+    logs it and goes on with the turn), and takes the well-formed ones."""
+    import asyncio
+    import threading
+
+    answers = iter([{"events": "not a list", "responses": [{"text": "MALFORMED"}]}])
+
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            return web.json_response(next(answers))
+        except StopIteration:
+            text = f"I ran {body['next_action']}"
+            return web.json_response({"events": [], "responses": [{"text": text}]})
+
+    actions_port, rasa_port = free_port(), free_port()
+    loop = asyncio.new_event_loop()
+    runner_ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        runner = web.AppRunner(app)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", actions_port).start())
+        runner_ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=serve, daemon=True).start()
+    runner_ready.wait(10)
+    endpoints = rasa_env.write_endpoints(
+        tmp_path / "endpoints.yml",
+        rasa_env.endpoints(
+            f"http://127.0.0.1:{actions_port}",
+            f"sqlite:///{tmp_path / 'tracker.db'}",
+            None,
+            "feedbot",
+        ),
+    )
+    command = rasa_env.rasa_command(rasa_env.model_path(), rasa_port, endpoints, "127.0.0.1")
+    log_path = tmp_path / "rasa.log"
+    with log_path.open("wb") as log_file:
+        rasa = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=rasa_env.rasa_environment(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    from commands.runner import Child
+
+    child = Child("rasa", command, {}, log_path)
+    child.process = rasa
+    try:
+        block_until_healthy(f"http://127.0.0.1:{rasa_port}/", [child], 180)
+
+        def say(sender: str, text: str) -> tuple[int, object]:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
+                data=json.dumps({"sender": sender, "message": text}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=60) as resp:
+                    return resp.status, json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+
+        status, body = say("malformed", "/start_survey")
+        assert status == 200
+        texts = [m["text"] for m in body]  # type: ignore[union-attr]
+        assert "MALFORMED" not in texts and "I ran action_start_survey" not in texts
+        assert "I ran action_ask_score" in texts  # the turn went on without it
+        log = log_path.read_text(errors="replace")
+        assert "'not a list' is not of type 'array'" in log
+        assert "Failed to validate Action server response" in log
+
+        status, body = say("well-formed", "/start_survey")
+        assert status == 200
+        assert {"recipient_id": "well-formed", "text": "I ran action_start_survey"} in body
+    finally:
+        rasa.terminate()
+        rasa.wait(30)
+        loop.call_soon_threadsafe(loop.stop)
