@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -108,6 +108,27 @@ def create_app(
     return app
 
 
+def _lock_releaser(settings: Settings) -> Callable[[str], Awaitable[None]] | None:
+    """Drops a conversation's lock in Rasa's Redis lock store (key format of
+    rasa.core.lock_store.RedisLockStore with Feedbot's prefix), for when the
+    Rasa instance holding it died mid-turn."""
+    if not settings.redis_url:
+        return None
+    import redis.asyncio as redis
+    from redis.exceptions import RedisError
+
+    client = redis.Redis.from_url(settings.redis_url)
+    prefix = f"feedbot{settings.deployment_key}:lock:"
+
+    async def release(conversation_id: str) -> None:
+        try:
+            await client.delete(prefix + conversation_id)
+        except (OSError, RedisError) as exc:
+            log.warning("could not release Rasa's lock of %s: %s", conversation_id, exc)
+
+    return release
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = async_engine(settings.database_url)
@@ -118,7 +139,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[HANDOFFS] = HandoffStore(engine)
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
-    app[RASA] = RasaClient(http, settings.rasa_urls, settings.rasa_timeout_seconds)
+    app[RASA] = RasaClient(
+        http,
+        settings.rasa_urls,
+        settings.rasa_timeout_seconds,
+        release_lock=_lock_releaser(settings),
+    )
     app[CONVERSATIONS] = Conversations(
         app[STORE],
         app[RASA],

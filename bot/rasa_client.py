@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,10 @@ class RasaUnavailable(Exception):
 
 class _Unreachable(RasaUnavailable):
     """This instance is not there (refused, reset, died mid-turn): another may answer."""
+
+    def __init__(self, message: str, mid_turn: bool) -> None:
+        super().__init__(message)
+        self.mid_turn = mid_turn
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,16 @@ class RasaClient:
         base_urls: str | Sequence[str],
         timeout: float,
         clock: Callable[[], float] = time.monotonic,
+        release_lock: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._session = session
         self.urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 2.0))
         self._clock = clock
         self._down_until: dict[str, float] = {}
+        # An instance that died mid-turn leaves the conversation's lock in
+        # Rasa's Redis lock store, and the next instance would wait on it.
+        self._release_lock = release_lock
 
     def healthy(self) -> list[str]:
         now = self._clock()
@@ -86,6 +94,8 @@ class RasaClient:
             except _Unreachable as exc:
                 self._down_until[url] = self._clock() + DOWN_FOR_SECONDS
                 failures.append(f"{url}: {exc}")
+                if exc.mid_turn and self._release_lock is not None:
+                    await self._release_lock(sender)
                 if len(self.urls) > 1:
                     log.warning("Rasa at %s did not answer (%s); trying another instance", url, exc)
                 continue
@@ -101,13 +111,13 @@ class RasaClient:
                 if resp.status != 200:
                     raise RasaUnavailable(f"Rasa answered {resp.status}")
                 replies = await resp.json()
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-            # Refused, or the process died during the turn. Rasa saves a
-            # conversation only after the whole turn, so another instance
-            # replays it from the last saved state.
-            raise _Unreachable(str(exc) or type(exc).__name__) from exc
-        except aiohttp.ClientOSError as exc:  # connection reset
-            raise _Unreachable(str(exc) or type(exc).__name__) from exc
+        except aiohttp.ClientConnectorError as exc:  # refused: the turn never began
+            raise _Unreachable(str(exc) or type(exc).__name__, mid_turn=False) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # The process died during the turn. Rasa saves a conversation
+            # only after the whole turn, so another instance replays it from
+            # the last saved state.
+            raise _Unreachable(str(exc) or type(exc).__name__, mid_turn=True) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Too slow, or a garbled answer: the turn may still be running
             # there, so it is not replayed elsewhere.
