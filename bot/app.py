@@ -51,6 +51,7 @@ from bot.sms.channel import SmsChannel
 from bot.sms.scheduler import scheduler
 from bot.sms.twilio_sender import SmsNotConfigured, TwilioSender
 from bot.tasks import background_tasks
+from feedbot import rasa_env
 from feedbot.settings import Settings
 from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.handoffs import HandoffStore
@@ -109,8 +110,7 @@ def create_app(
 
 
 def _lock_releaser(settings: Settings) -> Callable[[str], Awaitable[None]] | None:
-    """Drops a conversation's lock in Rasa's Redis lock store (key format of
-    rasa.core.lock_store.RedisLockStore with Feedbot's prefix), for when the
+    """Drops a conversation's lock in Rasa's Redis lock store, for when the
     Rasa instance holding it died mid-turn."""
     if not settings.redis_url:
         return None
@@ -118,11 +118,10 @@ def _lock_releaser(settings: Settings) -> Callable[[str], Awaitable[None]] | Non
     from redis.exceptions import RedisError
 
     client = redis.Redis.from_url(settings.redis_url)
-    prefix = f"feedbot{settings.deployment_key}:lock:"
 
     async def release(conversation_id: str) -> None:
         try:
-            await client.delete(prefix + conversation_id)
+            await client.delete(rasa_env.lock_key(settings.deployment_key, conversation_id))
         except (OSError, RedisError) as exc:
             log.warning("could not release Rasa's lock of %s: %s", conversation_id, exc)
 

@@ -565,7 +565,7 @@ def rasa_server(
             settings.action_server_url,
             tracker_url(settings, var_dir),
             settings.redis_url,
-            f"feedbot{settings.deployment_key}",
+            rasa_env.lock_key_prefix(settings.deployment_key),
         ),
     )
     port = urlsplit(settings.rasa_url).port or 5005

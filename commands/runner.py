@@ -203,7 +203,10 @@ def plan_rasa(
         endpoints = rasa_env.write_endpoints(
             var_dir / f"endpoints{suffix}.yml",
             rasa_env.endpoints(
-                actions_url, tracker, settings.redis_url, f"feedbot{settings.deployment_key}"
+                actions_url,
+                tracker,
+                settings.redis_url,
+                rasa_env.lock_key_prefix(settings.deployment_key),
             ),
         )
         children.append(

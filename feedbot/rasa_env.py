@@ -38,6 +38,16 @@ def rasa_executable() -> Path:
 LOCK_LIFETIME_SECONDS = 10
 
 
+def lock_key_prefix(deployment_key: str) -> str:
+    """Rasa's lock store key prefix for one deployment (alphanumeric, as Rasa requires)."""
+    return f"feedbot{deployment_key}"
+
+
+def lock_key(deployment_key: str, conversation_id: str) -> str:
+    """A conversation's lock key, as Rasa 3.6's RedisLockStore names it."""
+    return f"{lock_key_prefix(deployment_key)}:lock:{conversation_id}"
+
+
 def rasa_environment() -> dict[str, str]:
     """Rasa's environment: quiet, offline defaults."""
     env = dict(os.environ)
