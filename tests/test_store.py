@@ -165,3 +165,44 @@ async def test_conversation_connections_keep_a_small_sqlite_page_cache(tmp_path:
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     reports.dispose()
+
+
+async def test_a_dropped_idle_connection_is_replaced_and_busy_ones_are_not_pinged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL ends a pooled connection (as a restart would) while it sits
+    idle: the next use pings it, finds it gone and takes a fresh one, so the
+    customer's turn does not fail. In steady use nothing is pinged."""
+    import asyncio
+
+    import psycopg
+    from sqlalchemy import text
+
+    from feedbot.store import database
+    from tests.databases import PG_ADMIN
+
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.3)
+    with fresh_database("postgresql", tmp_path) as url:
+        engine = async_engine(url)
+        pings: list[object] = []
+        real_ping = engine.dialect.do_ping
+
+        def counted_ping(dbapi_connection: object) -> bool:
+            pings.append(dbapi_connection)
+            return real_ping(dbapi_connection)
+
+        monkeypatch.setattr(engine.dialect, "do_ping", counted_ping)
+        async with engine.connect() as conn:
+            backend = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        for _ in range(5):  # steady use: the same pooled connection, no pings
+            async with engine.connect() as conn:
+                assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one() == backend
+        assert pings == []
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        await asyncio.sleep(0.4)
+        async with engine.connect() as conn:
+            fresh = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert fresh != backend
+        assert len(pings) == 1
+        await engine.dispose()

@@ -3,10 +3,11 @@ migrations and command-line jobs. SQLite is the default, PostgreSQL works too.""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -54,14 +55,43 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any, page_cache_kib: int | None
     cursor.close()
 
 
+# A pooled connection that sat unused for longer than this is pinged before
+# use, so one that PostgreSQL dropped (a restart, an idle timeout) is replaced
+# instead of failing a customer's turn. A connection in steady use is not
+# pinged: SQLAlchemy's `pool_pre_ping` pings on every checkout, which was a
+# sixth of all statements sent per turn (docs/performance.md). A connection
+# that breaks while in use fails that statement, and SQLAlchemy then
+# replaces every pooled connection older than the failure.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["feedbot_checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("feedbot_checked_in")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in steady use
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool retries with a fresh connection
+            raise exc.DisconnectionError(f"pooled connection is gone: {error}") from error
+
+
 def async_engine(
     database_url: str, page_cache_kib: int | None = CONVERSATION_PAGE_CACHE_KIB
 ) -> AsyncEngine:
     """The engine the app and the action server hold conversations through.
     ``page_cache_kib=None`` leaves SQLite's page cache at its default."""
     url = _with_driver(database_url, _ASYNC_DRIVERS)
-    engine = create_async_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
-    if url.get_backend_name() == "sqlite":
+    engine = create_async_engine(url)
+    if url.get_backend_name() != "sqlite":
+        _ping_after_idle(engine.sync_engine)
+    else:
         event.listen(
             engine.sync_engine,
             "connect",
@@ -72,7 +102,9 @@ def async_engine(
 
 def sync_engine(database_url: str) -> Engine:
     url = _with_driver(database_url, _SYNC_DRIVERS)
-    engine = create_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
-    if url.get_backend_name() == "sqlite":
+    engine = create_engine(url)
+    if url.get_backend_name() != "sqlite":
+        _ping_after_idle(engine)
+    else:
         event.listen(engine, "connect", _tune_sqlite)
     return engine
