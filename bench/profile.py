@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench.processes import cpu_seconds
 from bench.scale import baseline_stack, ws_urls
 from bench.turn_latency import SCRIPT, run_load, via_app
 from tests.helpers.stack import temporary_stack
@@ -37,12 +37,6 @@ PARTS = [
     ("serialising the tracker for the action server", "current_state"),
     ("the domain sent to the action server", "as_dict (rasa/shared/core/domain.py"),
 ]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
 def rasa_pid(root: int) -> int:

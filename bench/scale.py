@@ -33,6 +33,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.processes import rss_mb
 from bench.turn_latency import SCRIPT, merge, run_load, via_app
 from commands.runner import Layout
 from feedbot import rasa_env
@@ -103,23 +104,6 @@ def baseline_stack(workdir: Path) -> Iterator[tuple[list[str], int]]:
 
 def ws_urls(stack: Stack) -> list[str]:
     return [url.replace("http://", "ws://") + "/chat" for url in stack.app_urls]
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
-    total = 0
-    pids = [pid]
-    while pids:
-        current = pids.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-            pids.extend(int(c) for c in children)
-        except OSError:
-            continue
-    return total / 1024
 
 
 def memory(stack: Stack) -> dict[str, float]:

@@ -38,6 +38,7 @@ import aiohttp
 import yaml
 from twilio.request_validator import RequestValidator
 
+from bench.processes import rss_mb
 from bench.turn_latency import SCRIPT, via_app
 from feedbot.settings import PROJECT_ROOT, Settings
 from tests.databases import fresh_database
@@ -200,13 +201,6 @@ async def turns(args: argparse.Namespace) -> None:
 
 
 # --- bulk -------------------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def app_pid(port: int) -> int:

@@ -89,15 +89,20 @@ def endpoints(
     return config
 
 
+# Rasa's SQL tracker store, reusing the trackers it saved when the database
+# still holds exactly them (feedbot_rasa/tracker_store.py): same tables, same rows.
+TRACKER_STORE_TYPE = "feedbot_rasa.tracker_store.FeedbotTrackerStore"
+
+
 def _sql_tracker_store(database_url: str) -> dict[str, Any]:
     url = make_url(database_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return {"type": "SQL", "dialect": "sqlite", "db": url.database}
+        return {"type": TRACKER_STORE_TYPE, "dialect": "sqlite", "db": url.database}
     if backend != "postgresql":
         raise ValueError(f"Rasa's tracker store needs SQLite or PostgreSQL, not {backend}")
     store: dict[str, Any] = {
-        "type": "SQL",
+        "type": TRACKER_STORE_TYPE,
         "dialect": "postgresql",  # Rasa's own psycopg2
         "url": url.host or "127.0.0.1",
         "port": url.port or 5432,

@@ -42,19 +42,25 @@ def source_digest(function: Callable[..., Any]) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def check(version: str, functions: dict[str, Callable[..., Any]]) -> None:
+def check(
+    version: str,
+    functions: dict[str, Callable[..., Any]],
+    expected: dict[str, str] | None = None,
+    made_in: str = "feedbot_rasa/patches.py",
+) -> None:
+    expected = EXPECTED_SOURCES if expected is None else expected
     if version != RASA_VERSION:
         raise PatchMismatch(
-            f"Rasa {version} is installed; feedbot_rasa/patches.py was made for "
+            f"Rasa {version} is installed; {made_in} was made for "
             f"Rasa {RASA_VERSION}. Reinstall .venv-rasa with `make install`, or review "
             "the patches against the new version and update them."
         )
     for name, function in functions.items():
         digest = source_digest(function)
-        if digest != EXPECTED_SOURCES[name]:
+        if digest != expected[name]:
             raise PatchMismatch(
-                f"{name} is not the code feedbot_rasa/patches.py replaces "
-                f"(source digest {digest}, expected {EXPECTED_SOURCES[name]}). Review the "
+                f"{name} is not the code {made_in} relies on "
+                f"(source digest {digest}, expected {expected[name]}). Review the "
                 "patch against it before starting."
             )
 
@@ -73,12 +79,20 @@ def apply() -> None:
             "EndpointConfig.request": EndpointConfig.request,
         },
     )
+    from feedbot_rasa import tracker_store
+
+    check(
+        rasa.__version__,
+        tracker_store.replaced_functions(),
+        tracker_store.EXPECTED_SOURCES,
+        "feedbot_rasa/tracker_store.py",
+    )
     RemoteAction._validate_action_result = _validate_action_result
     EndpointConfig.session = _kept_alive_session
     # Before Rasa sets up its logging: straight to its log.
     print(
         f"feedbot_rasa: Rasa {rasa.__version__} patched "
-        "(validator built once, kept-alive action calls)",
+        "(validator built once, kept-alive action calls; FeedbotTrackerStore checked)",
         file=sys.stderr,
         flush=True,
     )

@@ -1,0 +1,105 @@
+"""CPU time per turn of every process a turn touches, for sizing: the app
+instances, the Rasa instances, the action servers, and the PostgreSQL and
+Redis servers, measured over the same load.
+
+    .venv/bin/python -m bench.cpu [--conversations 200] [--concurrency 100]
+
+It starts the current code as 2 app + 2 Rasa instances on a fresh PostgreSQL
+database and Redis (as `bench.scale` (c) does), runs three-turn surveys over
+the widget's WebSocket spread over both app instances, and prints each kind
+of process's user + system CPU per turn (from /proc), the total, and what
+that total means: turns per second per CPU core if the CPU were the only
+limit. Other work on a shared machine shows up in PostgreSQL's and Redis's
+figures only if it uses those servers at the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from pathlib import Path
+
+from bench.processes import cpu_seconds, descendants
+from bench.scale import REDIS_URL, spread_over, ws_urls
+from bench.turn_latency import run_load
+from commands.runner import Layout
+from tests.databases import fresh_database
+from tests.helpers.stack import temporary_stack
+
+
+def pids_named(name: str) -> list[int]:
+    """Every process whose executable's name starts with ``name``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip().startswith(name):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
+    totals = {}
+    for kind, pids in groups.items():
+        total = 0.0
+        for pid in pids:
+            try:
+                total += cpu_seconds(pid, with_waited_children=True)
+            except OSError:  # a PostgreSQL backend that ended
+                continue
+        totals[kind] = total
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="feedbot-bench-cpu-") as tmp:
+        work = Path(tmp)
+        with (
+            fresh_database("postgresql", work) as database,
+            temporary_stack(
+                work,
+                database_url=database,
+                layout=Layout(app_instances=2, rasa_instances=2),
+                redis_url=REDIS_URL,
+            ) as stack,
+        ):
+            converse = spread_over(ws_urls(stack))
+            asyncio.run(run_load(converse, 10, 4))  # warm up
+            groups: dict[str, list[int]] = {}
+            for child in stack.children:  # with their own children (Sanic's workers)
+                groups.setdefault(child.name.split("-")[0], []).extend(
+                    descendants(child.process.pid)
+                )
+            before_pg = set(pids_named("postgres"))
+            groups["redis"] = pids_named("redis-server")
+            groups["postgres"] = list(before_pg)
+            before = snapshot(groups)
+            result = asyncio.run(run_load(converse, args.conversations, args.concurrency))
+            # Backends that ended during the run are gone from /proc; the
+            # connection pools keep theirs, so this loses little.
+            groups["postgres"] = sorted(before_pg | set(pids_named("postgres")))
+            after = snapshot(groups)
+    turns = result["turns"]
+    print(
+        f"{turns:.0f} turns, {args.concurrency} at once: {result['turns_per_s']:.1f} turns/s, "
+        f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms"
+    )
+    print(f"{'process':<10} {'CPU ms a turn':>14}")
+    total = 0.0
+    for kind in groups:
+        ms = 1000 * (after[kind] - before.get(kind, 0.0)) / turns
+        total += ms
+        print(f"{kind:<10} {ms:>14.1f}")
+    print(f"{'total':<10} {total:>14.1f}")
+    print(f"=> about {1000 / total:.0f} turns/s per CPU core if CPU were the only limit")
+
+
+if __name__ == "__main__":
+    main()
