@@ -20,11 +20,13 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+import psycopg
+
 from bench.processes import cpu_seconds, descendants
 from bench.scale import REDIS_URL, spread_over, ws_urls
 from bench.turn_latency import run_load
 from commands.runner import Layout
-from tests.databases import fresh_database
+from tests.databases import PG_ADMIN, fresh_database
 from tests.helpers.stack import temporary_stack
 
 
@@ -39,6 +41,14 @@ def pids_named(name: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def connections_opened(database_url: str) -> int:
+    """How many connections PostgreSQL has accepted to this database so far."""
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", (name,))
+        return int(row.fetchone()[0])
 
 
 def snapshot(groups: dict[str, list[int]]) -> dict[str, float]:
@@ -81,16 +91,19 @@ def main() -> None:
             groups["redis"] = pids_named("redis-server")
             groups["postgres"] = list(before_pg)
             before = snapshot(groups)
+            opened_before = connections_opened(database)
             result = asyncio.run(run_load(converse, args.conversations, args.concurrency))
             # Backends that ended during the run are gone from /proc; the
             # connection pools keep theirs, so this loses little.
             groups["postgres"] = sorted(before_pg | set(pids_named("postgres")))
             after = snapshot(groups)
+            opened = connections_opened(database) - opened_before
     turns = result["turns"]
     print(
         f"{turns:.0f} turns, {args.concurrency} at once: {result['turns_per_s']:.1f} turns/s, "
         f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms"
     )
+    print(f"PostgreSQL connections opened: {opened} ({opened / turns:.2f} a turn)")
     print(f"{'process':<10} {'CPU ms a turn':>14}")
     total = 0.0
     for kind in groups:

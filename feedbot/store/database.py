@@ -65,6 +65,17 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any, page_cache_kib: int | None
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
+# Connections each app instance or action server keeps open to PostgreSQL,
+# and how many more it may open in a burst (closed again after use).
+# SQLAlchemy's default (5 kept, 10 more) meant 0.7 new connections a turn at
+# 50 conversations an instance, each a new PostgreSQL backend to start
+# (docs/performance.md). Size PostgreSQL's max_connections for
+# (POOL_SIZE + POOL_BURST) x (app instances + action servers), plus 6 per
+# Rasa instance (docs/deployment.md).
+POOL_SIZE = 15
+POOL_BURST = 5
+
+
 def _ping_after_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_connection: Any, record: Any) -> None:
@@ -88,10 +99,11 @@ def async_engine(
     """The engine the app and the action server hold conversations through.
     ``page_cache_kib=None`` leaves SQLite's page cache at its default."""
     url = _with_driver(database_url, _ASYNC_DRIVERS)
-    engine = create_async_engine(url)
     if url.get_backend_name() != "sqlite":
+        engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_BURST)
         _ping_after_idle(engine.sync_engine)
     else:
+        engine = create_async_engine(url)
         event.listen(
             engine.sync_engine,
             "connect",
