@@ -68,6 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="seconds each customer takes to answer"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="feedbot-bench-cpu-") as tmp:
         work = Path(tmp)
@@ -80,7 +83,7 @@ def main() -> None:
                 redis_url=REDIS_URL,
             ) as stack,
         ):
-            converse = spread_over(ws_urls(stack))
+            converse = spread_over(ws_urls(stack), args.think)
             asyncio.run(run_load(converse, 10, 4))  # warm up
             groups: dict[str, list[int]] = {}
             for child in stack.children:  # with their own children (Sanic's workers)

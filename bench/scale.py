@@ -43,12 +43,17 @@ from tests.helpers.stack import Stack, temporary_stack
 
 BASELINE = "12d500a"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-LEVELS = {1: 10, 20: 60, 100: 200}  # concurrency: conversations per round
+# (customers at once, conversations per round, seconds each customer takes
+# to answer). With no time to answer, 100 customers keep 100 turns waiting
+# at every moment, so a turn's mean time is 100 / (turns a second) (Little's
+# law): at 40 turns/s, 2.5 s whatever the code. The last level is 100
+# customers who take 1.5 s to read and answer each question (a fast typist).
+LEVELS = [(1, 10, 0.0), (20, 60, 0.0), (100, 200, 0.0), (100, 200, 1.5)]
 
 
-def spread_over(ws_urls: list[str]):  # type: ignore[no-untyped-def]
+def spread_over(ws_urls: list[str], think_s: float = 0.0):  # type: ignore[no-untyped-def]
     """One conversation after another goes to the next app instance."""
-    conversations = [via_app(url) for url in ws_urls]
+    conversations = [via_app(url, think_s) for url in ws_urls]
     turn = itertools.cycle(conversations)
 
     async def converse(http: aiohttp.ClientSession) -> list[float]:
@@ -116,15 +121,17 @@ def memory(stack: Stack) -> dict[str, float]:
 
 
 async def measure(layouts: dict[str, list[str]], rounds: int) -> None:
-    converse = {name: spread_over(urls) for name, urls in layouts.items()}
-    for conv in converse.values():  # warm up: models, caches, connections
-        await run_load(conv, 6, 2)
+    for urls in layouts.values():  # warm up: models, caches, connections
+        await run_load(spread_over(urls), 6, 2)
     print(f"\n{rounds} rounds, median of rounds; a conversation = {1 + len(SCRIPT)} turns")
     header = f"{'concurrent':>10} {'stack':<10} {'p50 ms':>9} {'p95 ms':>9} {'turns/s':>8}"
     header += f" {'p50/a':>7} {'turns/s÷a':>10}"
     print(header)
     print("-" * len(header), flush=True)
-    for concurrency, conversations in LEVELS.items():
+    for concurrency, conversations, think_s in LEVELS:
+        converse = {name: spread_over(urls, think_s) for name, urls in layouts.items()}
+        if think_s:
+            print(f"{concurrency} at once, each taking {think_s} s to answer:")
         results: dict[str, list[dict[str, float]]] = {name: [] for name in layouts}
         for _ in range(rounds):
             for name in layouts:

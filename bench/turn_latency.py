@@ -29,13 +29,20 @@ SCRIPT = ["9", "The staff were friendly and quick"]
 Conversation = Callable[[aiohttp.ClientSession], Awaitable[list[float]]]
 
 
-def via_app(ws_url: str) -> Conversation:
+def via_app(ws_url: str, think_s: float = 0.0) -> Conversation:
+    """The survey over the widget's WebSocket. ``think_s``: how long the
+    customer takes to read and answer each question (not counted in the
+    turn's time); 0 answers the instant the bot is ready."""
+
     async def converse(http: aiohttp.ClientSession) -> list[float]:
         times = []
         async with http.ws_connect(ws_url) as ws:
-            for frame in [{"type": "start", "touchpoint": "support"}] + [
-                {"type": "message", "text": t, "id": uuid.uuid4().hex} for t in SCRIPT
-            ]:
+            for i, frame in enumerate(
+                [{"type": "start", "touchpoint": "support"}]
+                + [{"type": "message", "text": t, "id": uuid.uuid4().hex} for t in SCRIPT]
+            ):
+                if i and think_s:
+                    await asyncio.sleep(think_s)
                 began = time.perf_counter()
                 await ws.send_json(frame)
                 while (await ws.receive_json(timeout=60))["type"] != "ready":

@@ -202,15 +202,9 @@ class Conversations:
             replies = [BotMessage(text=RASA_DOWN_APOLOGY)]
         if not record_replies:
             return replies
-        for reply in replies:
-            await self._store.add_message(
-                survey.id,
-                Direction.OUTBOUND,
-                Author.BOT,
-                reply.text,
-                self._clock(),
-                buttons=reply.buttons or None,
-            )
+        await self._store.add_bot_replies(
+            survey.id, [(r.text, r.buttons or None) for r in replies], self._clock()
+        )
         return replies
 
 

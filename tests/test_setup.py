@@ -188,3 +188,19 @@ def test_the_built_wheel_works_in_a_fresh_environment(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     answer = json.loads(result.stdout)
     assert answer["score"] == 9 and answer["sentiment"] == "positive"
+
+
+def test_the_app_runs_on_uvloop_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import uvloop
+
+    from commands.cli import _event_loop
+
+    loop = _event_loop()
+    assert isinstance(loop, uvloop.Loop)
+    loop.close()
+    monkeypatch.setenv("FEEDBOT_EVENT_LOOP", "asyncio")
+    loop = _event_loop()
+    assert not isinstance(loop, uvloop.Loop) and isinstance(loop, asyncio.AbstractEventLoop)
+    loop.close()

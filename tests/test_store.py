@@ -206,3 +206,20 @@ async def test_a_dropped_idle_connection_is_replaced_and_busy_ones_are_not_pinge
         assert fresh != backend
         assert len(pings) == 1
         await engine.dispose()
+
+
+async def test_a_turns_bot_replies_are_stored_in_order(store: SurveyStore) -> None:
+    survey = await store.create_survey(NewSurvey("web", "support", None), T0)
+    await store.add_message(survey.id, Direction.INBOUND, Author.CUSTOMER, "9", T0)
+    buttons = [{"title": "Yes", "payload": "yes"}]
+    replies = [("Thanks!", None), ("What made you say 9?", buttons), ("Take your time.", None)]
+    await store.add_bot_replies(survey.id, replies, T0 + timedelta(seconds=1))
+    await store.add_bot_replies(survey.id, [], T0 + timedelta(seconds=2))  # nothing to store
+
+    transcript = await store.transcript(survey.id)
+    assert [(m.author, m.text) for m in transcript] == [
+        (Author.CUSTOMER, "9"),
+        *[(Author.BOT, text) for text, _ in replies],
+    ]
+    assert transcript[2].buttons == buttons and transcript[1].buttons is None
+    assert all(m.direction == Direction.OUTBOUND for m in transcript[1:])

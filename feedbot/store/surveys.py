@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from feedbot.nps import category_of
 from feedbot.store.models import (
@@ -79,7 +79,8 @@ class SurveyStore:
 
     async def get_survey(self, survey_id: str) -> Survey | None:
         async with self._sessions() as session:
-            return await session.get(Survey, survey_id, options=[selectinload(Survey.response)])
+            # One query with its response (a join), not two.
+            return await session.get(Survey, survey_id, options=[joinedload(Survey.response)])
 
     async def ensure_survey(self, survey_id: str, new: NewSurvey, at: datetime) -> Survey:
         """The survey with this id, created if the app has not created it yet
@@ -186,6 +187,25 @@ class SurveyStore:
                 raise
             return False
         return True
+
+    async def add_bot_replies(
+        self, survey_id: str, replies: list[tuple[str, list[dict[str, str]] | None]], at: datetime
+    ) -> None:
+        """The bot's replies of one turn (text, buttons), in order, in one transaction."""
+        if not replies:
+            return
+        async with self._sessions.begin() as session:
+            session.add_all(
+                Message(
+                    survey_id=survey_id,
+                    direction=Direction.OUTBOUND,
+                    author=Author.BOT,
+                    text=text,
+                    buttons=buttons,
+                    created_at=at,
+                )
+                for text, buttons in replies
+            )
 
     async def survey_for_interaction(self, interaction_id: str) -> Survey | None:
         async with self._sessions() as session:
