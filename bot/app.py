@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -109,23 +109,27 @@ def create_app(
     return app
 
 
-def _lock_releaser(settings: Settings) -> Callable[[str], Awaitable[None]] | None:
+class RasaLockReleaser:
     """Drops a conversation's lock in Rasa's Redis lock store, for when the
-    Rasa instance holding it died mid-turn."""
-    if not settings.redis_url:
-        return None
-    import redis.asyncio as redis
-    from redis.exceptions import RedisError
+    Rasa instance holding it died mid-turn. One Redis connection pool,
+    closed with the app."""
 
-    client = redis.Redis.from_url(settings.redis_url)
+    def __init__(self, settings: Settings) -> None:
+        import redis.asyncio as redis
 
-    async def release(conversation_id: str) -> None:
+        self._deployment = settings.deployment_key
+        self._client = redis.Redis.from_url(settings.redis_url or "")
+
+    async def __call__(self, conversation_id: str) -> None:
+        from redis.exceptions import RedisError
+
         try:
-            await client.delete(rasa_env.lock_key(settings.deployment_key, conversation_id))
+            await self._client.delete(rasa_env.lock_key(self._deployment, conversation_id))
         except (OSError, RedisError) as exc:
             log.warning("could not release Rasa's lock of %s: %s", conversation_id, exc)
 
-    return release
+    async def close(self) -> None:
+        await self._client.aclose()
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -138,11 +142,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[HANDOFFS] = HandoffStore(engine)
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
+    lock_releaser = RasaLockReleaser(settings) if settings.redis_url else None
     app[RASA] = RasaClient(
         http,
         settings.rasa_urls,
         settings.rasa_timeout_seconds,
-        release_lock=_lock_releaser(settings),
+        release_lock=lock_releaser,
     )
     app[CONVERSATIONS] = Conversations(
         app[STORE],
@@ -190,6 +195,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if sender is not None:
         await sender.close()
     await http.close()
+    if lock_releaser is not None:
+        await lock_releaser.close()
     await app[LIVE_EVENTS].close()
     await engine.dispose()
     app[READ_ENGINE].dispose()

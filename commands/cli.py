@@ -132,7 +132,7 @@ def run(
             f"{settings.analyst_token}"
         )
     upgrade(settings.database_url)
-    var_dir = PROJECT_ROOT / "var"
+    var_dir = settings.var_dir
     children: list[runner.Child] = []
     try:
         runner.ensure_ports_free(settings, layout)
@@ -575,7 +575,7 @@ def rasa_server(
     if not rasa_env.model_path().exists():
         error(f"no model at {rasa_env.model_path()}: run `feedbot train` first")
         raise typer.Exit(1)
-    var_dir = PROJECT_ROOT / "var"
+    var_dir = settings.var_dir
     endpoints = rasa_env.write_endpoints(
         var_dir / "endpoints.yml",
         rasa_env.endpoints(

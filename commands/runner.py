@@ -73,6 +73,13 @@ class Layout:
                 f"{wanted} need Redis for Rasa's lock store and the app's live events: "
                 "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"
             )
+        tracker = settings.rasa_tracker_url
+        if self.rasa_instances > 1 and tracker and tracker.startswith("sqlite"):
+            raise LayoutError(
+                f"{self.rasa_instances} Rasa instances need a tracker store they can share, "
+                f"and RASA_TRACKER_URL is SQLite ({tracker}): set it to PostgreSQL, or unset "
+                "it to use DATABASE_URL's database."
+            )
 
 
 def _port(url: str) -> int:

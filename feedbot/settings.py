@@ -31,6 +31,9 @@ class Settings:
     # Rasa's own conversation store (its SQL tracker store). Unset: SQLite under
     # var/ with an SQLite store, else the same PostgreSQL database as the store.
     rasa_tracker_url: str | None = None
+    # Where `feedbot run` and `feedbot rasa` write logs, Rasa's generated
+    # endpoints files and (on SQLite) Rasa's tracker file (FEEDBOT_VAR_DIR).
+    var_dir: Path = PROJECT_ROOT / "var"
     touchpoints_file: Path = PROJECT_ROOT / "touchpoints.yml"
     themes_file: Path = PROJECT_ROOT / "themes.yml"
     # Rasa's answer to one turn; a turn that takes longer is reported to the
@@ -76,6 +79,9 @@ class Settings:
             action_server_urls=_urls(env, "ACTION_SERVER_URL") or defaults.action_server_urls,
             redis_url=env.get("REDIS_URL") or None,
             rasa_tracker_url=env.get("RASA_TRACKER_URL") or None,
+            var_dir=Path(env["FEEDBOT_VAR_DIR"])
+            if env.get("FEEDBOT_VAR_DIR")
+            else defaults.var_dir,
             touchpoints_file=Path(env.get("FEEDBOT_TOUCHPOINTS") or defaults.touchpoints_file),
             themes_file=Path(env.get("FEEDBOT_THEMES") or defaults.themes_file),
             rasa_timeout_seconds=float(

@@ -11,9 +11,19 @@ refuses to start instead (docs/performance.md has the measurements).
 2. Calling the action server. Rasa opens a new HTTP session, so a new TCP
    connection, for every action call. The patched `EndpointConfig.session`
    hands out one kept-alive session per event loop and endpoint settings.
+3. Waiting for a conversation's lock. Rasa's ticket lock gives each waiter a
+   ticket that expires `TICKET_LOCK_LIFETIME` after it was issued, even
+   while it is still waiting. When the holder's ticket and the waiter's both
+   expire before the waiter next looks (it looks once a second), the queue
+   is empty, "now serving" is 0, never the waiter's number, and the waiter
+   waits until the HTTP request times out: a turn that hung for 60 s after
+   the Rasa instance holding its lock died (docs/deployment.md). The
+   patched `LockStore.lock` takes a new ticket when its own has expired, so
+   it is served as soon as nobody holds the lock.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import sys
@@ -27,6 +37,8 @@ EXPECTED_SOURCES = {
     "RemoteAction.action_response_format_spec": "091b74aa3738d126",
     "EndpointConfig.session": "e55aa13d9d4fb4bc",
     "EndpointConfig.request": "ccdb778aed8208e2",
+    "LockStore.lock": "8b9b716c031a3444",
+    "LockStore._acquire_lock": "ead2fff373291c24",
 }
 
 
@@ -68,6 +80,7 @@ def check(
 def apply() -> None:
     import rasa
     from rasa.core.actions.action import RemoteAction
+    from rasa.core.lock_store import LockStore
     from rasa.utils.endpoints import EndpointConfig
 
     check(
@@ -77,6 +90,9 @@ def apply() -> None:
             "RemoteAction.action_response_format_spec": RemoteAction.action_response_format_spec,
             "EndpointConfig.session": EndpointConfig.session,
             "EndpointConfig.request": EndpointConfig.request,
+            # __wrapped__: the function under @asynccontextmanager
+            "LockStore.lock": LockStore.lock.__wrapped__,
+            "LockStore._acquire_lock": LockStore._acquire_lock,
         },
     )
     from feedbot_rasa import tracker_store
@@ -89,10 +105,12 @@ def apply() -> None:
     )
     RemoteAction._validate_action_result = _validate_action_result
     EndpointConfig.session = _kept_alive_session
+    LockStore.lock = _lock
     # Before Rasa sets up its logging: straight to its log.
     print(
         f"feedbot_rasa: Rasa {rasa.__version__} patched "
-        "(validator built once, kept-alive action calls; FeedbotTrackerStore checked)",
+        "(validator built once, kept-alive action calls, lock waiters re-ticketed; "
+        "FeedbotTrackerStore checked)",
         file=sys.stderr,
         flush=True,
     )
@@ -169,3 +187,34 @@ def _kept_alive_session(self: Any) -> _Borrowed:
         )
         _sessions[key] = session
     return _Borrowed(session)
+
+
+@contextlib.asynccontextmanager
+async def _lock(
+    self: Any,
+    conversation_id: str,
+    lock_lifetime: float | None = None,
+    wait_time_in_seconds: float = 1,
+) -> Any:
+    """`LockStore.lock`, but a waiter whose ticket expired takes a new one."""
+    from rasa.core.lock_store import LOCK_LIFETIME, LockError
+
+    lifetime = LOCK_LIFETIME if lock_lifetime is None else lock_lifetime
+    ticket = self.issue_ticket(conversation_id, lifetime)
+    try:
+        while True:
+            # fetch the lock each time: it may no longer exist
+            lock = self.get_lock(conversation_id)
+            if not lock:
+                raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+            if not lock.is_locked(ticket):
+                break
+            if lock._ticket_for_ticket_number(ticket) is None:
+                # Ours expired while we waited (Rasa would wait forever now).
+                ticket = self.issue_ticket(conversation_id, lifetime)
+                continue
+            await asyncio.sleep(wait_time_in_seconds)
+            self.update_lock(conversation_id)
+        yield lock
+    finally:
+        self.cleanup(conversation_id, ticket)

@@ -211,3 +211,39 @@ def test_a_malformed_action_response_is_refused_by_the_real_rasa(tmp_path: Path)
         rasa.terminate()
         rasa.wait(30)
         loop.call_soon_threadsafe(loop.stop)
+
+
+LOCK_WAIT = """
+import asyncio, json, sys
+from rasa.core.lock_store import InMemoryLockStore
+PATCHED = sys.argv[1:] == ["patched"]
+if PATCHED:
+    from feedbot_rasa.patches import apply
+    apply()
+
+async def main():
+    store = InMemoryLockStore()
+    store.issue_ticket("c", 0.3)  # a holder that died: its ticket lapses in 0.3 s
+    async def turn():
+        # our ticket lapses at about the same time, before we look again
+        async with store.lock("c", lock_lifetime=0.3, wait_time_in_seconds=0.5):
+            return "served"
+    try:
+        return await asyncio.wait_for(turn(), 5)
+    except asyncio.TimeoutError:
+        return "still waiting after 5 s"
+
+print("RESULT", asyncio.run(main()))
+"""
+
+
+@pytest.mark.parametrize(("patched", "expected"), [(True, "served"), (False, "still waiting")])
+def test_a_waiter_whose_ticket_lapsed_is_served_once_the_lock_is_free(
+    patched: bool, expected: str
+) -> None:
+    """The lock bug the patch fixes, shown on Rasa's own lock store: unpatched,
+    the waiter waits for ever; patched, it takes a new ticket and is served."""
+    script = LOCK_WAIT.replace('sys.argv[1:] == ["patched"]', str(patched))
+    result = in_rasa(script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"RESULT {expected}" in result.stdout

@@ -237,6 +237,40 @@ def test_the_lock_store_and_tracker_store_are_the_shared_servers(scaled: Scaled)
     assert prefix.split(":", 1)[1].strip().isalnum()
 
 
+async def test_a_lock_left_by_a_dead_instance_delays_a_turn_but_does_not_hang_it(
+    scaled: Scaled,
+) -> None:
+    """A Rasa instance died holding a conversation's lock in Redis, just as
+    the next turn comes: unpatched Rasa 3.6 waits until the request times
+    out (60 s, then answers nothing) when both tickets expire between two of
+    its looks; patched, it answers once the dead ticket expires (10 s)."""
+    import time
+
+    import redis
+
+    from feedbot import rasa_env
+
+    settings = scaled.stack.settings
+    conversation = f"dead-holder-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(REDIS_URL)
+    ticket = json.dumps({"number": 0, "expires": time.time() + rasa_env.LOCK_LIFETIME_SECONDS})
+    client.set(
+        rasa_env.lock_key(settings.deployment_key, conversation),
+        json.dumps({"conversation_id": conversation, "tickets": [ticket]}),
+    )
+    client.close()
+    timeout = aiohttp.ClientTimeout(total=3 * rasa_env.LOCK_LIFETIME_SECONDS)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as http,
+        http.post(
+            f"{settings.rasa_urls[0]}/webhooks/rest/webhook",
+            json={"sender": conversation, "message": "hello"},
+        ) as resp,
+    ):
+        assert resp.status == 200
+        assert await resp.json()  # an answer, not the empty one of a timed-out wait
+
+
 async def test_a_rasa_instance_killed_mid_run_loses_nothing(scaled: Scaled) -> None:
     limit = asyncio.Semaphore(8)
     scored = 0

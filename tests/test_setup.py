@@ -108,6 +108,10 @@ def test_several_instances_are_refused_on_sqlite_or_without_redis() -> None:
     with pytest.raises(LayoutError, match="set REDIS_URL"):
         layout.check(Settings(database_url="postgresql://u@h/db"))
     Layout(1, 2).check(Settings(database_url="postgresql://u@h/db", redis_url="redis://h"))
+    shared = {"database_url": "postgresql://u@h/db", "redis_url": "redis://h"}
+    with pytest.raises(LayoutError, match="RASA_TRACKER_URL is SQLite"):
+        Layout(1, 2).check(Settings(**shared, rasa_tracker_url="sqlite:///rasa.db"))
+    Layout(2, 1).check(Settings(**shared, rasa_tracker_url="sqlite:///rasa.db"))  # one Rasa
     Layout().check(Settings(database_url="sqlite:///x.db"))  # the one-machine default
 
 
