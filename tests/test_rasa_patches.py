@@ -247,3 +247,102 @@ def test_a_waiter_whose_ticket_lapsed_is_served_once_the_lock_is_free(
     result = in_rasa(script)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"RESULT {expected}" in result.stdout
+
+
+FORM_ACTIVATION = """
+import asyncio, json
+from aiohttp import web
+from rasa.core.actions.forms import FormAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+PATCHED = True
+if PATCHED:
+    from feedbot_rasa.patches import apply
+    apply()
+
+async def main():
+    calls = []
+    async def webhook(request):
+        body = await request.json()
+        slots = body["tracker"]["slots"]
+        calls.append([body["next_action"], slots.get("score")])
+        # As Feedbot's validation actions answer when they have nothing to validate.
+        return web.json_response({"events": [], "responses": []})
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    domain = Domain.load("domain.yml")
+    endpoint = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook")
+    results = {}
+    for case, before in (("nothing filled", []), ("score filled", [SlotSet("score", 7)])):
+        calls.clear()
+        tracker = DialogueStateTracker.from_events("c", [
+            ActionExecuted("action_listen"),
+            UserUttered("/start_survey", {"name": "start_survey", "confidence": 1.0}),
+            *before,
+            ActionExecuted("action_start_survey"),
+        ], domain.slots)
+        form = FormAction("score_form", endpoint)
+        nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+        await form.run(CollectingOutputChannel(), nlg, tracker, domain)
+        results[case] = list(calls)
+    await runner.cleanup()
+    return results
+
+print("RESULT " + json.dumps(asyncio.run(main())))
+"""
+
+
+@pytest.mark.parametrize("patched", [True, False])
+def test_a_form_is_validated_once_at_activation_when_nothing_was_filled(patched: bool) -> None:
+    """Rasa's own FormAction against a recording action server: at a form's
+    activation unpatched Rasa calls the validation action twice even when no
+    slot is filled; patched, once. A slot filled before the form is still
+    validated at activation, with its value."""
+    result = in_rasa(FORM_ACTIVATION.replace("PATCHED = True", f"PATCHED = {patched}"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    calls = json.loads(next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))[7:])
+    validate, ask = ["validate_score_form", None], ["action_ask_score", None]
+    expected_nothing = [validate, ask] if patched else [validate, validate, ask]
+    assert calls["nothing filled"] == expected_nothing
+    assert calls["score filled"][0] == ["validate_score_form", 7.0]
+
+
+def test_feedbots_validation_actions_act_only_on_the_slots_they_are_given() -> None:
+    """What the activation patch relies on: no validation action extracts
+    slots itself (an `extract_<slot>` method runs on every call)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from rasa_sdk.forms import FormValidationAction
+
+    import actions
+
+    modules = [
+        importlib.import_module(f"actions.{m.name}") for m in pkgutil.iter_modules(actions.__path__)
+    ]
+    validators = [
+        cls
+        for module in modules
+        for cls in vars(module).values()
+        if inspect.isclass(cls)
+        and issubclass(cls, FormValidationAction)
+        and cls is not FormValidationAction
+    ]
+    assert {v().name() for v in validators} >= {
+        "validate_score_form",
+        "validate_reason_form",
+        "validate_probe_form",
+    }
+    for validator in validators:
+        extracting = [name for name in dir(validator) if name.startswith("extract_")]
+        assert extracting == [], f"{validator.__name__} extracts {extracting}"
