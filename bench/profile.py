@@ -36,6 +36,7 @@ PARTS = [
     ("policies: predict next action", "predict_next_action"),
     ("serialising the tracker for the action server", "current_state"),
     ("the domain sent to the action server", "as_dict (rasa/shared/core/domain.py"),
+    ("form activation and validation", "validate_slots (rasa/core/actions/forms.py"),
 ]
 
 
@@ -71,6 +72,7 @@ def profile(name: str, ws: str, pid: int, args: argparse.Namespace, out: Path) -
             "--output",
             str(raw),
             "--nonblocking",
+            "--gil",  # only the thread running Python: worker threads waiting do not count
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
