@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -95,7 +96,9 @@ def main() -> None:
             groups["postgres"] = list(before_pg)
             before = snapshot(groups)
             opened_before = connections_opened(database)
+            own_before = time.process_time()
             result = asyncio.run(run_load(converse, args.conversations, args.concurrency))
+            load_generator = time.process_time() - own_before
             # Backends that ended during the run are gone from /proc; the
             # connection pools keep theirs, so this loses little.
             groups["postgres"] = sorted(before_pg | set(pids_named("postgres")))
@@ -114,6 +117,10 @@ def main() -> None:
         total += ms
         print(f"{kind:<10} {ms:>14.1f}")
     print(f"{'total':<10} {total:>14.1f}")
+    print(
+        f"(and this load generator itself, on the same cores: "
+        f"{1000 * load_generator / turns:.1f} ms a turn)"
+    )
     print(f"=> about {1000 / total:.0f} turns/s per CPU core if CPU were the only limit")
 
 
