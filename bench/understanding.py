@@ -7,12 +7,22 @@ Themes: micro-averaged F1 over (reply, theme) pairs. Sentiment: accuracy.
 Sets: the shared dev sets (../shared/eval, when present) and this project's
 own (bench/data), whose every third line is held out: it was not looked at
 while tuning the taxonomy and lexicons (see docs/understanding.md).
+External sets: each public, human-labelled dev half in
+../shared/eval/external/ (when present; read its README for the licences:
+nothing from it is committed or shipped), understood exactly as `feedbot
+understand` does and scored by the shared scorer (score_external.py) with
+its rules (optional themes, lines without theme labels, mixed sentiment);
+`--detail` adds each theme's precision and recall.
 Also: the time to understand 100,000 replies, against reading them alone.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +31,8 @@ from feedbot.understanding.reader import Understanding
 from feedbot.understanding.scores import parse_score
 
 SHARED = PROJECT_ROOT.parent / "shared" / "eval"
+EXTERNAL = SHARED / "external"
+SCORER = SHARED / "score_external.py"
 OWN = PROJECT_ROOT / "bench" / "data"
 
 
@@ -64,7 +76,53 @@ def labelled_sets(kind: str) -> dict[str, list[dict]]:
     return sets
 
 
+def external_figures(reader: Understanding, gold: Path) -> tuple[str, list[str]]:
+    """The shared scorer's summary line for this set, and its per-theme lines."""
+    texts = [row["text"] for row in load(gold)]
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as out:
+        for understood in reader.replies(texts):
+            out.write(json.dumps(understood.as_json(), ensure_ascii=False) + "\n")
+    try:
+        scored = subprocess.run(
+            [sys.executable, str(SCORER), str(gold), out.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        Path(out.name).unlink()
+    detail = [
+        line
+        for line in scored.stderr.splitlines()
+        if line.startswith(("themes:", "  ", "sentiment:")) and "miss" not in line
+    ]
+    return scored.stdout.strip(), detail
+
+
+def report_external(reader: Understanding, detail: bool) -> None:
+    sets = sorted(EXTERNAL.glob("*.dev.jsonl")) if SCORER.exists() else []
+    if not sets:
+        print(f"\n(no external sets at {EXTERNAL}: skipped)")
+        return
+    print(f"\n{'external dev half':<34} {'n':>4} {'theme F1':>10} {'sentiment':>10}")
+    for gold in sets:
+        summary, lines = external_figures(reader, gold)
+        figures = dict(part.split("=") for part in summary.split())
+        name = gold.name.removesuffix(".dev.jsonl")
+        print(
+            f"{name:<34} {figures['n']:>4} {float(figures['theme_f1']):>10.3f} "
+            f"{float(figures['sentiment_acc']):>10.3f}"
+        )
+        if detail:
+            for line in lines:
+                print(f"    {line.strip()}")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--detail", action="store_true", help="per-theme precision and recall")
+    parser.add_argument("--no-speed", action="store_true", help="skip the 100,000-reply timing")
+    args = parser.parse_args()
     reader = Understanding.from_taxonomy(PROJECT_ROOT / "themes.yml")
     print(f"{'set':<28} {'n':>4} {'score acc':>10}")
     score_sets = labelled_sets("scores")
@@ -75,6 +133,9 @@ def main() -> None:
     for name, rows in reason_sets.items():
         f1, accuracy = reason_figures(reader, rows)
         print(f"{'reasons: ' + name:<28} {len(rows):>4} {f1:>10.3f} {accuracy:>10.3f}")
+    report_external(reader, args.detail)
+    if args.no_speed:
+        return
 
     texts = [r["text"] for rows in (*score_sets.values(), *reason_sets.values()) for r in rows]
     replies = [texts[i % len(texts)] + ("" if i < len(texts) else f" #{i}") for i in range(100_000)]
