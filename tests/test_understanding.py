@@ -117,13 +117,45 @@ themes:
     assert tagger.tag("the cashiers and the parking space") == ["parking", "staff"]
 
 
+def test_a_theme_takes_every_word_of_its_word_classes(tmp_path: Path) -> None:
+    """WordNet's foods and drinks, without typo correction or lemmatising of
+    the class words themselves (spaCy's lemma table turns the noun "feed"
+    into "fee")."""
+    path = tmp_path / "themes.yml"
+    path.write_text(
+        """
+themes:
+  product:
+    label: Product
+    word_classes: [food, drink]
+  price:
+    label: Price
+    phrases: [fee]
+"""
+    )
+    tagger = ThemeTagger(load_taxonomy(path))
+    assert tagger.tag("the risotto was bland") == ["product"]
+    assert tagger.tag("stale bagels again") == ["product"]  # plural: the reason is lemmatised
+    assert tagger.tag("a lukewarm cappuccino") == ["product"]
+    assert tagger.tag("the late fee is unfair") == ["price"]
+    assert tagger.tag("the course was hard to follow") == []  # a race course first, not a dish
+
+
+def test_the_default_taxonomy_hears_dishes_as_product(reader: Understanding) -> None:
+    assert "product" in reader.reason("the lasagna was cold and the espresso bitter").themes
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("themes: [", "not valid YAML"),
         ("themes: {}", "themes"),
         ("themes:\n  staff: {label: Staff, phrases: [x], colour: red}", "themes.staff.colour"),
-        ("themes:\n  staff: {label: Staff}", "needs phrases or patterns"),
+        ("themes:\n  staff: {label: Staff}", "needs phrases, patterns or word_classes"),
+        (
+            "themes:\n  product: {label: Product, word_classes: [food, cars]}",
+            "themes.product.word_classes.1: no word class 'cars'",
+        ),
         ("themes:\n  Staff: {label: Staff, phrases: [x]}", "lower case"),
         (
             "themes:\n  staff: {label: Staff, patterns: [[{NOPE: 1}]]}",
@@ -145,3 +177,39 @@ def test_taxonomy_mistakes_are_named_with_their_place(
 
 def test_sentiment_reader_is_shared() -> None:
     assert default_reader() is default_reader()
+
+
+def test_word_classes_take_a_words_most_frequent_sense_only(tmp_path: Path) -> None:
+    """tools/wordnet_word_classes.py on a tiny WordNet in WordNet 3.0's own
+    file format: "course" is a dish in one sense, but a race course first."""
+    from tools.wordnet_word_classes import WordNet
+
+    (tmp_path / "index.noun").write_text(
+        "  1 licence header line\n"
+        "food n 1 1 ~ 1 0 00000001  \n"
+        "risotto n 1 0 1 0 00000002  \n"
+        "course n 2 0 2 0 00000004 00000002  \n"
+        "bagel n 1 0 1 0 00000003  \n"
+    )
+    (tmp_path / "data.noun").write_text(
+        "  1 licence header line\n"
+        "00000001 13 n 01 food 0 002 ~ 00000002 n 0000 ~ 00000003 n 0000 | any food  \n"
+        "00000002 13 n 02 risotto 0 course 0 000 | a rice dish  \n"
+        "00000003 13 n 01 bagel 0 000 | a bread roll  \n"
+        "00000004 06 n 01 course 0 000 | a race course  \n"
+    )
+    assert WordNet(tmp_path).word_class(["food.n.01"]) == ["bagel", "food", "risotto"]
+
+
+def test_the_shipped_word_classes_are_the_tools(tmp_path: Path) -> None:
+    import yaml
+
+    from feedbot.understanding.themes import WORD_CLASSES
+    from tools.wordnet_word_classes import CLASSES
+
+    shipped = yaml.safe_load(WORD_CLASSES.read_text())
+    assert shipped["roots"] == CLASSES and set(shipped["classes"]) == set(CLASSES)
+    assert "WordNet 3.0 Copyright 2006 by Princeton University" in WORD_CLASSES.read_text()
+    assert {"risotto", "bagel", "espresso"} <= set(shipped["classes"]["food"]) | set(
+        shipped["classes"]["drink"]
+    )

@@ -35,6 +35,9 @@ class ThemeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     label: str = Field(min_length=1)
     phrases: list[str] = Field(default_factory=list)
+    # Classes of nouns from WordNet (word_classes.yml), e.g. [food, drink]:
+    # every word of the class counts as a phrase of this theme.
+    word_classes: list[str] = Field(default_factory=list)
     patterns: list[list[dict[str, Any]]] = Field(default_factory=list)
     except_: list[str] = Field(default_factory=list, alias="except")
 
@@ -69,11 +72,27 @@ def load_taxonomy(path: Path) -> Taxonomy:
                             f"{path}: themes.{theme}.patterns.{index}: {attr} is {value}, "
                             'not a word: YAML reads no/yes/on/off as false/true, so quote it ("no")'
                         )
-        if not spec.phrases and not spec.patterns:
-            raise TaxonomyError(f"{path}: themes.{theme}: needs phrases or patterns")
+        if not spec.phrases and not spec.patterns and not spec.word_classes:
+            raise TaxonomyError(f"{path}: themes.{theme}: needs phrases, patterns or word_classes")
+        known = word_classes()
+        for index, name in enumerate(spec.word_classes):
+            if name not in known:
+                raise TaxonomyError(
+                    f"{path}: themes.{theme}.word_classes.{index}: no word class {name!r}; "
+                    f"there are {', '.join(sorted(known))} (feedbot/understanding/word_classes.yml)"
+                )
         if not re.match(THEME_ID, theme):
             raise TaxonomyError(f"{path}: themes.{theme}: ids are lower case, digits and _")
     return taxonomy
+
+
+WORD_CLASSES = Path(__file__).with_name("word_classes.yml")
+
+
+@lru_cache(maxsize=1)
+def word_classes() -> dict[str, list[str]]:
+    """The noun classes taken from WordNet 3.0 (tools/wordnet_word_classes.py)."""
+    return yaml.safe_load(WORD_CLASSES.read_text(encoding="utf-8"))["classes"]
 
 
 @lru_cache(maxsize=1)
@@ -105,6 +124,11 @@ class ThemeTagger:
         for theme, spec in taxonomy.themes.items():
             if phrases[theme]:
                 self._phrases.add(theme, list(self._nlp.pipe(phrases[theme])))
+            # Word-class words are matched as written (no typo correction
+            # towards thousands of food names).
+            class_words = [w for name in spec.word_classes for w in word_classes()[name]]
+            if class_words:
+                self._phrases.add(theme, [self._as_written(w) for w in class_words])
             if spec.except_:
                 self._exceptions.add(theme, list(self._nlp.pipe(spec.except_)))
             for index, pattern in enumerate(spec.patterns):
@@ -114,6 +138,16 @@ class ThemeTagger:
                     raise TaxonomyError(
                         f"{source}: themes.{theme}.patterns.{index}: {exc}"
                     ) from None
+
+    def _as_written(self, phrase: str) -> Doc:
+        """A word-class phrase as written (WordNet gives base forms): neither
+        typo-corrected nor lemmatised, which would turn the noun "feed" into
+        "fee" and "stuffing" into "stuff". "bagels" in a reason still matches
+        "bagel": the reason's words are lemmatised."""
+        doc = self._nlp.make_doc(phrase)
+        for token in doc:
+            token.norm_ = token.lower_
+        return doc
 
     def normalise(self, doc: Doc) -> Doc:
         for token in doc:
