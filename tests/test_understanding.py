@@ -70,6 +70,8 @@ def test_themes(reader: Understanding, text: str, themes: list[str]) -> None:
         ("the delivery", Category.PROMOTER, Sentiment.POSITIVE),
         ("nothing", Category.DETRACTOR, Sentiment.NEUTRAL),  # about nothing: no guess
         ("RUDE staff!!!", None, Sentiment.NEGATIVE),
+        ("can someone help me please?", None, Sentiment.NEUTRAL),  # a request, not praise
+        ("the staff were so helpful", None, Sentiment.POSITIVE),
     ],
 )
 def test_sentiment(
