@@ -53,6 +53,7 @@ def test_themes_and_sentiment_on_the_labelled_reasons(reader: Understanding) -> 
         ("the drivers were lovely", ["staff", "delivery"]),  # plural, two themes
         ("delivry was late", ["wait_time", "delivery"]),  # a typo
         ("the <b>queue</b> was long", ["wait_time"]),  # markup glued to words
+        ("only $49 a night for the room", ["price"]),  # an amount of money
         ("meh", []),
     ],
 )
