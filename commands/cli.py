@@ -407,6 +407,13 @@ def understand(
     themes: Annotated[
         Path | None, typer.Option(help="Theme taxonomy (default: FEEDBOT_THEMES or themes.yml).")
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help='Also say why: "because": {theme: [the words that matched]} per line.',
+        ),
+    ] = False,
 ) -> None:
     """Read JSON lines {"text": "..."} on stdin; write one JSON line per input:
     {"score": int|null, "themes": [...], "sentiment": "positive"|"neutral"|"negative"}.
@@ -430,11 +437,22 @@ def understand(
             yield text
 
     out = sys.stdout
-    for number, understood in enumerate(reader.replies(texts()), start=1):
+    import itertools
+
+    if explain:  # the same lines twice, streamed (a batch apart at most)
+        for_replies, for_reasons = itertools.tee(texts())
+        understood_lines, reasons = reader.replies(for_replies), reader.explain(for_reasons)
+    else:
+        understood_lines, reasons = reader.replies(texts()), None
+    for number, understood in enumerate(understood_lines, start=1):
+        because = next(reasons) if reasons is not None else None
         if number in errors:
             out.write(json.dumps({"error": errors[number]}) + "\n")
-        else:
-            out.write(json.dumps(understood.as_json(), ensure_ascii=False) + "\n")
+            continue
+        line = understood.as_json()
+        if because is not None:
+            line["because"] = because
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
     if errors:
         err.print(f"{len(errors)} line(s) could not be read; see the error lines in the output")
         raise typer.Exit(1)

@@ -195,6 +195,28 @@ def test_understand_answers_each_line_in_order() -> None:
     assert out[4]["sentiment"] == "positive"
 
 
+def test_understand_explain_names_the_words_behind_each_theme() -> None:
+    lines = [
+        '{"text": "the risotto was lovely but the waiter was rude"}',
+        "not json",
+        '{"text": "meh"}',
+    ]
+    result = subprocess.run(
+        [*FEEDBOT, "understand", "--explain"],
+        cwd=PROJECT_ROOT,
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1
+    assert out[0]["themes"] == ["staff", "product"]
+    assert out[0]["because"] == {"staff": ["waiter", "rude"], "product": ["risotto"]}
+    assert out[1] == {"error": 'line 2: expected a JSON object with a "text" string'}
+    assert out[2]["because"] == {} and out[2]["themes"] == []
+
+
 def test_retag_applies_an_edited_taxonomy_to_stored_answers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'retag.db'}"
     upgrade(url)

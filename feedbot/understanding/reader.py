@@ -61,6 +61,12 @@ class Understanding:
                 vague=is_vague(text, themes),
             )
 
+    def explain(
+        self, texts: Iterable[str], batch_size: int = 512
+    ) -> Iterator[dict[str, list[str]]]:
+        """Why each text has its themes: the words that matched, per theme."""
+        return self.tagger.explain_many(texts, batch_size)
+
     def replies(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[Understood]:
         """For `feedbot understand`: the score, themes and sentiment of each reply."""
         batch: list[str] = []

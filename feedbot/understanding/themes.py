@@ -160,22 +160,32 @@ class ThemeTagger:
         return next(self.tag_many([text]))
 
     def tag_many(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[list[str]]:
+        for evidence in self.explain_many(texts, batch_size):
+            yield list(evidence)
+
+    def explain_many(
+        self, texts: Iterable[str], batch_size: int = 512
+    ) -> Iterator[dict[str, list[str]]]:
+        """Each text's themes, in taxonomy order, with the words of the text
+        that made each one (as the customer wrote them)."""
         cleaned = (without_symbols(text) for text in texts)
         for doc in self._nlp.pipe(cleaned, batch_size=batch_size):
-            yield self._themes_of(doc)
+            yield self._evidence(doc)
 
-    def _themes_of(self, doc: Doc) -> list[str]:
+    def _evidence(self, doc: Doc) -> dict[str, list[str]]:
         vocab = self._nlp.vocab.strings
         excluded: dict[str, list[tuple[int, int]]] = {}
         for match_id, start, end in self._exceptions(doc):
             excluded.setdefault(vocab[match_id], []).append((start, end))
-        found = set()
-        for match_id, start, end in [*self._phrases(doc), *self._patterns(doc)]:
+        found: dict[str, list[str]] = {}
+        for match_id, start, end in sorted([*self._phrases(doc), *self._patterns(doc)]):
             theme = vocab[match_id]
             if any(s < end and start < e for s, e in excluded.get(theme, [])):
                 continue
-            found.add(theme)
-        return [t for t in self.themes if t in found]
+            words = found.setdefault(theme, [])
+            if doc[start:end].text not in words:
+                words.append(doc[start:end].text)
+        return {t: found[t] for t in self.themes if t in found}
 
 
 @Language.factory("feedbot_norm")
