@@ -118,6 +118,23 @@ def report_external(reader: Understanding, detail: bool) -> None:
                 print(f"    {line.strip()}")
 
 
+def single_reason_latency(reader: Understanding, texts: list[str], n: int = 2000) -> None:
+    """One reason at a time, as the action server reads each customer's why
+    (actions/reason.py calls Understanding.reason once per answer)."""
+    import statistics
+
+    times = []
+    for i in range(n):
+        began = time.perf_counter()
+        reader.reason(f"{texts[i % len(texts)]} #{i}")  # no two alike
+        times.append(time.perf_counter() - began)
+    cuts = statistics.quantiles(times, n=100)
+    print(
+        f"\none reason at a time ({n}): p50 {statistics.median(times) * 1000:.2f} ms, "
+        f"p95 {cuts[94] * 1000:.2f} ms, p99 {cuts[98] * 1000:.2f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--detail", action="store_true", help="per-theme precision and recall")
@@ -136,6 +153,7 @@ def main() -> None:
     report_external(reader, args.detail)
     if args.no_speed:
         return
+    single_reason_latency(reader, [r["text"] for rows in reason_sets.values() for r in rows])
 
     texts = [r["text"] for rows in (*score_sets.values(), *reason_sets.values()) for r in rows]
     replies = [texts[i % len(texts)] + ("" if i < len(texts) else f" #{i}") for i in range(100_000)]
