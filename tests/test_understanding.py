@@ -72,6 +72,7 @@ def test_themes(reader: Understanding, text: str, themes: list[str]) -> None:
         ("nothing", Category.DETRACTOR, Sentiment.NEUTRAL),  # about nothing: no guess
         ("RUDE staff!!!", None, Sentiment.NEGATIVE),
         ("can someone help me please?", None, Sentiment.NEUTRAL),  # a request, not praise
+        ("the chips were soggy and lukewarm", None, Sentiment.NEGATIVE),  # quality words
         ("the staff were so helpful", None, Sentiment.POSITIVE),
     ],
 )
