@@ -160,32 +160,38 @@ class ThemeTagger:
         return next(self.tag_many([text]))
 
     def tag_many(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[list[str]]:
-        for evidence in self.explain_many(texts, batch_size):
-            yield list(evidence)
+        for doc in self._docs(texts, batch_size):
+            found = {theme for theme, _, _ in self._accepted(doc)}
+            yield [t for t in self.themes if t in found]
 
     def explain_many(
         self, texts: Iterable[str], batch_size: int = 512
     ) -> Iterator[dict[str, list[str]]]:
         """Each text's themes, in taxonomy order, with the words of the text
         that made each one (as the customer wrote them)."""
-        cleaned = (without_symbols(text) for text in texts)
-        for doc in self._nlp.pipe(cleaned, batch_size=batch_size):
-            yield self._evidence(doc)
+        for doc in self._docs(texts, batch_size):
+            found: dict[str, list[str]] = {}
+            for theme, start, end in sorted(self._accepted(doc), key=lambda m: m[1:]):
+                words = found.setdefault(theme, [])
+                if doc[start:end].text not in words:
+                    words.append(doc[start:end].text)
+            yield {t: found[t] for t in self.themes if t in found}
 
-    def _evidence(self, doc: Doc) -> dict[str, list[str]]:
+    def _docs(self, texts: Iterable[str], batch_size: int) -> Iterator[Doc]:
+        cleaned = (without_symbols(text) for text in texts)
+        return self._nlp.pipe(cleaned, batch_size=batch_size)
+
+    def _accepted(self, doc: Doc) -> Iterator[tuple[str, int, int]]:
+        """(theme, start, end) of each phrase or pattern match that no
+        exception of its theme overlaps."""
         vocab = self._nlp.vocab.strings
         excluded: dict[str, list[tuple[int, int]]] = {}
         for match_id, start, end in self._exceptions(doc):
             excluded.setdefault(vocab[match_id], []).append((start, end))
-        found: dict[str, list[str]] = {}
-        for match_id, start, end in sorted([*self._phrases(doc), *self._patterns(doc)]):
+        for match_id, start, end in [*self._phrases(doc), *self._patterns(doc)]:
             theme = vocab[match_id]
-            if any(s < end and start < e for s, e in excluded.get(theme, [])):
-                continue
-            words = found.setdefault(theme, [])
-            if doc[start:end].text not in words:
-                words.append(doc[start:end].text)
-        return {t: found[t] for t in self.themes if t in found}
+            if not any(s < end and start < e for s, e in excluded.get(theme, [])):
+                yield theme, start, end
 
 
 @Language.factory("feedbot_norm")
