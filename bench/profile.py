@@ -21,7 +21,7 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.processes import cpu_seconds
+from bench.processes import cpu_seconds, descendants
 from bench.scale import baseline_stack, ws_urls
 from bench.turn_latency import SCRIPT, run_load, via_app
 from tests.helpers.stack import temporary_stack
@@ -42,16 +42,13 @@ PARTS = [
 
 def rasa_pid(root: int) -> int:
     """The Rasa server among ``root``'s descendants (it runs `... run --model`)."""
-    todo = [root]
-    while todo:
-        pid = todo.pop()
+    for pid in descendants(root):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"run" in command and b"--model" in command:
-                return pid
-            todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
         except OSError:
             continue
+        if b"run" in command and b"--model" in command:
+            return pid
     raise LookupError("no Rasa process found")
 
 
