@@ -168,6 +168,21 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def understand(
+    lines: list[str], *options: str
+) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    """`feedbot understand` on these input lines: the run and its JSON lines."""
+    result = subprocess.run(
+        [*FEEDBOT, "understand", *options],
+        cwd=PROJECT_ROOT,
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result, [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def test_understand_answers_each_line_in_order() -> None:
     lines = [
         '{"text": "3, the package arrived 2 days late"}',
@@ -176,15 +191,7 @@ def test_understand_answers_each_line_in_order() -> None:
         '{"text": 7}',
         '{"text": "🔟 fast delivery and well packed"}',
     ]
-    result = subprocess.run(
-        [*FEEDBOT, "understand"],
-        cwd=PROJECT_ROOT,
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    out = [json.loads(line) for line in result.stdout.splitlines()]
+    result, out = understand(lines)
     assert result.returncode == 1  # two lines could not be read
     assert "2 line(s) could not be read" in result.stderr
     assert out[0] == {"score": 3, "themes": ["wait_time", "delivery"], "sentiment": "negative"}
@@ -201,15 +208,7 @@ def test_understand_explain_names_the_words_behind_each_theme() -> None:
         "not json",
         '{"text": "meh"}',
     ]
-    result = subprocess.run(
-        [*FEEDBOT, "understand", "--explain"],
-        cwd=PROJECT_ROOT,
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    out = [json.loads(line) for line in result.stdout.splitlines()]
+    result, out = understand(lines, "--explain")
     assert result.returncode == 1
     assert out[0]["themes"] == ["staff", "product"]
     assert out[0]["because"] == {"staff": ["waiter", "rude"], "product": ["risotto"]}

@@ -98,8 +98,27 @@ def test_rasa_refuses_to_start_on_another_version() -> None:
     assert "made for Rasa 3.6.21" in result.stderr
 
 
-def test_rasa_refuses_to_start_when_the_patched_code_changed() -> None:
+def applied_after(upgrade: str) -> str:
+    """What `feedbot_rasa.patches.apply()` says once ``upgrade`` (Python run
+    first in Rasa's environment) has changed Rasa's code, as an upgrade might."""
     result = in_rasa(
+        textwrap.dedent(upgrade)
+        + textwrap.dedent(
+            """
+            from feedbot_rasa.patches import PatchMismatch, apply
+            try:
+                apply()
+            except PatchMismatch as e:
+                print("refused:", e)
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_rasa_refuses_to_start_when_the_patched_code_changed() -> None:
+    said = applied_after(
         """
         from rasa.core.actions.action import RemoteAction
 
@@ -107,15 +126,9 @@ def test_rasa_refuses_to_start_when_the_patched_code_changed() -> None:
             return True
 
         RemoteAction._validate_action_result = _validate_action_result
-        from feedbot_rasa.patches import PatchMismatch, apply
-        try:
-            apply()
-        except PatchMismatch as e:
-            print("refused:", e)
         """
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "refused: RemoteAction._validate_action_result is not the code" in result.stdout
+    assert "refused: RemoteAction._validate_action_result is not the code" in said
 
 
 def test_the_running_rasa_is_the_patched_one(system: System) -> None:
