@@ -12,7 +12,9 @@ External sets: each public, human-labelled dev half in
 nothing from it is committed or shipped), understood exactly as `feedbot
 understand` does and scored by the shared scorer (score_external.py) with
 its rules (optional themes, lines without theme labels, mixed sentiment);
-`--detail` adds each theme's precision and recall.
+`--detail` adds each theme's precision and recall. For the sets whose
+aspect labels name plain categories (MAMS, SemEval-2014), each theme's own
+sentiment is scored against the labelled polarity of its aspects.
 Also: the time to understand 100,000 replies, against reading them alone.
 """
 
@@ -99,19 +101,64 @@ def external_figures(reader: Understanding, gold: Path) -> tuple[str, list[str]]
     return scored.stdout.strip(), detail
 
 
+# The external README's mapping of the plain aspect categories (MAMS and
+# SemEval-2014) to Feedbot's themes, the optional ones included: an aspect's
+# polarity is the customer's whether or not the theme is scored.
+ASPECT_THEMES = {
+    "food": "product",
+    "menu": "product",
+    "staff": "staff",
+    "service": "staff",
+    "price": "price",
+    "ambience": "facilities",
+    "place": "facilities",
+}
+
+
+def theme_sentiment_figures(reader: Understanding, rows: list[dict]) -> tuple[float, int, int]:
+    """Per-theme polarity accuracy: over the labelled aspects whose theme was
+    tagged (a theme whose aspects disagree, e.g. food good and menu bad, is
+    left out), how often the theme's own sentiment is the aspect's. Also how
+    many were tagged, of how many labelled."""
+    readings = reader.reasons([(r["text"], None) for r in rows])
+    right = tagged = labelled = 0
+    for row, reading in zip(rows, readings, strict=True):
+        gold: dict[str, set[str]] = {}
+        for label in row.get("labels", []):
+            aspect, _, polarity = label.rpartition(":")
+            if aspect in ASPECT_THEMES:
+                gold.setdefault(ASPECT_THEMES[aspect], set()).add(polarity)
+        for theme, polarities in gold.items():
+            if len(polarities) != 1:
+                continue
+            labelled += 1
+            if theme in reading.by_theme:
+                tagged += 1
+                right += reading.by_theme[theme].sentiment.value in polarities
+    return (right / tagged if tagged else 0.0), tagged, labelled
+
+
 def report_external(reader: Understanding, detail: bool) -> None:
     sets = sorted(EXTERNAL.glob("*.dev.jsonl")) if SCORER.exists() else []
     if not sets:
         print(f"\n(no external sets at {EXTERNAL}: skipped)")
         return
-    print(f"\n{'external dev half':<34} {'n':>4} {'theme F1':>10} {'sentiment':>10}")
+    print(
+        f"\n{'external dev half':<34} {'n':>4} {'theme F1':>10} {'sentiment':>10} "
+        f"{'per theme':>10}  (aspects tagged / labelled)"
+    )
     for gold in sets:
         summary, lines = external_figures(reader, gold)
         figures = dict(part.split("=") for part in summary.split())
         name = gold.name.removesuffix(".dev.jsonl")
+        per_theme = ""
+        rows = load(gold)
+        if any(label.rpartition(":")[0] in ASPECT_THEMES for r in rows for label in r["labels"]):
+            accuracy, tagged, labelled = theme_sentiment_figures(reader, rows)
+            per_theme = f"{accuracy:>10.3f}  ({tagged} / {labelled})"
         print(
             f"{name:<34} {figures['n']:>4} {float(figures['theme_f1']):>10.3f} "
-            f"{float(figures['sentiment_acc']):>10.3f}"
+            f"{float(figures['sentiment_acc']):>10.3f} {per_theme}"
         )
         if detail:
             for line in lines:

@@ -411,7 +411,8 @@ def understand(
         bool,
         typer.Option(
             "--explain",
-            help='Also say why: "because": {theme: [the words that matched]} per line.',
+            help='Also say why, per line: "because": {theme: [the words that matched]} '
+            'and "theme_sentiment": {theme: that theme\'s own sentiment}.',
         ),
     ] = False,
 ) -> None:
@@ -437,22 +438,11 @@ def understand(
             yield text
 
     out = sys.stdout
-    import itertools
-
-    if explain:  # the same lines twice, streamed (a batch apart at most)
-        for_replies, for_reasons = itertools.tee(texts())
-        understood_lines, reasons = reader.replies(for_replies), reader.explain(for_reasons)
-    else:
-        understood_lines, reasons = reader.replies(texts()), None
-    for number, understood in enumerate(understood_lines, start=1):
-        because = next(reasons) if reasons is not None else None
+    for number, understood in enumerate(reader.replies(texts()), start=1):
         if number in errors:
             out.write(json.dumps({"error": errors[number]}) + "\n")
             continue
-        line = understood.as_json()
-        if because is not None:
-            line["because"] = because
-        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        out.write(json.dumps(understood.as_json(explain), ensure_ascii=False) + "\n")
     if errors:
         err.print(f"{len(errors)} line(s) could not be read; see the error lines in the output")
         raise typer.Exit(1)

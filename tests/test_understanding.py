@@ -54,6 +54,10 @@ def test_themes_and_sentiment_on_the_labelled_reasons(reader: Understanding) -> 
         ("delivry was late", ["wait_time", "delivery"]),  # a typo
         ("the <b>queue</b> was long", ["wait_time"]),  # markup glued to words
         ("only $49 a night for the room", ["price"]),  # an amount of money
+        ("they lost my luggage", ["delivery"]),  # bags someone was meant to bring
+        ("the bags were damaged", ["delivery"]),
+        ("a lost bag", ["delivery"]),
+        ("they charged 5p for a bag", ["price"]),  # a bag alone is not a delivery
         ("meh", []),
     ],
 )
@@ -74,12 +78,60 @@ def test_themes(reader: Understanding, text: str, themes: list[str]) -> None:
         ("can someone help me please?", None, Sentiment.NEUTRAL),  # a request, not praise
         ("the chips were soggy and lukewarm", None, Sentiment.NEGATIVE),  # quality words
         ("the staff were so helpful", None, Sentiment.POSITIVE),
+        # A denial that names nothing good or bad is a complaint...
+        ("they never called me back about the refund", None, Sentiment.NEGATIVE),
+        ("the driver would not carry it upstairs", None, Sentiment.NEGATIVE),
+        # ...but a bare "no" is not, and "no problems" is praise.
+        ("no comment", None, Sentiment.NEUTRAL),
+        ("no problems at all with the order", None, Sentiment.POSITIVE),
+        ("why was my order cancelled?", None, Sentiment.NEGATIVE),  # asking why is complaining
+        ("I want to speak to a manager", None, Sentiment.NEUTRAL),  # a demand, not praise
     ],
 )
 def test_sentiment(
     reader: Understanding, text: str, category: Category | None, sentiment: Sentiment
 ) -> None:
     assert reader.reason(text, category).sentiment is sentiment
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "own"),
+    [
+        (
+            "the food was great but the service was slow",
+            None,
+            {"product": "positive", "staff": "negative", "wait_time": "negative"},
+        ),
+        ("rude waiter, lovely pasta", None, {"staff": "negative", "product": "positive"}),
+        (
+            "the price was fine, the manager was rude to us",
+            None,
+            {"price": "neutral", "staff": "negative"},
+        ),
+        # One theme only: the reason is about it, so when the words next to
+        # it say nothing, the reason's sentiment (here from the score) is its.
+        ("the delivery", Category.DETRACTOR, {"delivery": "negative"}),
+        ("the delivery, what a disaster", None, {"delivery": "negative"}),
+    ],
+)
+def test_each_theme_has_its_own_sentiment(
+    reader: Understanding, text: str, category: Category | None, own: dict[str, str]
+) -> None:
+    reading = reader.reason(text, category)
+    assert {t: r.sentiment.value for t, r in reading.by_theme.items()} == own
+    assert list(reading.by_theme) == reading.themes  # the same themes, in the same order
+
+
+def test_each_theme_says_which_words_made_it(reader: Understanding) -> None:
+    reading = reader.reason("Lovely risotto, but the waiter was rude and the waiter forgot us")
+    assert reading.by_theme["product"].words == ["risotto"]
+    assert reading.by_theme["staff"].words == ["waiter", "rude"]  # once each, in text order
+
+
+def test_a_theme_word_inside_a_hyphenated_word_keeps_its_clause(reader: Understanding) -> None:
+    # "-" inside a word is not a dash: "well-priced drinks" stays one clause.
+    reading = reader.reason("the food was so-so, the well-priced menu was great")
+    assert reading.by_theme["price"].sentiment is Sentiment.POSITIVE
 
 
 @pytest.mark.parametrize(
@@ -166,6 +218,10 @@ def test_the_default_taxonomy_hears_dishes_as_product(reader: Understanding) -> 
             "themes.staff.patterns.0",
         ),
         ("themes:\n  staff: {label: Staff, patterns: [[{NORM: no}]]}", 'quote it ("no")'),
+        (  # the same inside a list of words
+            "themes:\n  staff: {label: Staff, patterns: [[{LOWER: {NOT_IN: [to, on]}}]]}",
+            "themes.staff.patterns.0: LOWER is True",
+        ),
     ],
 )
 def test_taxonomy_mistakes_are_named_with_their_place(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from feedbot.nps import Category, category_of
@@ -19,10 +19,19 @@ _WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
 @dataclass(frozen=True)
+class ThemeReading:
+    """One theme of a reason: its own sentiment, and the words that made it."""
+
+    sentiment: Sentiment
+    words: list[str]
+
+
+@dataclass(frozen=True)
 class ReasonReading:
     themes: list[str]
     sentiment: Sentiment
     vague: bool
+    by_theme: dict[str, ThemeReading] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -30,9 +39,19 @@ class Understood:
     score: int | None
     themes: list[str]
     sentiment: Sentiment
+    by_theme: dict[str, ThemeReading] = field(default_factory=dict)
 
-    def as_json(self) -> dict[str, object]:
-        return {"score": self.score, "themes": self.themes, "sentiment": self.sentiment.value}
+    def as_json(self, explain: bool = False) -> dict[str, object]:
+        """`feedbot understand`'s line; with explain, each theme's words and sentiment."""
+        line: dict[str, object] = {
+            "score": self.score,
+            "themes": self.themes,
+            "sentiment": self.sentiment.value,
+        }
+        if explain:
+            line["because"] = {t: r.words for t, r in self.by_theme.items()}
+            line["theme_sentiment"] = {t: r.sentiment.value for t, r in self.by_theme.items()}
+        return line
 
 
 class Understanding:
@@ -52,20 +71,19 @@ class Understanding:
     ) -> Iterator[ReasonReading]:
         pairs = list(items)  # walked twice: texts for the tagger, then categories
         texts = (text for text, _ in pairs)
-        for (text, category), themes in zip(
-            pairs, self.tagger.tag_many(texts, batch_size), strict=True
+        for (text, category), tagged in zip(
+            pairs, self.tagger.read_many(texts, batch_size), strict=True
         ):
+            themes = tagged.themes
+            sentiment = self.sentiment.read(text, category, about_something=bool(themes))
+            own = self.sentiment.of_themes(tagged, sentiment)
+            because = tagged.because
             yield ReasonReading(
                 themes=themes,
-                sentiment=self.sentiment.read(text, category, about_something=bool(themes)),
+                sentiment=sentiment,
                 vague=is_vague(text, themes),
+                by_theme={t: ThemeReading(own[t], because[t]) for t in themes},
             )
-
-    def explain(
-        self, texts: Iterable[str], batch_size: int = 512
-    ) -> Iterator[dict[str, list[str]]]:
-        """Why each text has its themes: the words that matched, per theme."""
-        return self.tagger.explain_many(texts, batch_size)
 
     def replies(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[Understood]:
         """For `feedbot understand`: the score, themes and sentiment of each reply."""
@@ -84,7 +102,7 @@ class Understanding:
         for score, reading in zip(
             scores, self.reasons(list(zip(texts, categories, strict=True))), strict=True
         ):
-            yield Understood(score=score, themes=reading.themes, sentiment=reading.sentiment)
+            yield Understood(score, reading.themes, reading.sentiment, reading.by_theme)
 
 
 def is_vague(text: str, themes: list[str]) -> bool:

@@ -67,6 +67,9 @@ def load_taxonomy(path: Path) -> Taxonomy:
         for index, pattern in enumerate(spec.patterns):
             for token in pattern:
                 for attr, value in token.items():
+                    if isinstance(value, dict):  # {IN: [...]}, {NOT_IN: [...]}
+                        listed = [v for vs in value.values() if isinstance(vs, list) for v in vs]
+                        value = next((v for v in listed if isinstance(v, bool)), None)
                     if isinstance(value, bool) and attr.upper() in _TEXT_ATTRS:
                         raise TaxonomyError(
                             f"{path}: themes.{theme}.patterns.{index}: {attr} is {value}, "
@@ -160,22 +163,22 @@ class ThemeTagger:
         return next(self.tag_many([text]))
 
     def tag_many(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[list[str]]:
-        for doc in self._docs(texts, batch_size):
-            found = {theme for theme, _, _ in self._accepted(doc)}
-            yield [t for t in self.themes if t in found]
+        for tagged in self.read_many(texts, batch_size):
+            yield tagged.themes
 
     def explain_many(
         self, texts: Iterable[str], batch_size: int = 512
     ) -> Iterator[dict[str, list[str]]]:
         """Each text's themes, in taxonomy order, with the words of the text
         that made each one (as the customer wrote them)."""
+        for tagged in self.read_many(texts, batch_size):
+            yield tagged.because
+
+    def read_many(self, texts: Iterable[str], batch_size: int = 512) -> Iterator[TaggedText]:
+        """Each text as spaCy read it, with the accepted theme matches."""
         for doc in self._docs(texts, batch_size):
-            found: dict[str, list[str]] = {}
-            for theme, start, end in sorted(self._accepted(doc), key=lambda m: m[1:]):
-                words = found.setdefault(theme, [])
-                if doc[start:end].text not in words:
-                    words.append(doc[start:end].text)
-            yield {t: found[t] for t in self.themes if t in found}
+            matches = sorted(self._accepted(doc), key=lambda m: m[1:])
+            yield TaggedText(doc, matches, self.themes)
 
     def _docs(self, texts: Iterable[str], batch_size: int) -> Iterator[Doc]:
         cleaned = (without_symbols(text) for text in texts)
@@ -192,6 +195,39 @@ class ThemeTagger:
             theme = vocab[match_id]
             if not any(s < end and start < e for s, e in excluded.get(theme, [])):
                 yield theme, start, end
+
+
+class TaggedText:
+    """A text's tokens and the theme matches found in it, in text order."""
+
+    __slots__ = ("_order", "doc", "matches")
+
+    def __init__(self, doc: Doc, matches: list[tuple[str, int, int]], order: list[str]) -> None:
+        self.doc = doc
+        self.matches = matches  # (theme, first token, end token)
+        self._order = order
+
+    @property
+    def themes(self) -> list[str]:
+        """The themes found, in taxonomy order."""
+        found = {theme for theme, _, _ in self.matches}
+        return [t for t in self._order if t in found]
+
+    @property
+    def because(self) -> dict[str, list[str]]:
+        """Per theme (taxonomy order), the words that matched, as written,
+        each once, in text order."""
+        found: dict[str, list[str]] = {}
+        for theme, start, end in self.matches:
+            if any(
+                t == theme and s <= start and end <= e and (s, e) != (start, end)
+                for t, s, e in self.matches
+            ):
+                continue  # "park" inside "car park": the longer words say it
+            words = found.setdefault(theme, [])
+            if self.doc[start:end].text not in words:
+                words.append(self.doc[start:end].text)
+        return {t: found[t] for t in self._order if t in found}
 
 
 @Language.factory("feedbot_norm")
