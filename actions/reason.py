@@ -13,7 +13,7 @@ from actions import context
 from actions.asking import AskOnceAction
 from feedbot.customer_text import unguard
 from feedbot.nps import Category
-from feedbot.store.surveys import ReasonTags
+from feedbot.retagging import tags_of
 
 
 class ActionAskReason(AskOnceAction):
@@ -36,7 +36,7 @@ async def take_reason(tracker: Tracker, reason: str) -> dict[str, Any]:
         tracker.sender_id,
         reason,
         context.now(tracker),
-        ReasonTags(themes=reading.themes, sentiment=reading.sentiment.value),
+        tags_of(reading),
     )
     return {"reason": reason, "reason_vague": reading.vague}
 
@@ -79,6 +79,6 @@ class ValidateProbeForm(FormValidationAction):
             tracker.sender_id,
             answer,
             context.now(tracker),
-            ReasonTags(themes=reading.themes, sentiment=reading.sentiment.value),
+            tags_of(reading),
         )
         return {"follow_up": answer}

@@ -32,7 +32,7 @@ from feedbot.store.models import (
     Survey,
     SurveyState,
 )
-from feedbot.understanding.reader import Understanding
+from feedbot.understanding.reader import ReasonReading, Understanding
 
 LOCATIONS = {
     "support": ["phone", "chat"],
@@ -282,7 +282,7 @@ def write_demo_data(
 ) -> int:
     """Insert ``count`` demo surveys; returns how many were written."""
     now = now or datetime.now(UTC)
-    readings: dict[tuple[str, Category], tuple[list[str], str]] = {}
+    readings: dict[tuple[str, Category], ReasonReading] = {}
     handoff_rng = random.Random(seed + 1)  # apart, so the surveys stay as they were
     written = 0
     batch: list[DemoSurvey] = []
@@ -316,12 +316,12 @@ def write_demo_data(
             if demo.score is not None:
                 category = category_of(demo.score)
                 text = " ".join(t for t in (demo.reason, demo.follow_up) if t)
-                tags, sentiment = [], None
+                tags, sentiment, by_theme = [], None, {}
                 if text:
                     if (text, category) not in readings:  # the same words read once
-                        reading = understanding.reason(text, category)
-                        readings[(text, category)] = (list(reading.themes), reading.sentiment)
-                    tags, sentiment = readings[(text, category)]
+                        readings[(text, category)] = understanding.reason(text, category)
+                    reading = readings[(text, category)]
+                    tags, sentiment, by_theme = reading.themes, reading.sentiment, reading.by_theme
                 responses.append(
                     {
                         "survey_id": survey_id,
@@ -342,6 +342,8 @@ def write_demo_data(
                         "location": demo.location,
                         "created_day": demo.created_at.astimezone(UTC).date().isoformat(),
                         "score": demo.score,
+                        "sentiment": by_theme[t].sentiment.value,
+                        "words": by_theme[t].words,
                     }
                     for t in tags
                 ]

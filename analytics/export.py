@@ -45,6 +45,8 @@ COLUMNS = (
     "follow_up",
     "themes",
     "sentiment",
+    "theme_sentiment",
+    "theme_words",
     "handed_off",
     "completed",
     "state",
@@ -120,7 +122,7 @@ def survey_rows(
         handed = _handoffs(conn, ids)
         said = _transcripts(conn, ids) if transcripts else {}
         for row in batch:
-            yield _row(row, themes.get(row.id, []), said.get(row.id), handed.get(row.id), options)
+            yield _row(row, themes.get(row.id, {}), said.get(row.id), handed.get(row.id), options)
 
 
 class HandedOff(NamedTuple):
@@ -139,15 +141,26 @@ def _handoffs(conn: Connection, ids: list[str]) -> dict[str, HandedOff]:
     return {survey_id: HandedOff(*rest) for survey_id, *rest in conn.execute(query)}
 
 
-def _themes(conn: Connection, ids: list[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = defaultdict(list)
+class ThemeRow(NamedTuple):
+    sentiment: str | None
+    words: list[str] | None
+
+
+def _themes(conn: Connection, ids: list[str]) -> dict[str, dict[str, ThemeRow]]:
+    """Per survey, its themes (alphabetical), each with its own sentiment and words."""
+    found: dict[str, dict[str, ThemeRow]] = defaultdict(dict)
     query = (
-        select(ResponseTheme.survey_id, ResponseTheme.theme)
+        select(
+            ResponseTheme.survey_id,
+            ResponseTheme.theme,
+            ResponseTheme.sentiment,
+            ResponseTheme.words,
+        )
         .where(ResponseTheme.survey_id.in_(ids))
         .order_by(ResponseTheme.survey_id, ResponseTheme.theme)
     )
-    for survey_id, theme in conn.execute(query):
-        found[survey_id].append(theme)
+    for survey_id, theme, sentiment, words in conn.execute(query):
+        found[survey_id][theme] = ThemeRow(sentiment, words)
     return found
 
 
@@ -165,7 +178,7 @@ def _transcripts(conn: Connection, ids: list[str]) -> dict[str, list[dict[str, s
 
 def _row(
     row: Any,
-    themes: list[str],
+    themes: dict[str, ThemeRow],
     transcript: list[dict[str, str]] | None,
     handoff: HandedOff | None,
     options: ExportOptions,
@@ -196,8 +209,11 @@ def _row(
         "category": category,
         "reason": reason,
         "follow_up": follow_up,
-        "themes": themes,
+        "themes": list(themes),
         "sentiment": sentiment,
+        # Each theme's own sentiment, and the words that made it (why it was tagged).
+        "theme_sentiment": {t: r.sentiment for t, r in themes.items()},
+        "theme_words": {t: r.words or [] for t, r in themes.items()},
         "handed_off": handoff is not None,
         "completed": state == SurveyState.COMPLETED,
         "state": state,
@@ -259,6 +275,11 @@ def csv_cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, list):
         return ";".join(str(v) for v in value)  # themes: "staff;wait_time"
+    if isinstance(value, dict):  # per theme: "staff:negative;product:positive"
+        return ";".join(
+            f"{k}:{','.join(map(str, v)) if isinstance(v, list) else v or ''}"
+            for k, v in value.items()
+        )
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
@@ -277,6 +298,8 @@ PARQUET_SCHEMA = pa.schema(
         ("follow_up", pa.string()),
         ("themes", pa.list_(pa.string())),
         ("sentiment", pa.string()),
+        ("theme_sentiment", pa.map_(pa.string(), pa.string())),
+        ("theme_words", pa.map_(pa.string(), pa.list_(pa.string()))),
         ("handed_off", pa.bool_()),
         ("completed", pa.bool_()),
         ("state", pa.string()),
@@ -303,6 +326,8 @@ _TIMES = ("sent_at", "started_at", "completed_at")
 
 def _for_parquet(row: dict[str, Any]) -> dict[str, Any]:
     typed = dict(row)
+    for name in ("theme_sentiment", "theme_words"):
+        typed[name] = list(row[name].items())  # a Parquet map is a list of pairs
     for name in _TIMES:
         typed[name] = datetime.fromisoformat(row[name]) if row[name] else None
     typed[TRANSCRIPT] = [

@@ -88,7 +88,17 @@ def as_tables(report: dict[str, Any], console: Console) -> None:
     groups.add_section()
     groups.add_row(*_group_cells(report["overall"], ["all"] * len(by)))
     drivers = Table(title="What drives the score (worst first)", title_justify="left")
-    for name in ("theme", "mentions", "NPS with", "NPS without", "difference (95% CI)", "impact"):
+    for name in (
+        "theme",
+        "mentions",
+        "of detractors",
+        "of promoters",
+        "said of it +/=/−",
+        "NPS with",
+        "NPS without",
+        "difference (95% CI)",
+        "impact",
+    ):
         drivers.add_column(name, justify="left" if name == "theme" else "right")
     for row in report["drivers"]:
         drivers.add_row(*_driver_cells(row))
@@ -146,6 +156,11 @@ def _signed(value: float | None, digits: int = 0) -> str:
     return "–" if value is None else f"{value:+.{digits}f}"
 
 
+def own_sentiment(row: dict[str, Any]) -> str:
+    """A theme's own sentiment as counts: '12 / 3 / 20' (positive / neutral / negative)."""
+    return f"{row['positive']} / {row['neutral']} / {row['negative']}"
+
+
 def _driver_cells(row: dict[str, Any]) -> list[str]:
     difference = (
         "–"
@@ -156,6 +171,9 @@ def _driver_cells(row: dict[str, Any]) -> list[str]:
     return [
         row["theme"],
         str(row["mentions"]),
+        _pct(row["share_of_detractors"]),
+        _pct(row["share_of_promoters"]),
+        own_sentiment(row),
         _signed(row["nps_with"]),
         _signed(row["nps_without"]),
         difference,

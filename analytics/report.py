@@ -202,7 +202,33 @@ def median_times(
     return found
 
 
-def theme_counts(conn: Connection, scope: Scope) -> dict[tuple[Key, str], NpsEstimate]:
+@dataclass(frozen=True)
+class ThemeTally:
+    """The answers that mention a theme: their scores, and the theme's own
+    sentiment in them."""
+
+    nps: NpsEstimate
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+
+    def __add__(self, other: ThemeTally) -> ThemeTally:
+        return ThemeTally(
+            NpsEstimate(
+                self.nps.responses + other.nps.responses,
+                self.nps.promoters + other.nps.promoters,
+                self.nps.detractors + other.nps.detractors,
+            ),
+            self.positive + other.positive,
+            self.neutral + other.neutral,
+            self.negative + other.negative,
+        )
+
+
+_NO_THEME = ThemeTally(NpsEstimate(0, 0, 0))
+
+
+def theme_counts(conn: Connection, scope: Scope) -> dict[tuple[Key, str], ThemeTally]:
     """Per touchpoint × location and theme: the answers that mention it."""
     query = (
         select(
@@ -212,49 +238,53 @@ def theme_counts(conn: Connection, scope: Scope) -> dict[tuple[Key, str], NpsEst
             func.count(),
             func.sum(_is(ResponseTheme.score >= 9)),
             func.sum(_is(ResponseTheme.score <= 6)),
+            func.sum(_is(ResponseTheme.sentiment == "positive")),
+            func.sum(_is(ResponseTheme.sentiment == "neutral")),
+            func.sum(_is(ResponseTheme.sentiment == "negative")),
         )
         .where(ResponseTheme.score.isnot(None), *scope.conditions(ResponseTheme))
         .group_by(ResponseTheme.touchpoint, ResponseTheme.location, ResponseTheme.theme)
     )
     return {
-        ((touchpoint, location), theme): NpsEstimate(int(n), int(p or 0), int(d or 0))
-        for touchpoint, location, theme, n, p, d in conn.execute(query)
+        ((touchpoint, location), theme): ThemeTally(
+            NpsEstimate(int(n), int(p or 0), int(d or 0)), *(int(c or 0) for c in sentiments)
+        )
+        for touchpoint, location, theme, n, p, d, *sentiments in conn.execute(query)
     }
 
 
 def _themes_by(
-    fine: dict[tuple[Key, str], NpsEstimate], key: Callable[[Key], Key]
-) -> dict[Key, dict[str, NpsEstimate]]:
-    found: dict[Key, dict[str, NpsEstimate]] = defaultdict(dict)
-    for (place, theme), estimate in fine.items():
+    fine: dict[tuple[Key, str], ThemeTally], key: Callable[[Key], Key]
+) -> dict[Key, dict[str, ThemeTally]]:
+    found: dict[Key, dict[str, ThemeTally]] = defaultdict(dict)
+    for (place, theme), tally in fine.items():
         group = found[key(place)]
-        before = group.get(theme, NpsEstimate(0, 0, 0))
-        group[theme] = NpsEstimate(
-            before.responses + estimate.responses,
-            before.promoters + estimate.promoters,
-            before.detractors + estimate.detractors,
-        )
+        group[theme] = group.get(theme, _NO_THEME) + tally
     return found
 
 
-def _top(themes: dict[str, NpsEstimate], pick: str) -> list[str]:
-    counts = {t: getattr(s, pick) for t, s in themes.items() if getattr(s, pick)}
+def _top(themes: dict[str, ThemeTally], pick: str) -> list[str]:
+    counts = {t: getattr(s.nps, pick) for t, s in themes.items() if getattr(s.nps, pick)}
     return sorted(counts, key=lambda t: (-counts[t], t))[:TOP_THEMES]
 
 
 def drivers(
-    themes: dict[str, NpsEstimate], everyone: NpsEstimate, all_responses: int
+    themes: dict[str, ThemeTally], everyone: NpsEstimate, all_responses: int
 ) -> list[dict[str, Any]]:
     """For each theme: the NPS of the answers that mention it against those
     that do not, the difference with its 95% interval, and its impact: how
-    many points of the overall NPS it costs (negative) or brings."""
+    many points of the overall NPS it costs (negative) or brings. Also its
+    share among detractors and among promoters, and its own sentiment: how
+    often customers spoke well or badly of the theme itself."""
     rows = []
-    for theme, mentioning in themes.items():
+    for theme, tally in themes.items():
+        mentioning = tally.nps
         others = everyone - mentioning
         diff = nps_difference(mentioning, others)
         impact = (
             mentioning.responses / all_responses * diff.difference if diff and all_responses else 0
         )
+        read = tally.positive + tally.neutral + tally.negative
         rows.append(
             {
                 "theme": theme,
@@ -268,6 +298,14 @@ def drivers(
                 "clear": diff.clear if diff else False,
                 "impact": impact,
                 "detractors": mentioning.detractors,
+                "promoters": mentioning.promoters,
+                "share_of_detractors": _ratio(mentioning.detractors, everyone.detractors),
+                "share_of_promoters": _ratio(mentioning.promoters, everyone.promoters),
+                "positive": tally.positive,
+                "neutral": tally.neutral,
+                "negative": tally.negative,
+                # (positive − negative) / answers whose sentiment of it was read.
+                "net_sentiment": _ratio(tally.positive - tally.negative, read),
             }
         )
     return sorted(rows, key=lambda r: (r["impact"], -r["mentions"], r["theme"]))
@@ -309,7 +347,7 @@ def _names(by: tuple[Dimension, ...], key: Key) -> dict[str, str | None]:
 def _figures(
     counts: dict[Key, Counts],
     medians: dict[Key, float],
-    themes: dict[Key, dict[str, NpsEstimate]],
+    themes: dict[Key, dict[str, ThemeTally]],
     keys: Iterable[Key],
 ) -> dict[Key, Figures]:
     return {

@@ -103,7 +103,13 @@ async def card(request: web.Request) -> web.Response:
         request.app[CLOCK](),
         request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes,
     )
-    found["themes"] = await store.themes(survey.id)
+    readings = await store.theme_readings(survey.id)
+    found["themes"] = list(readings)
+    # Why each theme was tagged (the customer's words) and its own sentiment.
+    found["theme_details"] = [
+        {"theme": theme, "sentiment": tag.sentiment, "words": tag.words or []}
+        for theme, tag in readings.items()
+    ]
     found["transcript"] = [
         {"author": m.author, "text": m.text, "at": m.created_at.isoformat()}
         for m in await store.transcript(survey.id)

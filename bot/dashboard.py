@@ -161,7 +161,7 @@ async def transcript(request: web.Request) -> dict[str, Any]:
         "survey": survey,
         "response": survey.response,
         "touchpoint_name": touchpoint.name if touchpoint else survey.touchpoint,
-        "themes": await store.themes(survey.id),
+        "themes": await store.theme_readings(survey.id),
         "messages": await store.transcript(survey.id),
     }
 

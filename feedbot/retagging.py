@@ -11,10 +11,19 @@ from sqlalchemy.orm import Session, selectinload
 from feedbot.nps import Category
 from feedbot.store.models import Response
 from feedbot.store.report_facts import theme_facts_update
-from feedbot.store.surveys import set_themes
-from feedbot.understanding.reader import Understanding
+from feedbot.store.surveys import ReasonTags, ThemeTag, set_themes
+from feedbot.understanding.reader import ReasonReading, Understanding
 
 _HAS_WORDS = or_(Response.reason.is_not(None), Response.follow_up.is_not(None))
+
+
+def tags_of(reading: ReasonReading) -> ReasonTags:
+    """A reading as the store keeps it."""
+    return ReasonTags(
+        themes=reading.themes,
+        sentiment=reading.sentiment.value,
+        by_theme={t: ThemeTag(r.sentiment.value, r.words) for t, r in reading.by_theme.items()},
+    )
 
 
 def count_answers(engine: Engine) -> int:
@@ -33,7 +42,7 @@ def retag_all(
     on_batch: Callable[[int], None] = lambda n: None,
     batch_size: int = 500,
 ) -> int:
-    """Recompute themes and sentiment of every answer, one batch per
+    """Recompute themes and sentiment (each theme's own too) of every answer, one batch per
     transaction, walking the table by key (constant memory)."""
     done = 0
     last_id = ""
@@ -54,8 +63,9 @@ def retag_all(
                 [(why_text(r), Category(r.category) if r.category else None) for r in batch]
             )
             for response, reading in zip(batch, readings, strict=True):
-                response.sentiment = reading.sentiment.value
-                set_themes(response, reading.themes)
+                tags = tags_of(reading)
+                response.sentiment = tags.sentiment
+                set_themes(response, tags.themes, tags.by_theme)
             session.flush()
             session.execute(theme_facts_update(r.survey_id for r in batch))
             last_id = batch[-1].survey_id

@@ -54,8 +54,10 @@ def test_a_handoff_appears_live_and_the_reply_reaches_the_widget(
     wait_for_bot_messages(customer, 2)
     send(customer, "2")
     wait_for_bot_messages(customer, 3)
-    send(customer, "I want to speak to a manager")
-    wait_for_bot_messages(customer, 4)
+    send(customer, "The cashier was rude to me")  # a severe detractor: offered a person
+    wait_for_bot_messages(customer, 5)
+    send(customer, "yes please")
+    wait_for_bot_messages(customer, 6)
     survey_id = customer.evaluate("Object.values(sessionStorage)[0]")
     (handoff,) = [h for h in _handoffs(system) if h[1] == survey_id]
 
@@ -66,8 +68,10 @@ def test_a_handoff_appears_live_and_the_reply_reaches_the_widget(
     expect(item).to_contain_text("store_visit / leeds")
     item.click()
     expect(console.get_by_test_id("agent-transcript-customer").last).to_have_text(
-        "customer" + "I want to speak to a manager"
+        "customer" + "yes please"
     )
+    # Each theme with its own sentiment and the words that made it.
+    expect(console.locator("#detail-facts")).to_contain_text("staff (negative: “cashier”, “rude”)")
     console.get_by_test_id("claim").click()
     expect(console.get_by_test_id("claim")).to_be_disabled()
     reply = "Hello, I'm Sam, the store manager. I'm sorry about your visit."

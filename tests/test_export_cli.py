@@ -21,7 +21,7 @@ from feedbot.settings import PROJECT_ROOT
 from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import SurveyState
-from feedbot.store.surveys import NewSurvey, ReasonTags, SurveyStore
+from feedbot.store.surveys import NewSurvey, ReasonTags, SurveyStore, ThemeTag
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 FEEDBOT = [sys.executable, "-m", "commands.cli"]
@@ -49,7 +49,11 @@ async def _seed(url: str) -> list[str]:
         done.id,
         "Très rapide 👍, merci",
         T0 + timedelta(seconds=9),
-        ReasonTags(themes=["wait_time", "delivery"], sentiment="positive"),
+        ReasonTags(
+            themes=["wait_time", "delivery"],
+            sentiment="positive",
+            by_theme={"wait_time": ThemeTag("positive", ["rapide"])},  # delivery: no own reading
+        ),
     )
     await store.finish(done.id, SurveyState.COMPLETED, T0 + timedelta(seconds=10))
     ids.append(done.id)
@@ -90,6 +94,11 @@ def test_csv_export_has_one_safe_row_per_survey(
     assert (done["score"], done["category"], done["completed"]) == ("9", "promoter", "true")
     assert done["reason"] == "Très rapide 👍, merci"
     assert (done["themes"], done["sentiment"]) == ("delivery;wait_time", "positive")
+    # Each theme's own sentiment (a theme without its own takes the answer's)
+    # and the words that made it.
+    assert done["theme_sentiment"] == "delivery:positive;wait_time:positive"
+    assert done["theme_words"] == "delivery:;wait_time:rapide"
+    assert partial["theme_sentiment"] == "" and partial["theme_words"] == ""
     assert done["completed_at"] == "2026-11-02T09:00:10+00:00"
     assert (partial["score"], partial["reason"], partial["completed"]) == ("2", "", "false")
     assert risky["reason"].startswith("'=HYPERLINK")  # not run as a formula
@@ -103,7 +112,10 @@ def test_jsonl_export_keeps_types(seeded: tuple[dict[str, str], list[str]], tmp_
     assert [r["survey_id"] for r in rows] == ids
     assert rows[0]["score"] == 9 and rows[0]["completed"] is True
     assert rows[0]["themes"] == ["delivery", "wait_time"] and rows[0]["sentiment"] == "positive"
+    assert rows[0]["theme_sentiment"] == {"delivery": "positive", "wait_time": "positive"}
+    assert rows[0]["theme_words"] == {"delivery": [], "wait_time": ["rapide"]}
     assert rows[1]["themes"] == [] and rows[1]["follow_up"] is None
+    assert rows[1]["theme_sentiment"] == {} and rows[1]["theme_words"] == {}
     assert rows[1]["reason"] is None and rows[1]["completed"] is False
     assert rows[2]["reason"] == '=HYPERLINK("http://evil","x")'  # JSON needs no escaping
 
@@ -124,6 +136,8 @@ def test_unknown_export_format_is_a_clear_error(seeded: tuple[dict[str, str], li
         ("-2", "'-2"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("fine", "fine"),
+        ({"staff": "negative", "price": None}, "staff:negative;price:"),
+        ({"staff": ["rude", "waiter"], "price": []}, "staff:rude,waiter;price:"),
         (None, ""),
         (True, "true"),
         (7, 7),
@@ -212,8 +226,10 @@ def test_understand_explain_names_the_words_behind_each_theme() -> None:
     assert result.returncode == 1
     assert out[0]["themes"] == ["staff", "product"]
     assert out[0]["because"] == {"staff": ["waiter", "rude"], "product": ["risotto"]}
+    assert out[0]["theme_sentiment"] == {"staff": "negative", "product": "positive"}
     assert out[1] == {"error": 'line 2: expected a JSON object with a "text" string'}
     assert out[2]["because"] == {} and out[2]["themes"] == []
+    assert out[2]["theme_sentiment"] == {}
 
 
 def test_retag_applies_an_edited_taxonomy_to_stored_answers(tmp_path: Path) -> None:
@@ -224,7 +240,9 @@ def test_retag_applies_an_edited_taxonomy_to_stored_answers(tmp_path: Path) -> N
         engine = async_engine(url)
         store = SurveyStore(engine)
         ids = []
-        for i, reason in enumerate(["no space in the car park", "the cashier was rude", "meh"]):
+        for i, reason in enumerate(
+            ["no space in the car park", "the cashier was rude, the car park was great", "meh"]
+        ):
             survey = await store.create_survey(NewSurvey("web", "store_visit"), T0)
             await store.record_score(survey.id, 2 + i, T0)
             await store.record_reason(survey.id, reason, T0)
@@ -246,7 +264,10 @@ def test_retag_applies_an_edited_taxonomy_to_stored_answers(tmp_path: Path) -> N
     out = feedbot("export", "--format", "jsonl", "--out", "-", env={"DATABASE_URL": url})
     rows = {r["survey_id"]: r for r in map(json.loads, out.stdout.splitlines())}
     assert rows[ids[0]]["themes"] == ["parking"]
-    assert rows[ids[1]]["themes"] == ["staff"] and rows[ids[1]]["sentiment"] == "negative"
+    assert rows[ids[1]]["themes"] == ["parking", "staff"] and rows[ids[1]]["sentiment"] == "neutral"
+    # Each theme's own sentiment and words, read by the new taxonomy.
+    assert rows[ids[1]]["theme_sentiment"] == {"parking": "positive", "staff": "negative"}
+    assert rows[ids[1]]["theme_words"] == {"parking": ["car park"], "staff": ["cashier"]}
     assert rows[ids[2]]["themes"] == [] and rows[ids[2]]["sentiment"] == "neutral"
 
     # Reports count the new themes too (theme rows carry their survey's facts).
@@ -254,14 +275,19 @@ def test_retag_applies_an_edited_taxonomy_to_stored_answers(tmp_path: Path) -> N
     with engine.connect() as conn:
         drivers = build_report(conn, Scope(), (Dimension.TOUCHPOINT,))["drivers"]
     engine.dispose()
-    assert {d["theme"]: d["mentions"] for d in drivers} == {"parking": 1, "staff": 1}
+    assert {d["theme"]: d["mentions"] for d in drivers} == {"parking": 2, "staff": 1}
+    assert {d["theme"]: (d["positive"], d["negative"]) for d in drivers} == {
+        "parking": (1, 1),  # "no space in the car park" is a complaint
+        "staff": (0, 1),
+    }
 
     # Retagging again with the shipped taxonomy changes the rows, not their number.
     again = feedbot("retag", env={"DATABASE_URL": url})
     assert again.returncode == 0
     out = feedbot("export", "--format", "jsonl", "--out", "-", env={"DATABASE_URL": url})
     rows = {r["survey_id"]: r for r in map(json.loads, out.stdout.splitlines())}
-    assert rows[ids[1]]["themes"] == ["staff"]
+    assert rows[ids[1]]["themes"] == ["facilities", "staff"]
+    assert rows[ids[1]]["theme_words"]["facilities"] == ["car park"]  # not also "park"
     assert "parking" not in rows[ids[0]]["themes"]
 
 

@@ -295,6 +295,33 @@ async def test_a_severe_detractor_is_offered_a_person_and_accepts(
     assert await chat.say("It was about my broken laptop") == []  # for the agent now
 
 
+async def test_the_agent_and_the_analyst_see_why_each_theme_was_tagged(
+    system: System, chat: ChatClient, http: aiohttp.ClientSession
+) -> None:
+    await chat.start(touchpoint="checkout")
+    await chat.say("2")
+    await chat.say("The pizza was lovely but the waiter was rude to us")
+    await chat.say("yes please")  # a person, please
+    survey_id = chat.survey_id or ""
+    (handoff,) = handoffs_of(system, survey_id)
+    async with http.get(f"{system.base_url}/api/handoffs/{handoff.id}", headers=agent()) as r:
+        card = await r.json()
+    assert card["themes"] == ["product", "staff"]
+    assert card["theme_details"] == [
+        {"theme": "product", "sentiment": "positive", "words": ["pizza"]},
+        {"theme": "staff", "sentiment": "negative", "words": ["waiter", "rude"]},
+    ]
+    # The analyst's transcript page says the same.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as analyst:
+        async with analyst.post(f"{system.base_url}/login", data={"token": ANALYST_TOKEN}) as r:
+            assert r.status == 200
+        async with analyst.get(f"{system.base_url}/dashboard/surveys/{survey_id}") as r:
+            page = await r.text()
+    themes = page.split('data-testid="survey-themes"', 1)[1].split("</ul>", 1)[0]
+    assert "<strong>product</strong> · positive · because: “pizza”" in themes
+    assert "<strong>staff</strong> · negative · because: “waiter”, “rude”" in themes
+
+
 async def test_a_severe_detractor_may_decline_the_offer(system: System, chat: ChatClient) -> None:
     await chat.start(touchpoint="checkout")
     await chat.say("6")

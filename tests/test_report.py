@@ -171,7 +171,18 @@ def drivers_by_pandas(frame: pd.DataFrame, all_responses: int) -> dict[str, dict
             nps_by_pandas(scored[~mentions]["score"]),
         )
         difference = with_["nps"] - without["nps"]
+        detractors, promoters = scored["score"] <= 6, scored["score"] >= 9
+        own = (
+            scored[mentions]["theme_sentiment"]
+            .apply(lambda pairs, t=theme: dict(pairs)[t])
+            .value_counts()
+        )
         found[theme] = {
+            "share_of_detractors": (mentions & detractors).sum() / detractors.sum(),
+            "share_of_promoters": (mentions & promoters).sum() / promoters.sum(),
+            "positive": int(own.get("positive", 0)),
+            "neutral": int(own.get("neutral", 0)),
+            "negative": int(own.get("negative", 0)),
             "mentions": int(mentions.sum()),
             "nps_with": with_["nps"],
             "nps_without": without["nps"],

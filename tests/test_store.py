@@ -17,7 +17,7 @@ from feedbot.store.database import (
 )
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import Author, Direction, SurveyState
-from feedbot.store.surveys import NewSurvey, SurveyStore
+from feedbot.store.surveys import NewSurvey, ReasonTags, SurveyStore, ThemeTag
 from tests.databases import fresh_database
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -139,6 +139,79 @@ def test_upgrading_fills_the_report_facts_of_earlier_answers(database_url: str) 
         row = conn.execute(text("SELECT score, answer_seconds FROM surveys WHERE id = 'old'")).one()
     engine.dispose()
     assert row[0] == 9 and row[1] == pytest.approx(90.0, abs=0.01)
+
+
+async def test_each_theme_keeps_its_own_sentiment_and_words(store: SurveyStore) -> None:
+    survey = await store.create_survey(NewSurvey("web", "store_visit"), T0)
+    await store.record_score(survey.id, 6, T0)
+    reason = "great food but the waiter was rude"
+    own = {
+        "product": ThemeTag("positive", ["food"]),
+        "staff": ThemeTag("negative", ["waiter", "rude"]),
+    }
+    await store.record_reason(
+        survey.id, reason, T0, ReasonTags(["staff", "product"], "neutral", own)
+    )
+    assert await store.theme_readings(survey.id) == own
+    # The probe's answer re-reads the whole why: a theme that stays is
+    # updated in place, one that goes is removed, a new one is added.
+    later = {"staff": ThemeTag("positive", ["waiter"]), "price": ThemeTag("negative", ["price"])}
+    await store.record_follow_up(
+        survey.id, "the price", T0, ReasonTags(["staff", "price"], "negative", later)
+    )
+    assert await store.theme_readings(survey.id) == later
+    # A reading without a theme's own sentiment gives it the answer's.
+    await store.record_follow_up(survey.id, "meh", T0, ReasonTags(["price"], "negative"))
+    assert await store.theme_readings(survey.id) == {"price": ThemeTag("negative", None)}
+
+
+def test_upgrading_gives_earlier_themes_their_answers_sentiment(database_url: str) -> None:
+    """Theme rows stored before migration 0006 take their answer's sentiment."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from feedbot.store.migrate import alembic_config
+
+    command.upgrade(alembic_config(database_url), "0005")
+    engine = sync_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO surveys (id, channel, touchpoint, state, created_at) "
+                "VALUES ('old', 'web', 'support', 'completed', :t)"
+            ),
+            {"t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO responses (survey_id, score, category, sentiment) "
+                "VALUES ('old', 3, 'detractor', 'negative')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO response_themes (survey_id, theme, score) VALUES ('old', 'staff', 3)")
+        )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT sentiment, words FROM response_themes")).one()
+    engine.dispose()
+    assert tuple(row) == ("negative", None)
+
+
+def test_the_migrations_make_exactly_the_models_schema(database_url: str) -> None:
+    """Every column and index the models declare, made by the migrations (and
+    nothing else): a model changed without its migration fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from feedbot.store.models import Base
+
+    upgrade(database_url)
+    engine = sync_engine(database_url)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert differences == []
 
 
 async def test_conversation_connections_keep_a_small_sqlite_page_cache(tmp_path: Path) -> None:

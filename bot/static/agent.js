@@ -53,6 +53,15 @@
     }).catch(problem);
   }
 
+  // "staff (negative: “waiter”, “rude”); product (positive: “risotto”)": why
+  // each theme was tagged, so an agent can trust or discount it.
+  function themeWords(details) {
+    return details.map(function (d) {
+      var words = d.words.map(function (w) { return "\u201c" + w + "\u201d"; }).join(", ");
+      return d.theme + " (" + (d.sentiment || "\u2013") + (words ? ": " + words : "") + ")";
+    }).join("; ");
+  }
+
   function open(id) {
     current = id;
     return api("GET", "/api/handoffs/" + id).then(function (h) {
@@ -61,7 +70,7 @@
         " · " + h.touchpoint + (h.location ? " / " + h.location : "");
       var facts = $("detail-facts");
       facts.textContent = "";
-      [["Why", h.why], ["Themes", (h.themes || []).join(", ")], ["Sentiment", h.sentiment],
+      [["Why", h.why], ["Themes", themeWords(h.theme_details || [])], ["Sentiment", h.sentiment],
        ["Customer", (h.customer || "web visitor") + " · " + h.channel], ["Handed over", h.reason],
        ["State", h.state + (h.claimed_by ? " by " + h.claimed_by : "")],
        ["Earlier surveys", (h.earlier_surveys || []).map(function (s) {

@@ -92,7 +92,14 @@ REPORT_INDEXES = {
         "ix_surveys_place_answer": ("touchpoint", "location", "answer_seconds", "created_day"),
     },
     "response_themes": {
-        "ix_response_themes_report": ("touchpoint", "location", "theme", "score", "created_day"),
+        "ix_response_themes_report": (
+            "touchpoint",
+            "location",
+            "theme",
+            "score",
+            "created_day",
+            "sentiment",
+        ),
     },
 }
 
@@ -185,6 +192,11 @@ class ResponseTheme(Base):
     location: Mapped[str | None] = mapped_column(String(64))
     created_day: Mapped[str | None] = mapped_column(String(10))
     score: Mapped[int | None] = mapped_column(Integer)
+    # The theme's own sentiment, read from the words around it ("great food
+    # but slow service": product positive, staff negative), and the words of
+    # the answer that made the theme, as the customer wrote them.
+    sentiment: Mapped[str | None] = mapped_column(String(8))
+    words: Mapped[list[str] | None] = mapped_column(JSON)
 
     response: Mapped[Response] = relationship(back_populates="themes", lazy="raise")
 

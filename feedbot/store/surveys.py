@@ -7,7 +7,7 @@ the caller (the edge owns the clock), so the store never reads the clock.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, text, update
@@ -142,6 +142,16 @@ class SurveyStore:
                 .order_by(ResponseTheme.theme)
             )
             return list(result)
+
+    async def theme_readings(self, survey_id: str) -> dict[str, ThemeTag]:
+        """Each theme of the answer (alphabetical) with its own sentiment and words."""
+        async with self._sessions() as session:
+            result = await session.execute(
+                select(ResponseTheme.theme, ResponseTheme.sentiment, ResponseTheme.words)
+                .where(ResponseTheme.survey_id == survey_id)
+                .order_by(ResponseTheme.theme)
+            )
+            return {theme: ThemeTag(sentiment, words) for theme, sentiment, words in result}
 
     async def finish(
         self, survey_id: str, state: SurveyState, at: datetime, reason: str | None = None
@@ -411,25 +421,45 @@ async def _note_answer(
 
 
 @dataclass(frozen=True)
+class ThemeTag:
+    """One theme of an answer: its own sentiment and the words that made it."""
+
+    sentiment: str | None = None
+    words: list[str] | None = None
+
+
+@dataclass(frozen=True)
 class ReasonTags:
     """What was read out of the customer's words (see feedbot.understanding)."""
 
     themes: list[str]
     sentiment: str
+    by_theme: dict[str, ThemeTag] = field(default_factory=dict)
 
 
 def _set_understanding(response: Response, understood: ReasonTags | None) -> None:
     if understood is None:
         return
     response.sentiment = understood.sentiment
-    set_themes(response, understood.themes)
+    set_themes(response, understood.themes, understood.by_theme)
 
 
-def set_themes(response: Response, themes: list[str]) -> None:
+def set_themes(
+    response: Response, themes: list[str], by_theme: dict[str, ThemeTag] | None = None
+) -> None:
     """Replace the response's themes, keeping rows that stay (no delete and
-    re-insert of the same key)."""
+    re-insert of the same key). A theme without its own reading takes the
+    answer's sentiment."""
+    by_theme = by_theme or {}
     wanted = set(themes)
     for row in [r for r in response.themes if r.theme not in wanted]:
         response.themes.remove(row)
-    have = {r.theme for r in response.themes}
-    response.themes.extend(ResponseTheme(theme=t) for t in sorted(wanted - have))
+    have = {r.theme: r for r in response.themes}
+    for theme in sorted(wanted):
+        row = have.get(theme)
+        if row is None:
+            row = ResponseTheme(theme=theme)
+            response.themes.append(row)
+        tag = by_theme.get(theme, ThemeTag())
+        row.sentiment = tag.sentiment or response.sentiment
+        row.words = tag.words
