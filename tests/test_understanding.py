@@ -86,6 +86,14 @@ def test_themes(reader: Understanding, text: str, themes: list[str]) -> None:
         ("no problems at all with the order", None, Sentiment.POSITIVE),
         ("why was my order cancelled?", None, Sentiment.NEGATIVE),  # asking why is complaining
         ("I want to speak to a manager", None, Sentiment.NEUTRAL),  # a demand, not praise
+        # Service phrases count the other way after a negation.
+        ("not worth it", None, Sentiment.NEGATIVE),
+        ("no complaints", None, Sentiment.POSITIVE),  # the phrase's own "no" is not before it
+        # Coming back and recommending is loyalty; refusing to is its opposite.
+        ("we will definitely come back", None, Sentiment.POSITIVE),
+        ("a must try", None, Sentiment.POSITIVE),
+        ("won't be coming back", None, Sentiment.NEGATIVE),
+        ("I wouldn't go back", None, Sentiment.NEGATIVE),
     ],
 )
 def test_sentiment(

@@ -46,6 +46,10 @@ _WORD = re.compile(r"[a-z']+")
 # Three words at least: "nothing", "no comment" are not.
 _NEGATIONS = frozenset(NEGATE) | {"never", "no", "nothing", "nobody", "cannot", "without"}
 _IMPLIED_COMPLAINT_MIN_WORDS = 3
+# A service phrase after a negation counts the other way, as VADER does with
+# its own words (its N_SCALAR): "not worth it", "won't be coming back".
+NEGATED = -0.74
+_NEGATION_REACH = 3  # words before the phrase
 # A theme's own sentiment is read from this many tokens before its words
 # ("rude waiter") and after them ("the waiter was rude"), within its clause.
 THEME_REACH_BEFORE = 2
@@ -76,7 +80,11 @@ class SentimentReader:
         lowered = without_symbols(text.lower())
         lowered = _WORD.sub(lambda m: self._typos.correct(m.group()) or m.group(), lowered)
         compound = self._vader.polarity_scores(lowered)["compound"]
-        nudge = sum(self._phrase_valence[m.group()] for m in self._phrases.finditer(lowered))
+        nudge = sum(
+            self._phrase_valence[m.group()]
+            * (NEGATED if _negated_before(lowered, m.start()) else 1)
+            for m in self._phrases.finditer(lowered)
+        )
         nudge -= 1.5 * len(_TOO.findall(lowered)) + 1.2 * len(_DURATION.findall(lowered))
         nudge -= self._implied_complaints(lowered)
         # Each phrase point moves the score as far as a strong word would.
@@ -120,6 +128,13 @@ class SentimentReader:
         if len(found) == 1 and Sentiment.NEUTRAL in found.values():
             return dict.fromkeys(found, whole)
         return found
+
+
+def _negated_before(lowered: str, start: int) -> bool:
+    """Whether one of the few words before position `start` (in its clause) negates."""
+    before = _CLAUSES.split(lowered[:start])[-1]
+    words = _WORD.findall(before)[-_NEGATION_REACH:]
+    return any(w in _NEGATIONS or w.endswith("n't") for w in words)
 
 
 def _clause_around(doc: Doc, start: int, end: int) -> tuple[int, int]:
