@@ -261,7 +261,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets also run formulas that start with the fullwidth signs
+# (＝ ＋ － ＠, as typed with East Asian keyboards).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def csv_cell(value: Any) -> Any:

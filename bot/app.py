@@ -45,7 +45,7 @@ from bot.keys import (
 )
 from bot.live_events import live_events
 from bot.rasa_client import RasaClient
-from bot.security import security_headers
+from bot.security import same_origin_only, security_headers
 from bot.sms import webhooks
 from bot.sms.channel import SmsChannel
 from bot.sms.scheduler import scheduler
@@ -76,7 +76,8 @@ def create_app(
     """Build the app. Migrations are applied by the caller (``feedbot serve``).
     Without ``run_scheduler`` the caller runs bot.sms.scheduler's rounds itself
     (tests that move the clock)."""
-    app = web.Application(middlewares=[security_headers, error_middleware])
+    app = web.Application(middlewares=[error_middleware, same_origin_only])
+    app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
     app[CLOCK] = clock

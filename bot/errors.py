@@ -9,6 +9,7 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from bot.json_input import InputRefused, read_json
 from feedbot.validation import describe
 
 log = logging.getLogger(__name__)
@@ -20,9 +21,11 @@ async def json_body(request: web.Request, model: type[Body]) -> Body:
     """The request's JSON body as ``model``; a 400 that names the problem
     (not JSON, or which field is wrong) otherwise."""
     try:
-        raw = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="The request body must be JSON.") from None
+        raw = read_json(await request.read())
+    except InputRefused as exc:
+        # One line for the operator, no traceback: refused input is routine.
+        log.info("refused %s %s: %s", request.method, request.path, exc)
+        raise web.HTTPBadRequest(text=f"The request body must be JSON: {exc}") from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.conversations import Conversations, CustomerMessageRejected
+from bot.json_input import InputRefused, read_json
 from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, LIVE_EVENTS, STORE, SURVEY_CONFIG
 from bot.rasa_client import BotMessage
 from feedbot.store.models import Author, Channel, Survey
@@ -96,9 +96,10 @@ async def widget_pushes(app: web.Application) -> AsyncIterator[None]:
 
 def _parse_frame(data: str) -> dict[str, Any]:
     try:
-        frame = json.loads(data)
-    except json.JSONDecodeError:
-        raise FrameError("That was not valid JSON.") from None
+        frame = read_json(data)
+    except InputRefused as exc:
+        log.info("refused a widget frame: %s", exc)  # one line, the socket stays open
+        raise FrameError(str(exc)) from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise FrameError('Each frame must be a JSON object with a "type".')
     return frame

@@ -135,6 +135,9 @@ def test_unknown_export_format_is_a_clear_error(seeded: tuple[dict[str, str], li
         ("+44 7700", "'+44 7700"),
         ("-2", "'-2"),
         ("@SUM(A1)", "'@SUM(A1)"),
+        ("\uff1d1+1", "'\uff1d1+1"),  # fullwidth ＝, run as = by spreadsheets
+        ("\uff0b44", "'\uff0b44"),
+        ("\uff20SUM(A1)", "'\uff20SUM(A1)"),
         ("fine", "fine"),
         ({"staff": "negative", "price": None}, "staff:negative;price:"),
         ({"staff": ["rude", "waiter"], "price": []}, "staff:rude,waiter;price:"),

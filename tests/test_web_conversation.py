@@ -207,6 +207,8 @@ async def test_bad_frames_get_clear_errors_and_the_chat_goes_on(
         ('{"type": "message", "text": "' + "a" * 5000 + '", "id": "x4"}', "too long"),
         ('{"type": "message", "text": "hi", "id": "bad id with spaces"}', '"id"'),
         ('{"type": "start"}', "already started"),
+        ("[" * 1000 + "]" * 1000, "deeper than 32"),  # a RecursionError before
+        ('{"type": "message", "text": "\\ud800", "id": "x5"}', "not valid Unicode"),
     ]
     for frame, expected in bad:
         await ws.send_str(frame)

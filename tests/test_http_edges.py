@@ -1,0 +1,266 @@
+"""The app's edges: JSON that clients send (nesting, Unicode and fuzzed
+bodies get a clear 4xx, or a widget error frame in test_web_conversation,
+never a 500, and one log line each, not a traceback), the headers of every
+response, and cross-site requests riding on a session cookie. The app runs
+for real on a port; Rasa is not needed, since nothing here reaches a
+conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.app import create_app
+from bot.json_input import MAX_DEPTH, InputRefused, nesting_depth, read_json
+from feedbot.settings import Settings
+from feedbot.store.migrate import upgrade
+
+TOKENS = {"api": "t-api", "agent": "t-agent", "analyst": "t-analyst"}
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("1", 0),
+        ("[]", 1),
+        ('{"a": [1, {"b": []}]}', 4),
+        ('{"a": "[[[[[[ in a string ]"}', 1),  # brackets in strings do not count
+        ('["\\"[", "]"]', 1),  # nor after an escaped quote
+        ("[" * 5000, 5000),  # malformed: the parser refuses it later
+    ],
+)
+def test_nesting_depth(text: str, depth: int) -> None:
+    assert nesting_depth(text) == depth
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), f"deeper than {MAX_DEPTH}"),
+        ('{"text": "\\ud800"}', "not valid Unicode"),  # a lone surrogate
+        ('{"text": "\\udc00 low"}', "not valid Unicode"),
+        (b'{"text": "\xff"}', "UTF-8"),
+        ("{'single': 'quotes'}", "not valid JSON"),
+        ("", "not valid JSON"),
+    ],
+)
+def test_refused_json_says_why(text: str | bytes, message: str) -> None:
+    with pytest.raises(InputRefused, match=message):
+        read_json(text)
+
+
+def test_valid_json_is_read_as_it_is() -> None:
+    deep = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert read_json(deep) is not None
+    assert read_json('{"text": "\\ud83d\\ude00 ok"}') == {"text": "😀 ok"}  # a proper pair
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on a free port, in its own thread and event loop."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('input') / 'feedbot.db'}"
+    upgrade(url)
+    app = create_app(
+        Settings(
+            database_url=url,
+            api_token=TOKENS["api"],
+            agent_token=TOKENS["agent"],
+            analyst_token=TOKENS["analyst"],
+        ),
+        run_scheduler=False,
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+
+
+def post(base_url: str, path: str, body: str | bytes, role: str = "api") -> requests.Response:
+    return requests.post(
+        base_url + path,
+        data=body.encode() if isinstance(body, str) else body,
+        headers={
+            "Authorization": f"Bearer {TOKENS[role]}",
+            "Content-Type": "application/json",
+        },
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"channel": "web", "touchpoint": ' + "[" * 1000 + "]" * 1000 + "}", "deeper than"),
+        ('{"channel": "web", "touchpoint": "support", "location": "\\ud800"}', "not valid Unicode"),
+        ("not json", "must be JSON"),
+    ],
+)
+def test_bad_bodies_get_a_400_that_says_why_and_one_log_line(
+    base_url: str, body: str, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        resp = post(base_url, "/api/surveys", body)
+    assert resp.status_code == 400
+    assert message in resp.json()["error"]
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refused POST")]
+    assert len(refusals) == 1 and refusals[0].exc_info is None  # a line, not a traceback
+    assert "Traceback" not in caplog.text
+
+
+# JSON values of every shape, with text that includes lone surrogates.
+_SURROGATE = st.sampled_from(["\ud800", "\udfff", "\udc00"])
+_TEXT = st.text(max_size=30) | st.builds(  # text with a lone surrogate in it
+    lambda a, s, b: a + s + b, st.text(max_size=10), _SURROGATE, st.text(max_size=10)
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+_FIELDS = ["channel", "touchpoint", "location", "customer_id", "interaction_id", "locale"]
+# A survey body: the real field names with values of any shape. (Channel "sms"
+# is left out: a valid one would text a number, which needs Twilio.)
+_SURVEY = st.fixed_dictionaries(
+    {},
+    optional={
+        **{f: _JSON for f in _FIELDS if f != "channel"},
+        "channel": st.sampled_from(["web", "email", ""]) | _JSON.filter(lambda v: v != "sms"),
+    },
+)
+_RAW = st.one_of(
+    _JSON.map(lambda v: json.dumps(v, ensure_ascii=True)),  # \\ud800 escapes survive this
+    _SURVEY.map(lambda v: json.dumps(v, ensure_ascii=True)),
+    st.integers(1, 3000).map(lambda n: "[" * n + "]" * n),
+    st.binary(max_size=64).map(lambda b: b.decode("latin-1")),
+)
+_PATHS = [
+    "/api/surveys",
+    "/api/handoffs/nope/claim",
+    "/api/handoffs/nope/notes",
+    "/api/handoffs/nope/reply",
+    "/api/handoffs/nope/resolve",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_RAW, path=st.sampled_from(_PATHS))
+def test_fuzzed_bodies_never_get_a_5xx(base_url: str, body: str, path: str) -> None:
+    role = "api" if path == "/api/surveys" else "agent"
+    resp = post(base_url, path, body.encode("utf-8", "surrogatepass"), role)
+    assert resp.status_code < 500, (path, body[:80], resp.text[:200])
+    if resp.status_code >= 400:
+        assert resp.json()["error"]  # a message, not a page or a trace
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "html"),
+    [
+        ("/api/surveys/nope", 401, False),  # an error
+        ("/dashboard", 302, False),  # a redirect to the login page
+        ("/login", 200, True),  # a page
+        ("/api/export?format=csv", 401, False),
+    ],
+)
+def test_every_response_has_the_security_headers(
+    base_url: str, path: str, status: int, html: bool
+) -> None:
+    resp = requests.get(base_url + path, allow_redirects=False, timeout=30)
+    assert resp.status_code == status
+    assert resp.headers["Server"] == "Feedbot"  # no versions
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert ("Content-Security-Policy" in resp.headers) is html
+
+
+def test_static_files_may_be_cached_and_name_no_versions(base_url: str) -> None:
+    resp = requests.get(base_url + "/static/widget.js", timeout=30)
+    assert resp.status_code == 200 and resp.headers["Server"] == "Feedbot"
+    assert "no-store" not in resp.headers.get("Cache-Control", "")
+
+
+def test_exports_are_not_kept_by_caches(base_url: str) -> None:
+    resp = requests.get(
+        base_url + "/api/export?format=csv",
+        headers={"Authorization": f"Bearer {TOKENS['analyst']}"},
+        timeout=30,
+    )
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.fixture
+def agent_session(base_url: str) -> Iterator[requests.Session]:
+    """An agent logged in through the login page: a session cookie."""
+    with requests.Session() as session:
+        resp = session.post(
+            base_url + "/login", data={"token": TOKENS["agent"]}, allow_redirects=False
+        )
+        assert resp.status_code == 302 and "feedbot_session" in session.cookies
+        yield session
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Origin": "SAME"}, 404),  # from Feedbot's own page: on to the handler
+        ({"Referer": "SAME/agent"}, 404),  # no Origin, but Feedbot's page referred it
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403),
+        ({"Referer": "http://evil.example/page"}, 403),
+        ({}, 403),  # neither: a cookie alone is not enough
+    ],
+)
+def test_cookie_requests_that_change_things_must_come_from_feedbots_pages(
+    base_url: str,
+    agent_session: requests.Session,
+    headers: dict[str, str],
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sent = {k: v.replace("SAME", base_url) for k, v in headers.items()}
+    with caplog.at_level(logging.INFO):
+        resp = agent_session.post(
+            base_url + "/api/handoffs/nope/claim", data='{"agent": "sam"}', headers=sent
+        )
+    assert resp.status_code == status
+    if status == 403:
+        assert "Cross-site request refused" in resp.json()["error"]
+        assert "refused a cross-site POST /api/handoffs/nope/claim" in caplog.text
+    else:
+        assert "No hand-off" in resp.json()["error"]
+
+
+def test_programs_with_a_bearer_token_are_not_asked_for_an_origin(base_url: str) -> None:
+    resp = post(base_url, "/api/handoffs/nope/claim", '{"agent": "sam"}', role="agent")
+    assert resp.status_code == 404  # past the check, to the handler
+
+
+def test_logging_out_cross_site_is_refused(base_url: str, agent_session: requests.Session) -> None:
+    foreign = agent_session.post(
+        base_url + "/logout", headers={"Origin": "http://evil.example"}, allow_redirects=False
+    )
+    assert foreign.status_code == 403
+    own = agent_session.post(
+        base_url + "/logout", headers={"Origin": base_url}, allow_redirects=False
+    )
+    assert own.status_code == 302
