@@ -43,6 +43,7 @@ from bot.keys import (
     SURVEY_CONFIG,
     WEBHOOKS,
 )
+from bot.limits import LIMITS, Limits, counter_for, limit_guessing
 from bot.live_events import live_events
 from bot.rasa_client import RasaClient
 from bot.security import same_origin_only, security_headers
@@ -76,7 +77,7 @@ def create_app(
     """Build the app. Migrations are applied by the caller (``feedbot serve``).
     Without ``run_scheduler`` the caller runs bot.sms.scheduler's rounds itself
     (tests that move the clock)."""
-    app = web.Application(middlewares=[error_middleware, same_origin_only])
+    app = web.Application(middlewares=[error_middleware, same_origin_only, limit_guessing])
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
@@ -88,6 +89,11 @@ def create_app(
         settings.deployment_key,
     )
     app[HANDOFF_EVENTS] = HandoffEvents(app[LIVE_EVENTS])
+    app[LIMITS] = Limits(
+        counter_for(settings.redis_url, settings.deployment_key),
+        settings.failed_logins_per_minute,
+        settings.web_surveys_per_hour,
+    )
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(web_chat.widget_pushes)
     app.cleanup_ctx.append(background_tasks)  # after _resources: closed before them
@@ -199,5 +205,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if lock_releaser is not None:
         await lock_releaser.close()
     await app[LIVE_EVENTS].close()
+    await app[LIMITS].counter.close()
     await engine.dispose()
     app[READ_ENGINE].dispose()

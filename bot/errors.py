@@ -15,6 +15,7 @@ from feedbot.validation import describe
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Body = TypeVar("Body", bound=BaseModel)
+_BODY_HEADERS = frozenset({"content-type", "content-length"})
 
 
 async def json_body(request: web.Request, model: type[Body]) -> Body:
@@ -45,7 +46,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400 or not _wants_json(request):
             raise
-        return web.json_response({"error": exc.text or exc.reason}, status=exc.status)
+        # Keep what the exception says besides its body (Retry-After, WWW-Authenticate).
+        kept = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
+        return web.json_response({"error": exc.text or exc.reason}, status=exc.status, headers=kept)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         message = "Something went wrong on our side. It has been logged."

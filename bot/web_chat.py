@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 from bot.conversations import Conversations, CustomerMessageRejected
 from bot.json_input import InputRefused, read_json
 from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, LIVE_EVENTS, STORE, SURVEY_CONFIG
+from bot.limits import LIMITS
 from bot.rasa_client import BotMessage
 from feedbot.store.models import Author, Channel, Survey
 from feedbot.store.surveys import NewSurvey, SurveyStore
@@ -37,7 +38,14 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
     app = request.app
-    session = ChatSession(ws, app[STORE], app[CONVERSATIONS], app[SURVEY_CONFIG], app[CLOCK])
+    session = ChatSession(
+        ws,
+        app[STORE],
+        app[CONVERSATIONS],
+        app[SURVEY_CONFIG],
+        app[CLOCK],
+        new_survey_allowed=lambda: app[LIMITS].new_web_survey(request.remote or "unknown"),
+    )
     live: dict[str, set[ChatSession]] = app[LIVE_CHATS]
     try:
         async for msg in ws:
@@ -115,6 +123,7 @@ class ChatSession:
         conversations: Conversations,
         config: SurveyConfig,
         clock: Callable[[], datetime],
+        new_survey_allowed: Callable[[], Awaitable[bool]],
     ) -> None:
         self._ws = ws
         self._clock = clock
@@ -122,6 +131,8 @@ class ChatSession:
         self._conversations = conversations
         self._config = config
         self._survey: Survey | None = None
+        # Whether this client may begin one more survey (bot.limits).
+        self._new_survey_allowed = new_survey_allowed
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
@@ -160,6 +171,10 @@ class ChatSession:
         refusal = self._config.refusal(touchpoint_id, location)
         if refusal:
             raise FrameError(refusal)
+        if not await self._new_survey_allowed():
+            raise FrameError(
+                "Too many new surveys from your network just now. Please try again later."
+            )
         survey = await self._store.create_survey(
             NewSurvey(channel=Channel.WEB, touchpoint=touchpoint_id, location=location),
             at=self._clock(),

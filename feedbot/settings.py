@@ -64,6 +64,13 @@ class Settings:
     # How often each app instance looks for scheduled surveys, reminders and
     # expiries (each job is claimed by one instance only).
     scheduler_interval_seconds: float = 30.0
+    # Failed tokens (a wrong bearer token, a wrong login) one client address
+    # may send in a minute; then every try with a token gets 429 until the
+    # minute ends.
+    failed_logins_per_minute: int = 10
+    # New web surveys (the widget starting a conversation) one client address
+    # may begin in an hour; survey links from the API are not counted.
+    web_surveys_per_hour: int = 30
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -104,6 +111,12 @@ class Settings:
             or defaults.webhook_retry_seconds,
             scheduler_interval_seconds=_positive(env, "FEEDBOT_SCHEDULER_INTERVAL_SECONDS")
             or defaults.scheduler_interval_seconds,
+            failed_logins_per_minute=_int(
+                env, "FEEDBOT_FAILED_LOGINS_PER_MINUTE", defaults.failed_logins_per_minute
+            ),
+            web_surveys_per_hour=_int(
+                env, "FEEDBOT_WEB_SURVEYS_PER_HOUR", defaults.web_surveys_per_hour
+            ),
         ).checked()
 
     @property
@@ -126,6 +139,12 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     def checked(self) -> Settings:
+        for name, value in (
+            ("FEEDBOT_FAILED_LOGINS_PER_MINUTE", self.failed_logins_per_minute),
+            ("FEEDBOT_WEB_SURVEYS_PER_HOUR", self.web_surveys_per_hour),
+        ):
+            if value < 1:
+                raise SettingsError(f"{name} must be at least 1, not {value}")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError(
                 f"REDIS_URL must start with redis:// or rediss://, not {self.redis_url!r}"

@@ -7,23 +7,24 @@ conversation."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import socket
-import threading
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import aiohttp
 import pytest
 import requests
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import create_app
 from bot.json_input import MAX_DEPTH, InputRefused, nesting_depth, read_json
-from feedbot.settings import Settings
+from bot.limits import Counter, MemoryCounter, RedisCounter
+from feedbot.settings import Settings, SettingsError
 from feedbot.store.migrate import upgrade
+from tests.helpers.served import served
 
 TOKENS = {"api": "t-api", "agent": "t-agent", "analyst": "t-analyst"}
 
@@ -65,33 +66,22 @@ def test_valid_json_is_read_as_it_is() -> None:
     assert read_json('{"text": "\\ud83d\\ude00 ok"}') == {"text": "😀 ok"}  # a proper pair
 
 
+def app_settings(url: str, **limits: int) -> Settings:
+    return Settings(
+        database_url=url,
+        api_token=TOKENS["api"],
+        agent_token=TOKENS["agent"],
+        analyst_token=TOKENS["analyst"],
+        **limits,
+    )
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app on a free port, in its own thread and event loop."""
     url = f"sqlite:///{tmp_path_factory.mktemp('input') / 'feedbot.db'}"
     upgrade(url)
-    app = create_app(
-        Settings(
-            database_url=url,
-            api_token=TOKENS["api"],
-            agent_token=TOKENS["agent"],
-            analyst_token=TOKENS["analyst"],
-        ),
-        run_scheduler=False,
-    )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
+    with served(create_app(app_settings(url), run_scheduler=False)) as base:
+        yield base
 
 
 def post(base_url: str, path: str, body: str | bytes, role: str = "api") -> requests.Response:
@@ -264,3 +254,131 @@ def test_logging_out_cross_site_is_refused(base_url: str, agent_session: request
         base_url + "/logout", headers={"Origin": base_url}, allow_redirects=False
     )
     assert own.status_code == 302
+
+
+@pytest.fixture
+def strict_url(tmp_path: Path) -> Iterator[str]:
+    """An app of its own (its counts start at zero) with small limits."""
+    url = f"sqlite:///{tmp_path / 'feedbot.db'}"
+    upgrade(url)
+    settings = app_settings(url, failed_logins_per_minute=3, web_surveys_per_hour=2)
+    with served(create_app(settings, run_scheduler=False)) as base:
+        yield base
+
+
+def test_guessing_tokens_is_stopped_after_a_few_tries_and_logged(
+    strict_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        wrong_login = requests.post(
+            strict_url + "/login", data={"token": "guess-1"}, allow_redirects=False, timeout=30
+        )
+        assert wrong_login.status_code == 401
+        for guess in ("guess-2", "guess-3"):
+            resp = requests.get(
+                strict_url + "/api/report",
+                headers={"Authorization": f"Bearer {guess}"},
+                timeout=30,
+            )
+            assert resp.status_code == 401
+            assert resp.headers["WWW-Authenticate"] == "Bearer"  # kept on the JSON error
+        # Three failures this minute: now even the right token waits.
+        blocked = requests.get(
+            strict_url + "/api/report",
+            headers={"Authorization": f"Bearer {TOKENS['analyst']}"},
+            timeout=30,
+        )
+        login = requests.post(
+            strict_url + "/login", data={"token": TOKENS["analyst"]}, allow_redirects=False
+        )
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "60"
+    assert "Too many failed attempts" in blocked.json()["error"]
+    assert login.status_code == 429
+    failures = [r.getMessage() for r in caplog.records if "failed credentials" in r.getMessage()]
+    assert failures == [
+        "failed credentials from 127.0.0.1 on /login (1 of 3 this minute)",
+        "failed credentials from 127.0.0.1 on /api/report (2 of 3 this minute)",
+        "failed credentials from 127.0.0.1 on /api/report (3 of 3 this minute)",
+    ]
+    assert "guess-" not in caplog.text  # the tokens tried are not logged
+    # Requests without a token are not guesses: the login page still shows.
+    assert requests.get(strict_url + "/login", timeout=30).status_code == 200
+
+
+def test_a_right_token_is_not_a_failure(strict_url: str) -> None:
+    for _ in range(5):
+        resp = requests.get(
+            strict_url + "/api/report",
+            headers={"Authorization": f"Bearer {TOKENS['analyst']}"},
+            timeout=30,
+        )
+        assert resp.status_code == 200
+    # Nor is the wrong role for the place (403): the token is real.
+    for _ in range(5):
+        resp = requests.get(
+            strict_url + "/api/report",
+            headers={"Authorization": f"Bearer {TOKENS['agent']}"},
+            timeout=30,
+        )
+        assert resp.status_code == 403
+
+
+async def test_one_address_may_begin_only_so_many_web_surveys(strict_url: str) -> None:
+    ws_url = strict_url.replace("http://", "ws://") + "/chat"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(2):  # the hour's worth (Rasa is not running: the bot apologises)
+            async with http.ws_connect(ws_url) as ws:
+                await ws.send_json({"type": "start", "touchpoint": "support"})
+                assert (await ws.receive_json(timeout=30))["type"] == "survey"
+        async with http.ws_connect(ws_url) as ws:
+            await ws.send_json({"type": "start", "touchpoint": "support"})
+            refused = await ws.receive_json(timeout=30)
+            assert refused["type"] == "error" and "Too many new surveys" in refused["message"]
+            # The socket stays open and says so again.
+            await ws.send_json({"type": "start", "touchpoint": "support"})
+            assert (await ws.receive_json(timeout=30))["type"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FEEDBOT_FAILED_LOGINS_PER_MINUTE": "0"}, "must be at least 1, not 0"),
+        ({"FEEDBOT_WEB_SURVEYS_PER_HOUR": "many"}, "must be a whole number"),
+    ],
+)
+def test_limits_that_make_no_sense_are_refused_at_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=f"{next(iter(env))} {message}"):
+        Settings.from_env(env)
+
+
+def test_limits_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"FEEDBOT_FAILED_LOGINS_PER_MINUTE": "4", "FEEDBOT_WEB_SURVEYS_PER_HOUR": "7"}
+    )
+    assert (settings.failed_logins_per_minute, settings.web_surveys_per_hour) == (4, 7)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_counts_are_per_window_and_shared_through_redis(kind: str) -> None:
+    """Two app instances on one Redis count the same failures (the Redis
+    server on this machine); in memory, one process counts alone."""
+    now = [1000.0]
+    prefix = f"test{uuid.uuid4().hex[:8]}"
+
+    def counter() -> Counter:
+        if kind == "redis":
+            return RedisCounter("redis://127.0.0.1:6379/0", prefix, clock=lambda: now[0])
+        return MemoryCounter(clock=lambda: now[0])
+
+    first = counter()
+    second = counter() if kind == "redis" else first
+    try:
+        assert [await first.add("failed:1.2.3.4", 60) for _ in range(2)] == [1, 2]
+        assert await second.add("failed:1.2.3.4", 60) == 3  # the other instance sees them
+        assert await second.get("failed:5.6.7.8", 60) == 0  # per address
+        now[0] += 60  # the next minute starts afresh
+        assert await first.get("failed:1.2.3.4", 60) == 0
+    finally:
+        await first.close()
+        if second is not first:
+            await second.close()
