@@ -83,6 +83,9 @@ def temporary_stack(
         redis_url=redis_url,
     )
     layout.check(settings)
+    # Every simulated customer comes from 127.0.0.1: lift the per-address
+    # limit on new web surveys (bot.limits), unless a caller sets it.
+    app_env = {"FEEDBOT_WEB_SURVEYS_PER_HOUR": "1000000", **(app_env or {})}
     children = plan_rasa(settings, layout, workdir) + plan_apps(
         settings, layout, workdir, extra_env=app_env
     )
