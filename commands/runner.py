@@ -1,10 +1,14 @@
 """`feedbot run`: the action servers and Rasa instances as child processes,
 and the app (in this process, or as N child processes); ready when every
-/healthz says so; a child that dies is restarted; Ctrl-C stops everything."""
+/healthz says so; a child that dies is restarted after a growing pause
+(the app keeps serving meanwhile, and /healthz shows it); Ctrl-C stops
+everything within a few seconds."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import signal
@@ -21,16 +25,28 @@ import aiohttp
 from aiohttp import web
 
 from bot.app import create_app
+from bot.health import STATUS_FILE  # each child's state, for /healthz
 from feedbot import rasa_env
 from feedbot.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger("feedbot.run")
 
 LOOPBACK = "127.0.0.1"
-# A child that dies more often than this within RESTART_WINDOW is not
-# restarted again: something is wrong that a restart will not fix.
-MAX_RESTARTS = 5
-RESTART_WINDOW_SECONDS = 60.0
+# A child that dies is started again after a pause that doubles with each
+# restart within the window (1 s, 2 s, 4 s … at most a minute), so a child
+# that cannot start does not spin; it is never given up, since the app goes
+# on serving (and saying so) while it is down.
+FIRST_RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 60.0
+RESTART_WINDOW_SECONDS = 600.0
+# What a stop allows the children before they are killed: Rasa and the
+# action servers' Sanic workers may ignore SIGTERM until their own grace ends.
+STOP_GRACE_SECONDS = 2.5
+
+
+def restart_delay(recent_restarts: int) -> float:
+    """The pause before the next start, given the restarts in the window."""
+    return min(MAX_RESTART_DELAY, FIRST_RESTART_DELAY * 2**recent_restarts)
 
 
 class LayoutError(ValueError):
@@ -165,6 +181,21 @@ class Child:
     log_path: Path
     process: subprocess.Popen[bytes] = field(init=False)
     restarts: list[float] = field(default_factory=list)
+    # Set while the child is down and waiting for its restart (monotonic time).
+    next_start: float | None = None
+    last_exit_code: int | None = None
+
+    def status(self, now: float) -> dict[str, object]:
+        running = self.next_start is None and self.process.poll() is None
+        found: dict[str, object] = {
+            "state": "running" if running else "restarting",
+            "pid": self.process.pid if running else None,
+            "restarts": len(self.restarts),
+            "last_exit_code": self.last_exit_code,
+        }
+        if self.next_start is not None:
+            found["next_start_in_seconds"] = round(max(0.0, self.next_start - now), 1)
+        return found
 
     def start(self) -> None:
         with self.log_path.open("ab") as log_file:
@@ -254,6 +285,7 @@ def plan_apps(
             ACTION_SERVER_URL=",".join(spread_settings.action_server_urls),
             FEEDBOT_TOUCHPOINTS=str(settings.touchpoints_file),
             FEEDBOT_THEMES=str(settings.themes_file),
+            FEEDBOT_VAR_DIR=str(var_dir),  # where the runner says how its children are
         )
         for name, value in (
             ("REDIS_URL", settings.redis_url),
@@ -316,43 +348,81 @@ def wait_until(ready: Callable[[], bool], children: list[Child], within: float) 
     raise ChildFailed(f"not ready after {within:.0f} s")
 
 
-def stop_children(children: list[Child], grace_seconds: float = 10.0) -> None:
+def stop_children(children: list[Child], grace_seconds: float = STOP_GRACE_SECONDS) -> None:
     started = [c for c in children if hasattr(c, "process")]
     for child in started:
         if child.process.poll() is None:
-            os.killpg(child.process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # gone already
+                os.killpg(child.process.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     for child in started:
         remaining = max(0.1, deadline - time.monotonic())
         try:
             child.process.wait(timeout=remaining)
         except subprocess.TimeoutExpired:
+            log.info("%s did not stop within %.1f s: killed", child.name, grace_seconds)
+        # The whole group: a Sanic worker whose parent is gone would linger.
+        with contextlib.suppress(ProcessLookupError):  # gone already
             os.killpg(child.process.pid, signal.SIGKILL)
-            child.process.wait()
+        child.process.wait()
         log.info("stopped %s", child.name)
 
 
-def check_children(children: list[Child], restart: bool = True) -> None:
-    """Restart a child that died (the others carry on meanwhile), unless it
-    keeps dying; then, or when not restarting, stop with its last lines."""
+def check_children(children: list[Child], restart: bool = True, now: float | None = None) -> bool:
+    """Restart a child that died, after its pause (the others carry on
+    meanwhile); True when any child changed state. While starting
+    (``restart=False``) a death stops everything, with the child's last lines."""
+    now = time.monotonic() if now is None else now
+    changed = False
     for child in children:
         if not hasattr(child, "process"):
+            continue
+        if child.next_start is not None:
+            if now >= child.next_start:
+                child.next_start = None
+                child.restarts.append(now)
+                child.start()
+                changed = True
             continue
         code = child.process.poll()
         if code is None:
             continue
-        now = time.monotonic()
-        child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_SECONDS]
-        if not restart or len(child.restarts) >= MAX_RESTARTS:
+        if not restart:
             raise ChildFailed(
                 f"{child.name} exited with code {code}. Last lines of {child.log_path}:\n"
                 f"{child.tail()}"
             )
+        # What it started lives on without it (Sanic's worker processes keep
+        # its port): end its whole group before it is started again.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+        child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_SECONDS]
+        delay = restart_delay(len(child.restarts))
+        child.last_exit_code = code
+        child.next_start = now + delay
+        changed = True
         log.error(
-            "%s exited with code %s; restarting it (log: %s)", child.name, code, child.log_path
+            "%s exited with code %s; restarting it in %.0f s (restart %d in %.0f min; log: %s)",
+            child.name,
+            code,
+            delay,
+            len(child.restarts) + 1,
+            RESTART_WINDOW_SECONDS / 60,
+            child.log_path,
         )
-        child.restarts.append(now)
-        child.start()
+    return changed
+
+
+def write_status(children: list[Child], path: Path, now: float | None = None) -> None:
+    """Each child's state, for /healthz (replaced whole, never half written)."""
+    now = time.monotonic() if now is None else now
+    status = {
+        "runner_pid": os.getpid(),
+        "processes": {c.name: c.status(now) for c in children if hasattr(c, "process")},
+    }
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(status, indent=1))
+    partial.replace(path)
 
 
 async def serve_app(settings: Settings, children: list[Child], ready_timeout: float) -> None:
@@ -365,7 +435,7 @@ async def serve_app(settings: Settings, children: list[Child], ready_timeout: fl
     try:
         await _wait_until_healthy([settings.port], children, ready_timeout)
         _ready(settings, 1)
-        await _supervise(children)
+        await _supervise(children, settings.var_dir / STATUS_FILE)
     finally:
         await runner.cleanup()
 
@@ -377,7 +447,7 @@ async def supervise_apps(
     ports = [settings.port + k for k in range(layout.app_instances)]
     await _wait_until_healthy(ports, children, ready_timeout)
     _ready(settings, layout.app_instances)
-    await _supervise(children)
+    await _supervise(children, settings.var_dir / STATUS_FILE)
 
 
 def _ready(settings: Settings, app_instances: int) -> None:
@@ -391,10 +461,13 @@ def _ready(settings: Settings, app_instances: int) -> None:
     )
 
 
-async def _supervise(children: list[Child]) -> None:
+async def _supervise(children: list[Child], status_path: Path) -> None:
+    write_status(children, status_path)
     while True:
-        check_children(children)
-        await asyncio.sleep(1)
+        now = time.monotonic()
+        if check_children(children, now=now) or any(c.next_start for c in children):
+            write_status(children, status_path, now)
+        await asyncio.sleep(0.5)
 
 
 async def _wait_until_healthy(ports: list[int], children: list[Child], within: float) -> None:
