@@ -19,6 +19,7 @@ from bot import (
     handoff_events,
     health,
     pages,
+    privacy_api,
     surveys_api,
     web_chat,
 )
@@ -111,6 +112,7 @@ def create_app(
     app.add_routes(analytics_api.routes)
     app.add_routes(dashboard.routes)
     app.add_routes(agent_api.routes)
+    app.add_routes(privacy_api.routes)
     app.add_routes(webhooks.routes)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
     return app

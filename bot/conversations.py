@@ -125,9 +125,15 @@ class Conversations:
             await self._handoffs.answer_offer(handoff.id, False, self._clock())
             return None
         # Resolved: the answer to "Did we sort this out for you?"
-        answer = read_yes_no(text) or text
-        await self._handoffs.record_recovery(handoff.id, answer, self._clock())
-        log.info("survey %s: recovery answer %r (hand-off %s)", survey.id, answer, handoff.id)
+        said = read_yes_no(text)
+        await self._handoffs.record_recovery(handoff.id, said or text, self._clock())
+        # Logs carry no customer's words: "yes", "no", or that they wrote their own.
+        log.info(
+            "survey %s: recovery answer %s (hand-off %s)",
+            survey.id,
+            said or "(own words)",
+            handoff.id,
+        )
         thanks = self._handoff_config.recovery_thanks
         return Turn(replies=await self._say(survey, thanks, record_replies))
 

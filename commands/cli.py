@@ -468,6 +468,52 @@ def retag() -> None:
     err.print(f"Re-tagged {done} answers with {settings.themes_file}")
 
 
+@app.command()
+def erase(
+    phone: Annotated[
+        str | None, typer.Option(help="The customer's phone number (any format of your region).")
+    ] = None,
+    customer_id: Annotated[
+        str | None, typer.Option(help="Your own id of a web customer, as given to the survey API.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase everything stored about one customer: surveys, answers, themes,
+    transcripts, hand-offs and Rasa's copy of each conversation. Their
+    opt-out is kept (so they are never texted again), and a record that an
+    erasure happened is left, without the number or id (docs/privacy.md)."""
+    from datetime import UTC, datetime
+
+    from bot.phones import InvalidPhone, to_e164
+    from feedbot.privacy import erase_with_settings
+
+    settings = _settings()
+    if (phone is None) == (customer_id is None):
+        error("Give exactly one of --phone or --customer-id.")
+        raise typer.Exit(2)
+    if phone is not None:
+        try:
+            kind, ref = "phone", to_e164(phone, settings.default_region)
+        except InvalidPhone as exc:
+            error(exc)
+            raise typer.Exit(2) from None
+    else:
+        kind, ref = "customer_id", customer_id or ""
+    if not yes:
+        if not sys.stdin.isatty():
+            error("Add --yes to erase without being asked (there is no terminal to ask on).")
+            raise typer.Exit(2)
+        typer.confirm(f"Erase everything stored about {ref}? This cannot be undone", abort=True)
+    erased = erase_with_settings(
+        settings, customer_ref=ref, kind=kind, by="cli", at=datetime.now(UTC)
+    )
+    err.print(
+        f"Erased {erased.surveys} survey(s), {erased.messages} message(s), "
+        f"{erased.handoffs} hand-off(s) and {erased.conversation_events} event(s) of "
+        "Rasa's conversations. A record of the erasure is kept, without the identifier."
+    )
+
+
 survey_app = typer.Typer(help="Surveys: send them for a list of interactions.")
 app.add_typer(survey_app, name="survey")
 
@@ -576,8 +622,8 @@ def rasa_server(
     lock store in REDIS_URL. Trains nothing: run `feedbot train` first."""
     from urllib.parse import urlsplit
 
-    from commands.runner import tracker_url
     from feedbot import rasa_env
+    from feedbot.rasa_env import tracker_url
 
     settings = _settings()
     if not rasa_env.model_path().exists():

@@ -27,6 +27,7 @@ from aiohttp import web
 from bot.app import create_app
 from bot.health import STATUS_FILE  # each child's state, for /healthz
 from feedbot import rasa_env
+from feedbot.rasa_env import tracker_url
 from feedbot.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger("feedbot.run")
@@ -122,16 +123,6 @@ def spread(settings: Settings, layout: Layout) -> Settings:
         rasa_urls=instance_urls(settings.rasa_url, layout.rasa_instances),
         action_server_urls=instance_urls(settings.action_server_url, layout.rasa_instances),
     )
-
-
-def tracker_url(settings: Settings, var_dir: Path) -> str:
-    """Rasa's tracker store: its own setting, else SQLite beside Feedbot's
-    SQLite store, else the same PostgreSQL database (Rasa's tables are its own)."""
-    if settings.rasa_tracker_url:
-        return settings.rasa_tracker_url
-    if settings.on_sqlite:
-        return f"sqlite:///{var_dir / 'rasa-tracker.db'}"
-    return settings.database_url
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from sqlalchemy.engine import make_url
 
-from feedbot.settings import PROJECT_ROOT
+from feedbot.settings import PROJECT_ROOT, Settings
 
 MODELS_DIR = PROJECT_ROOT / "models"
 MODEL_NAME = "feedbot"
@@ -201,3 +201,13 @@ def train(env: dict[str, str], force: bool = False) -> bool:
 
 def model_path() -> Path:
     return MODELS_DIR / f"{MODEL_NAME}.tar.gz"
+
+
+def tracker_url(settings: Settings, var_dir: Path) -> str:
+    """Rasa's tracker store: its own setting, else SQLite beside Feedbot's
+    SQLite store, else the same PostgreSQL database (Rasa's tables are its own)."""
+    if settings.rasa_tracker_url:
+        return settings.rasa_tracker_url
+    if settings.on_sqlite:
+        return f"sqlite:///{var_dir / 'rasa-tracker.db'}"
+    return settings.database_url

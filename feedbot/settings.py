@@ -71,6 +71,13 @@ class Settings:
     # New web surveys (the widget starting a conversation) one client address
     # may begin in an hour; survey links from the API are not counted.
     web_surveys_per_hour: int = 30
+    # Answers and transcripts older than this many days are anonymised (their
+    # figures stay; feedbot.privacy). None: kept until erased.
+    retention_days: int | None = None
+    # Keys the hash that erasure records keep instead of the erased number or
+    # id (FEEDBOT_PRIVACY_KEY); unset: derived from DATABASE_URL, which anyone
+    # who can read the database may know, so set it in production.
+    privacy_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -117,6 +124,8 @@ class Settings:
             web_surveys_per_hour=_int(
                 env, "FEEDBOT_WEB_SURVEYS_PER_HOUR", defaults.web_surveys_per_hour
             ),
+            retention_days=_int(env, "FEEDBOT_RETENTION_DAYS", 0) or None,
+            privacy_key=env.get("FEEDBOT_PRIVACY_KEY") or None,
         ).checked()
 
     @property
@@ -135,6 +144,10 @@ class Settings:
         return hashlib.blake2b(self.database_url.encode(), digest_size=4).hexdigest()
 
     @property
+    def erasure_key(self) -> str:
+        return self.privacy_key or f"feedbot-erasure:{self.database_url}"
+
+    @property
     def on_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -145,6 +158,10 @@ class Settings:
         ):
             if value < 1:
                 raise SettingsError(f"{name} must be at least 1, not {value}")
+        if self.retention_days is not None and self.retention_days < 1:
+            raise SettingsError(
+                f"FEEDBOT_RETENTION_DAYS must be at least 1 (or unset), not {self.retention_days}"
+            )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError(
                 f"REDIS_URL must start with redis:// or rediss://, not {self.redis_url!r}"

@@ -14,6 +14,7 @@ from tests.system import System, running_system
 API_TOKEN = "test-api-token"
 AGENT_TOKEN = "test-agent-token"
 ANALYST_TOKEN = "test-analyst-token"
+ADMIN_TOKEN = "test-admin-token"
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = PROJECT_ROOT / "test-output"
 
@@ -33,6 +34,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) ->
         "FEEDBOT_API_TOKEN": API_TOKEN,
         "FEEDBOT_AGENT_TOKEN": AGENT_TOKEN,
         "FEEDBOT_ANALYST_TOKEN": ANALYST_TOKEN,
+        "FEEDBOT_ADMIN_TOKEN": ADMIN_TOKEN,
         **fake_twilio.app_env(),
     }
     with running_system(workdir, app_env=env) as running:

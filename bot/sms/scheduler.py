@@ -1,5 +1,5 @@
-"""Sending surveys that waited (quiet hours) once their time comes, and
-closing surveys nobody answered in time."""
+"""Sending surveys that waited (quiet hours) once their time comes, closing
+surveys nobody answered in time, and applying the retention period."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.phones import time_zone_of
 from bot.sms.channel import SmsChannel
 from feedbot.contact_rules import QuietHours
+from feedbot.privacy import Anonymised, anonymise_with_settings
+from feedbot.settings import Settings
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import ContactRules
 
@@ -60,8 +62,29 @@ async def expire_unanswered(store: SurveyStore, after: timedelta, now: datetime)
     return expired
 
 
+# The retention period is applied at most this often by each instance (it is
+# idempotent: instances that overlap do the same work once between them).
+RETENTION_EVERY = timedelta(hours=1)
+
+
+async def apply_retention(settings: Settings, now: datetime) -> Anonymised:
+    """Anonymise what is older than FEEDBOT_RETENTION_DAYS (docs/privacy.md)."""
+    done = await asyncio.to_thread(anonymise_with_settings, settings, now)
+    if done.surveys or done.messages:
+        log.info(
+            "retention (%d days): anonymised %d survey(s), deleted %d message(s) and %d "
+            "conversation event(s)",
+            settings.retention_days,
+            done.surveys,
+            done.messages,
+            done.conversation_events,
+        )
+    return done
+
+
 async def scheduler(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
+        retained_at: datetime | None = None
         while True:
             channel = app[SMS_CHANNEL]
             rules = app[SURVEY_CONFIG].contact_rules
@@ -71,6 +94,9 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
                 if channel is not None:
                     await send_due(app[STORE], channel, now)
                     await send_reminders(app[STORE], channel, rules, now)
+                if retained_at is None or now - retained_at >= RETENTION_EVERY:
+                    await apply_retention(app[SETTINGS], now)
+                    retained_at = now
             except Exception:  # keep the loop alive; the next round retries
                 log.exception("the survey scheduler failed")
             await asyncio.sleep(app[SETTINGS].scheduler_interval_seconds)

@@ -143,6 +143,9 @@ class Survey(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the first answer
     answer_seconds: Mapped[float | None] = mapped_column(Float)  # from sending to the score
+    # When its words and identifiers were removed (the retention period,
+    # feedbot.privacy); its figures stay.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     response: Mapped[Response | None] = relationship(back_populates="survey", lazy="raise")
     messages: Mapped[list[Message]] = relationship(
@@ -297,3 +300,17 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Erasure(Base):
+    """A record that a customer's data was erased (feedbot.privacy): when, by
+    whom, how much, and a keyed hash of the identifier, never the identifier."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # phone, customer_id
+    identifier_digest: Mapped[str] = mapped_column(String(64), index=True)
+    by: Mapped[str] = mapped_column(String(64))  # "cli" or the role that asked
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    counts: Mapped[dict[str, int]] = mapped_column(JSON)
