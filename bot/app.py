@@ -65,6 +65,11 @@ HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 
 
+# No request Feedbot takes comes near this (a survey, a reply of at most 2,000
+# characters, a Twilio webhook); a larger body gets 413 before it is read.
+MAX_REQUEST_BYTES = 64 * 1024
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -78,7 +83,10 @@ def create_app(
     """Build the app. Migrations are applied by the caller (``feedbot serve``).
     Without ``run_scheduler`` the caller runs bot.sms.scheduler's rounds itself
     (tests that move the clock)."""
-    app = web.Application(middlewares=[error_middleware, same_origin_only, limit_guessing])
+    app = web.Application(
+        middlewares=[error_middleware, same_origin_only, limit_guessing],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)

@@ -382,3 +382,10 @@ async def test_counts_are_per_window_and_shared_through_redis(kind: str) -> None
         await first.close()
         if second is not first:
             await second.close()
+
+
+def test_a_body_too_large_gets_a_413_that_says_so(base_url: str) -> None:
+    body = json.dumps({"channel": "web", "touchpoint": "x" * 100_000})
+    resp = post(base_url, "/api/surveys", body)
+    assert resp.status_code == 413
+    assert "Maximum request body size" in resp.json()["error"]

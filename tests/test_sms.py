@@ -177,6 +177,29 @@ async def test_a_text_with_no_open_survey_gets_a_short_answer(
     assert "no open survey" in reply
 
 
+async def test_an_sms_with_no_words_gets_a_polite_re_ask(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    await create(http, system, channel="sms", phone=phone, touchpoint="support")
+    await wait_for(fake_twilio, phone, 2)
+    await text_in(http, system, phone, "   ")  # a picture with no words, say
+    assert (await wait_for(fake_twilio, phone, 3))[2] == "Please type a message before sending."
+    await text_in(http, system, phone, "9")  # and the survey carries on
+    assert len(await wait_for(fake_twilio, phone, 4)) == 4
+
+
+async def test_a_stray_text_is_stored_within_the_length_limit(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    await text_in(http, system, phone, "x" * 5000)  # no open survey
+    await wait_for(fake_twilio, phone, 1)
+    with Session(system.engine) as session:
+        stored = session.scalars(select(Message.text).where(Message.peer == phone)).all()
+    assert [len(t) for t in stored if t.startswith("x")] == [2000]
+
+
 async def test_twilio_failing_twice_then_succeeding_delivers_once(
     http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
 ) -> None:

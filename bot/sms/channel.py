@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.conversations import Conversations
+from bot.conversations import Conversations, CustomerMessageRejected
 from bot.rasa_client import BotMessage
 from bot.sms.keywords import Keyword, keyword_of
 from bot.sms.twilio_sender import TwilioSender
+from feedbot.customer_text import MAX_MESSAGE_CHARS
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Channel, Direction, Survey, SurveyState
 from feedbot.store.opt_outs import OptOutStore
@@ -77,9 +78,14 @@ class SmsChannel:
             survey = handed.survey if handed is not None else None
         external_id = f"sms:{message_sid}"
         if keyword is None and survey is not None and not opted_out:
-            turn = await self._conversations.customer_says(
-                survey, body, external_id, record_replies=False, peer=phone
-            )
+            try:
+                turn = await self._conversations.customer_says(
+                    survey, body, external_id, record_replies=False, peer=phone
+                )
+            except CustomerMessageRejected as exc:  # e.g. a picture with no words
+                log.info("survey %s: an SMS refused (%s)", survey.id, exc)
+                await self.sender.send(phone, str(exc), survey_id=survey.id)
+                return
             if not turn.duplicate:
                 await self._deliver(phone, turn.replies, survey.id)
             return
@@ -87,7 +93,7 @@ class SmsChannel:
             survey.id if survey else None,
             Direction.INBOUND,
             Author.CUSTOMER,
-            body,
+            body[:MAX_MESSAGE_CHARS],  # a keyword or a stray text: kept within the limit
             self._clock(),
             external_id=external_id,
             peer=phone,
