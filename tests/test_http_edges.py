@@ -7,6 +7,7 @@ conversation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -26,7 +27,7 @@ from feedbot.settings import Settings, SettingsError
 from feedbot.store.migrate import upgrade
 from tests.helpers.served import served
 
-TOKENS = {"api": "t-api", "agent": "t-agent", "analyst": "t-analyst"}
+TOKENS = {"api": "t-api", "agent": "t-agent", "analyst": "t-analyst", "admin": "t-admin"}
 
 
 @pytest.mark.parametrize(
@@ -72,6 +73,8 @@ def app_settings(url: str, **limits: int) -> Settings:
         api_token=TOKENS["api"],
         agent_token=TOKENS["agent"],
         analyst_token=TOKENS["analyst"],
+        admin_token=TOKENS["admin"],
+        var_dir=Path(url.removeprefix("sqlite:///")).parent / "var",
         **limits,
     )
 
@@ -148,13 +151,15 @@ _PATHS = [
     "/api/handoffs/nope/notes",
     "/api/handoffs/nope/reply",
     "/api/handoffs/nope/resolve",
+    "/api/erasures",
 ]
+_ROLE_FOR = {"/api/surveys": "api", "/api/erasures": "admin"}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=_RAW, path=st.sampled_from(_PATHS))
 def test_fuzzed_bodies_never_get_a_5xx(base_url: str, body: str, path: str) -> None:
-    role = "api" if path == "/api/surveys" else "agent"
+    role = _ROLE_FOR.get(path, "agent")
     resp = post(base_url, path, body.encode("utf-8", "surrogatepass"), role)
     assert resp.status_code < 500, (path, body[:80], resp.text[:200])
     if resp.status_code >= 400:
@@ -382,6 +387,72 @@ async def test_counts_are_per_window_and_shared_through_redis(kind: str) -> None
         await first.close()
         if second is not first:
             await second.close()
+
+
+QUERY_NAMES = (
+    "by since until touchpoint location interval min_sample format unmasked transcripts x".split()
+)
+_QUERY = st.dictionaries(
+    st.sampled_from(QUERY_NAMES),
+    _TEXT | st.integers().map(str) | st.sampled_from(["2026-01-01", "touchpoint", "csv", "week"]),
+    max_size=5,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(query=_QUERY, path=st.sampled_from(["/api/report", "/api/export", "/dashboard"]))
+def test_fuzzed_report_and_export_queries_never_get_a_5xx(
+    base_url: str, query: dict[str, str], path: str
+) -> None:
+    params = {k: v.encode("utf-8", "surrogatepass") for k, v in query.items()}
+    resp = requests.get(
+        base_url + path,
+        params=params,
+        headers={"Authorization": f"Bearer {TOKENS['analyst']}"},
+        allow_redirects=False,
+        timeout=60,
+    )
+    assert resp.status_code < 500, (path, query, resp.text[:200])
+
+
+@pytest.fixture(scope="module")
+def login_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An app of its own: fuzzed logins fail, and its address gets blocked
+    (429, which is not a 5xx) without blocking the other tests' app."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('login') / 'feedbot.db'}"
+    upgrade(url)
+    with served(create_app(app_settings(url), run_scheduler=False)) as base:
+        yield base
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(form=st.dictionaries(st.sampled_from(["token", "next", "x"]), _TEXT, max_size=3))
+def test_fuzzed_logins_never_get_a_5xx(login_url: str, form: dict[str, str]) -> None:
+    data = {k: v.encode("utf-8", "surrogatepass") for k, v in form.items()}
+    resp = requests.post(login_url + "/login", data=data, allow_redirects=False, timeout=30)
+    assert resp.status_code < 500, (form, resp.text[:200])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    frames=st.lists(_RAW | _SURVEY.map(lambda v: json.dumps({"type": "start", **v})), max_size=4)
+)
+def test_fuzzed_widget_frames_get_frames_back_and_the_socket_stays_open(
+    base_url: str, frames: list[str]
+) -> None:
+    async def talk() -> None:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(base_url.replace("http", "ws") + "/chat") as ws:
+                for frame in frames:
+                    await ws.send_str(
+                        frame.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+                    )
+                    answer = await ws.receive(timeout=30)
+                    assert answer.type == aiohttp.WSMsgType.TEXT, (frame[:80], answer)
+                    assert json.loads(answer.data)["type"] in {"error", "survey", "bot", "ready"}
+                assert not ws.closed
+
+    asyncio.run(talk())
 
 
 def test_a_body_too_large_gets_a_413_that_says_so(base_url: str) -> None:
