@@ -1,5 +1,10 @@
 """The agents' API (agent or admin role): the queue of open hand-offs, one
-hand-off's card, and claiming, replying, noting and resolving.
+hand-off's card, and claiming, replying, noting, releasing, reassigning and
+resolving.
+
+A claimed hand-off is its agent's: only they may reply or resolve it until
+they release it or an admin reassigns it (a reply to a waiting hand-off
+claims it for whoever replies first). Every action is in the audit log.
 
 A reply reaches the customer on their own channel: by SMS through Twilio,
 or pushed to every widget open on that survey (and in the transcript, which
@@ -20,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from analytics.export import mask_phone
 from bot.auth import Role, require_role
 from bot.errors import json_body
-from bot.keys import CLOCK, HANDOFF_EVENTS, HANDOFFS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.keys import AUDIT, CLOCK, HANDOFF_EVENTS, HANDOFFS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.web_chat import push_to_widget
 from feedbot.customer_text import MAX_MESSAGE_CHARS
 from feedbot.store.handoffs import HandoffStore
@@ -40,6 +45,25 @@ class AgentText(AgentAction):
 
 class Resolution(AgentAction):
     code: str = Field(min_length=1, max_length=32)
+
+
+class Reassignment(AgentAction):
+    to: str = Field(min_length=1, max_length=64)
+
+
+async def _audit(
+    request: web.Request, role: Role, agent: str, action: str, handoff: Handoff, **detail: str
+) -> None:
+    await request.app[AUDIT].record(
+        agent, role.value, action, request.app[CLOCK](), handoff.id, detail or None
+    )
+
+
+def _not_yours(handoff: Handoff) -> web.HTTPConflict:
+    return web.HTTPConflict(
+        text=f"This hand-off is claimed by {handoff.claimed_by}: only they may answer or "
+        "resolve it until they release it or an admin reassigns it."
+    )
 
 
 def _handoffs(request: web.Request) -> HandoffStore:
@@ -138,38 +162,84 @@ async def card(request: web.Request) -> web.Response:
 
 @routes.post("/api/handoffs/{handoff_id}/claim")
 async def claim(request: web.Request) -> web.Response:
-    require_role(request, Role.AGENT)
+    role = require_role(request, Role.AGENT)
     handoff = await _open(request)
     body = await json_body(request, AgentAction)
     if not await _handoffs(request).claim(handoff.id, body.agent, request.app[CLOCK]()):
         raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not waiting.")
+    await _audit(request, role, body.agent, "handoff.claim", handoff)
     _announce(request, "claimed", handoff, agent=body.agent)
     return web.json_response({"id": handoff.id, "state": HandoffState.CLAIMED})
 
 
+@routes.post("/api/handoffs/{handoff_id}/release")
+async def release(request: web.Request) -> web.Response:
+    """The claiming agent gives the hand-off back to the queue."""
+    role = require_role(request, Role.AGENT)
+    handoff = await _open(request)
+    body = await json_body(request, AgentAction)
+    if not await _handoffs(request).release(handoff.id, body.agent):
+        if handoff.state == HandoffState.CLAIMED:
+            raise _not_yours(handoff)
+        raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not claimed.")
+    await _audit(request, role, body.agent, "handoff.release", handoff)
+    _announce(request, "released", handoff, agent=body.agent)
+    return web.json_response({"id": handoff.id, "state": HandoffState.WAITING})
+
+
+@routes.post("/api/handoffs/{handoff_id}/reassign")
+async def reassign(request: web.Request) -> web.Response:
+    """An admin gives an open hand-off to another agent."""
+    role = require_role(request, Role.ADMIN)
+    handoff = await _open(request)
+    body = await json_body(request, Reassignment)
+    if not await _handoffs(request).reassign(handoff.id, body.to, request.app[CLOCK]()):
+        raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not open.")
+    await _audit(
+        request,
+        role,
+        body.agent,
+        "handoff.reassign",
+        handoff,
+        to=body.to,
+        **({"from": handoff.claimed_by} if handoff.claimed_by else {}),
+    )
+    _announce(request, "claimed", handoff, agent=body.to)
+    return web.json_response({"id": handoff.id, "state": HandoffState.CLAIMED, "agent": body.to})
+
+
 @routes.post("/api/handoffs/{handoff_id}/notes")
 async def note(request: web.Request) -> web.Response:
-    require_role(request, Role.AGENT)
+    role = require_role(request, Role.AGENT)
     handoff = await _open(request)
     body = await json_body(request, AgentText)
     await _handoffs(request).add_note(handoff.id, body.agent, body.text, request.app[CLOCK]())
+    await _audit(request, role, body.agent, "handoff.note", handoff)
     _announce(request, "noted", handoff, agent=body.agent)
     return web.json_response({"id": handoff.id}, status=201)
 
 
 @routes.post("/api/handoffs/{handoff_id}/reply")
 async def reply(request: web.Request) -> web.Response:
-    require_role(request, Role.AGENT)
+    role = require_role(request, Role.AGENT)
     handoff = await _open(request)
     if handoff.state == HandoffState.RESOLVED:
         raise web.HTTPConflict(text="This hand-off is resolved; the bot has the conversation.")
     body = await json_body(request, AgentText)
     app = request.app
+    now = app[CLOCK]()
+    if handoff.state == HandoffState.WAITING:  # the first to answer takes it
+        if await _handoffs(request).claim(handoff.id, body.agent, now):
+            await _audit(request, role, body.agent, "handoff.claim", handoff)
+            _announce(request, "claimed", handoff, agent=body.agent)
+        handoff = await _open(request)
+    if handoff.state == HandoffState.CLAIMED and handoff.claimed_by != body.agent:
+        raise _not_yours(handoff)
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
-    now = app[CLOCK]()
     await _deliver(app, survey, body.text, Author.AGENT, now)
     await _handoffs(request).replied(handoff.id, now)
+    await _audit(request, role, body.agent, "handoff.reply", handoff)
     _announce(request, "replied", handoff, agent=body.agent)
     return web.json_response({"id": handoff.id, "delivered": True})
 
@@ -178,13 +248,17 @@ async def reply(request: web.Request) -> web.Response:
 async def resolve(request: web.Request) -> web.Response:
     """Close the hand-off; the bot then asks the customer one recovery
     question, whose answer is kept with the hand-off."""
-    require_role(request, Role.AGENT)
+    role = require_role(request, Role.AGENT)
     handoff = await _open(request)
     body = await json_body(request, Resolution)
     app = request.app
     now = app[CLOCK]()
-    if not await _handoffs(request).resolve(handoff.id, body.code, now):
-        raise web.HTTPConflict(text=f"This hand-off is already {handoff.state}.")
+    if not await _handoffs(request).resolve(handoff.id, body.code, now, body.agent):
+        now_is = await _open(request)
+        if now_is.state == HandoffState.CLAIMED and now_is.claimed_by != body.agent:
+            raise _not_yours(now_is)
+        raise web.HTTPConflict(text=f"This hand-off is already {now_is.state}.")
+    await _audit(request, role, body.agent, "handoff.resolve", handoff, code=body.code)
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
     question = app[SURVEY_CONFIG].handoff.recovery_question

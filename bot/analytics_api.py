@@ -25,7 +25,7 @@ from analytics.export import ExportOptions, survey_rows, write_export
 from analytics.query import ExportFormat, Interval, Scope, parse_by
 from analytics.report import DEFAULT_MIN_SAMPLE, build_report
 from bot.auth import Role, require_role
-from bot.keys import READ_ENGINE, SURVEY_CONFIG
+from bot.keys import AUDIT, CLOCK, READ_ENGINE, SURVEY_CONFIG
 from feedbot.validation import describe
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,15 @@ async def export(request: web.Request) -> web.StreamResponse:
     query = _parse(request, ExportQuery)
     if query.unmasked and role is not Role.ADMIN:
         raise web.HTTPForbidden(text="Full phone numbers (unmasked=true) need the admin role.")
+    if query.unmasked:  # full phone numbers leave: who and when, in the audit log
+        await request.app[AUDIT].record(
+            "api",
+            role.value,
+            "export.unmasked",
+            request.app[CLOCK](),
+            None,
+            query.scope().as_dict(),
+        )
     names = {t.id: t.name for t in request.app[SURVEY_CONFIG].touchpoints}
     options = ExportOptions(query.scope(), unmasked=query.unmasked, touchpoint_names=names)
     engine = request.app[READ_ENGINE]

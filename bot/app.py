@@ -28,6 +28,7 @@ from bot.errors import error_middleware
 from bot.handoff_events import HandoffEvents
 from bot.handoff_webhooks import HandoffWebhooks
 from bot.keys import (
+    AUDIT,
     CLOCK,
     CONVERSATIONS,
     HANDOFF_EVENTS,
@@ -55,6 +56,7 @@ from bot.sms.twilio_sender import SmsNotConfigured, TwilioSender
 from bot.tasks import background_tasks
 from feedbot import rasa_env
 from feedbot.settings import Settings
+from feedbot.store.audit import AuditLog
 from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
@@ -157,6 +159,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
     app[STORE] = SurveyStore(engine)
     app[HANDOFFS] = HandoffStore(engine)
+    app[AUDIT] = AuditLog(engine)
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
     lock_releaser = RasaLockReleaser(settings) if settings.redis_url else None

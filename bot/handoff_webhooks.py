@@ -1,6 +1,6 @@
 """Hand-off events POSTed to a team's own help desk (docs/handoff.md).
 
-Each event (opened, claimed, replied, resolved) becomes one JSON body per
+Each event (opened, claimed, released, replied, resolved) becomes one JSON body per
 configured URL, logged in `webhook_deliveries` before it is sent, signed with
 HMAC-SHA256 of the exact body (`X-Feedbot-Signature: sha256=<hex>`, keyed by
 FEEDBOT_WEBHOOK_SECRET), and retried with backoff on timeouts, connection
@@ -25,7 +25,7 @@ from feedbot.store.handoffs import HandoffStore
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Feedbot-Signature"
-SENT_EVENTS = ("opened", "claimed", "replied", "resolved")
+SENT_EVENTS = ("opened", "claimed", "released", "replied", "resolved")
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.auth import Role, require_role
 from bot.errors import json_body
-from bot.keys import CLOCK, SETTINGS
+from bot.keys import AUDIT, CLOCK, SETTINGS
 from bot.phones import InvalidPhone, to_e164
 from feedbot.privacy import erase_with_settings
 
@@ -49,6 +49,9 @@ async def erase(request: web.Request) -> web.Response:
         kind=kind,
         by=role.value,
         at=request.app[CLOCK](),
+    )
+    await request.app[AUDIT].record(
+        "api", role.value, "customer.erase", request.app[CLOCK](), None, {"kind": kind}
     )
     log.info("erased a customer (%s) for the %s role: %s", kind, role.value, erased.as_dict())
     return web.json_response({"kind": kind, "erased": erased.as_dict()})

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from analytics.query import ExportFormat, Interval, ReportFormat, Scope
 from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
@@ -291,6 +292,14 @@ def export(
     options = ExportOptions(scope, unmasked=unmasked, touchpoint_names=names)
     engine = sync_engine(settings.database_url)
     to_stdout = str(out) == "-"
+    if unmasked:
+        from datetime import UTC, datetime
+
+        from feedbot.store.audit import record_sync
+
+        record_sync(
+            engine, "cli", "admin", "export.unmasked", datetime.now(UTC), None, scope.as_dict()
+        )
     try:
         with engine.connect() as conn:
             total = count_surveys(conn, scope)
@@ -486,6 +495,8 @@ def erase(
 
     from bot.phones import InvalidPhone, to_e164
     from feedbot.privacy import erase_with_settings
+    from feedbot.store.audit import record_sync
+    from feedbot.store.database import sync_engine
 
     settings = _settings()
     if (phone is None) == (customer_id is None):
@@ -507,11 +518,52 @@ def erase(
     erased = erase_with_settings(
         settings, customer_ref=ref, kind=kind, by="cli", at=datetime.now(UTC)
     )
+    engine = sync_engine(settings.database_url)
+    try:
+        record_sync(
+            engine, "cli", "admin", "customer.erase", datetime.now(UTC), None, {"kind": kind}
+        )
+    finally:
+        engine.dispose()
     err.print(
         f"Erased {erased.surveys} survey(s), {erased.messages} message(s), "
         f"{erased.handoffs} hand-off(s) and {erased.conversation_events} event(s) of "
         "Rasa's conversations. A record of the erasure is kept, without the identifier."
     )
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option(min=1, help="How many events, newest first.")] = 50,
+    since: Annotated[
+        str | None, typer.Option(help="Only events from this day on (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Who did what to customers' data, and when: claims, replies, notes,
+    releases, reassignments and resolutions of hand-offs, unmasked exports
+    and erasures (newest first)."""
+    from datetime import UTC, datetime
+
+    from feedbot.store.audit import recent
+    from feedbot.store.database import sync_engine
+
+    try:
+        day = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
+    except ValueError:
+        error(f"--since must be a day as YYYY-MM-DD, not {since!r}")
+        raise typer.Exit(2) from None
+    engine = sync_engine(_settings().database_url)
+    try:
+        events = recent(engine, limit, day)
+    finally:
+        engine.dispose()
+    table = Table("when (UTC)", "who", "role", "action", "on", "detail")
+    for e in events:
+        detail = ", ".join(f"{k}={v}" for k, v in (e.detail or {}).items())
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.role, e.action, e.target or "", detail
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 survey_app = typer.Typer(help="Surveys: send them for a list of interactions.")

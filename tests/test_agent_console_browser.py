@@ -74,6 +74,13 @@ def test_a_handoff_appears_live_and_the_reply_reaches_the_widget(
     expect(console.locator("#detail-facts")).to_contain_text("staff (negative: “cashier”, “rude”)")
     console.get_by_test_id("claim").click()
     expect(console.get_by_test_id("claim")).to_be_disabled()
+    # Sam's to give back: release, and claim again.
+    expect(console.get_by_test_id("release")).to_be_enabled()
+    console.get_by_test_id("release").click()
+    expect(console.get_by_test_id("claim")).to_be_enabled()
+    expect(console.get_by_test_id("release")).to_be_disabled()
+    console.get_by_test_id("claim").click()
+    expect(console.get_by_test_id("claim")).to_be_disabled()
     reply = "Hello, I'm Sam, the store manager. I'm sorry about your visit."
     console.get_by_test_id("reply-text").fill(reply)
     console.get_by_test_id("reply-send").click()

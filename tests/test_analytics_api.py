@@ -12,15 +12,18 @@ from datetime import date
 import pyarrow.parquet as pq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 
 from analytics.demo import write_demo_data
 from analytics.query import Dimension, Scope
 from analytics.report import build_report
 from bot.app import create_app
 from bot.auth import SESSION_COOKIE, Role, role_of_cookie, session_cookie
+from bot.keys import SETTINGS
 from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.store.database import sync_engine
 from feedbot.store.migrate import upgrade
+from feedbot.store.models import AuditEvent
 from feedbot.understanding.reader import Understanding
 
 TOKENS = {"api": "t-api", "analyst": "t-analyst", "agent": "t-agent", "admin": "t-admin"}
@@ -143,6 +146,14 @@ async def test_full_phone_numbers_need_the_admin_role(client: TestClient) -> Non
     resp = await client.get("/api/export?format=jsonl&unmasked=true", headers=bearer("admin"))
     phones = {json.loads(line)["customer"] for line in (await resp.text()).splitlines()}
     assert any(p and p.startswith("+4479111") and "*" not in p for p in phones)
+    # Full numbers left: the audit log says who and when (the refused try is not there).
+    engine = sync_engine(client.app[SETTINGS].database_url)  # type: ignore[index]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(AuditEvent.role, AuditEvent.action).where(AuditEvent.action == "export.unmasked")
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("admin", "export.unmasked")]
 
 
 async def test_a_client_leaving_mid_export_does_not_harm_the_app(client: TestClient) -> None:

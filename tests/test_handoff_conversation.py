@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -17,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from feedbot.handoff_rules import HandoffConfig
-from feedbot.store.models import Handoff
+from feedbot.store.models import AuditEvent, Handoff
 from tests.chat import ChatClient, response_texts
-from tests.conftest import AGENT_TOKEN, ANALYST_TOKEN, API_TOKEN, settings_for
+from tests.conftest import ADMIN_TOKEN, AGENT_TOKEN, ANALYST_TOKEN, API_TOKEN, settings_for
 from tests.fake_twilio import FakeTwilio
 from tests.system import System
 from tests.test_sms import create, new_number, text_in, wait_for
@@ -209,6 +212,66 @@ async def test_an_agent_claims_replies_notes_and_resolves_on_the_web(
     assert rows[survey_id]["handed_off"] is True
     assert rows[survey_id]["summary"].startswith("Detractor (1) · north-hub / Delivery")
     assert " · handed off, resolved in " in rows[survey_id]["summary"]
+
+
+async def test_only_the_claiming_agent_answers_until_released_or_reassigned(
+    system: System, chat: ChatClient, http: aiohttp.ClientSession
+) -> None:
+    await chat.start(touchpoint="support")
+    await chat.say("talk to a human please")
+    (handoff,) = handoffs_of(system, chat.survey_id or "")
+    api = f"{system.base_url}/api/handoffs/{handoff.id}"
+
+    async def post(action: str, body: dict, token: str = AGENT_TOKEN) -> tuple[int, dict]:
+        async with http.post(f"{api}/{action}", json=body, headers=agent(token)) as r:
+            return r.status, await r.json()
+
+    # The first to reply takes a waiting hand-off.
+    assert (await post("reply", {"agent": "sam", "text": "Hi, Sam here."}))[0] == 200
+    assert (await chat.ws.receive_json(timeout=10))["type"] == "agent"
+    status, answer = await post("reply", {"agent": "alex", "text": "Alex here too!"})
+    assert status == 409 and "claimed by sam" in answer["error"]
+    status, _ = await post("resolve", {"agent": "alex", "code": "refunded"})
+    assert status == 409
+    assert (await post("release", {"agent": "alex"}))[0] == 409  # not alex's to release
+    assert (await post("notes", {"agent": "alex", "text": "I know this customer"}))[0] == 201
+
+    assert (await post("release", {"agent": "sam"}))[0] == 200  # back to the queue
+    assert (await post("claim", {"agent": "alex"}))[0] == 200
+    # Agents may not reassign; an admin may.
+    assert (await post("reassign", {"agent": "alex", "to": "sam"}))[0] == 403
+    status, answer = await post("reassign", {"agent": "lee", "to": "sam"}, ADMIN_TOKEN)
+    assert (status, answer["agent"]) == (200, "sam")
+    assert (await post("reply", {"agent": "alex", "text": "still me"}))[0] == 409
+    assert (await post("resolve", {"agent": "sam", "code": "refunded"}))[0] == 200
+
+    # Who did what, in the audit log (no customer's or agent's words in it).
+    with Session(system.engine) as session:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.target == handoff.id).order_by(AuditEvent.id)
+        ).all()
+    assert [(e.actor, e.role, e.action) for e in rows] == [
+        ("sam", "agent", "handoff.claim"),
+        ("sam", "agent", "handoff.reply"),
+        ("alex", "agent", "handoff.note"),
+        ("sam", "agent", "handoff.release"),
+        ("alex", "agent", "handoff.claim"),
+        ("lee", "admin", "handoff.reassign"),
+        ("sam", "agent", "handoff.resolve"),
+    ]
+    assert rows[5].detail == {"to": "sam", "from": "alex"}
+    assert rows[6].detail == {"code": "refunded"}
+    printed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "commands.cli", "audit", "--limit", "200"],
+        env={**os.environ, "DATABASE_URL": system.database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert "handoff.reassign" in printed.stdout and "to=sam, from=alex" in printed.stdout
+    assert "Sam here" not in printed.stdout
 
 
 async def test_an_agents_reply_reaches_an_sms_customer(

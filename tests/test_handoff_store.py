@@ -53,8 +53,8 @@ async def test_claim_reply_resolve_and_recovery(stores: tuple[SurveyStore, Hando
     await handoffs.replied(handoff.id, T0 + timedelta(minutes=5))
     await handoffs.replied(handoff.id, T0 + timedelta(minutes=9))  # the first reply counts
     await handoffs.add_note(handoff.id, "sam", "refund approved", T0 + timedelta(minutes=6))
-    assert await handoffs.resolve(handoff.id, "refunded", T0 + timedelta(minutes=20))
-    assert not await handoffs.resolve(handoff.id, "refunded", T0 + timedelta(minutes=21))
+    assert await handoffs.resolve(handoff.id, "refunded", T0 + timedelta(minutes=20), "sam")
+    assert not await handoffs.resolve(handoff.id, "refunded", T0 + timedelta(minutes=21), "sam")
     assert await handoffs.open_for_survey(survey.id) is None
     waiting = await handoffs.current_for_survey(survey.id)  # awaits the recovery answer
     assert waiting is not None and waiting.id == handoff.id
@@ -96,7 +96,7 @@ async def test_the_queue_is_most_urgent_then_oldest(
             survey.id, "asked_for_person", None, urgency, T0 + timedelta(minutes=minutes)
         )
         made.append(handoff.id)
-    await handoffs.resolve(made[3], "resolved", T0 + timedelta(minutes=5))
+    await handoffs.resolve(made[3], "resolved", T0 + timedelta(minutes=5), "sam")
     assert [q.handoff.id for q in await handoffs.queue()] == [made[1], made[2], made[0]]
 
 

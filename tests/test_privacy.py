@@ -25,6 +25,7 @@ from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
 from feedbot.store.database import sync_engine
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import (
+    AuditEvent,
     Erasure,
     Handoff,
     HandoffNote,
@@ -335,6 +336,10 @@ async def test_an_admin_erases_a_real_conversation_everywhere(system: System) ->
     with Session(system.engine) as session:
         assert session.get(Survey, survey_id) is None
         assert session.scalar(select(func.count()).where(Message.survey_id == survey_id)) == 0
+        audit = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "customer.erase")
+        ).all()
+        assert [(e.role, e.detail) for e in audit][-1] == ("admin", {"kind": "customer_id"})
 
 
 async def test_the_scheduler_applies_the_retention_period_from_settings(

@@ -91,11 +91,16 @@
       notes.textContent = "";
       h.notes.forEach(function (n) { notes.appendChild(el("li", {}, n.author + ": " + n.text)); });
       $("claim").disabled = h.state !== "waiting";
+      // Only the agent who claimed it may give it back to the queue.
+      $("release").disabled = !(h.state === "claimed" && h.claimed_by === agent());
       problem(null);
       loadQueue();
     }).catch(problem);
   }
 
+  $("release").addEventListener("click", function () {
+    api("POST", "/api/handoffs/" + current + "/release", { agent: agent() }).then(function () { open(current); }).catch(problem);
+  });
   $("claim").addEventListener("click", function () {
     api("POST", "/api/handoffs/" + current + "/claim", { agent: agent() }).then(function () { open(current); }).catch(problem);
   });

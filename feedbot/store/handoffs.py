@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -177,13 +177,44 @@ class HandoffStore:
                 )
             )
 
-    async def resolve(self, handoff_id: str, code: str, at: datetime) -> bool:
-        """Close an open hand-off with a resolution code; False if it was not open."""
+    async def resolve(self, handoff_id: str, code: str, at: datetime, agent: str) -> bool:
+        """Close an open hand-off with a resolution code; False if it was not
+        open, or another agent has claimed it."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Handoff)
+                .where(
+                    Handoff.id == handoff_id,
+                    Handoff.state.in_(OPEN),
+                    or_(Handoff.claimed_by.is_(None), Handoff.claimed_by == agent),
+                )
+                .values(state=HandoffState.RESOLVED, resolution_code=code, resolved_at=at)
+            )
+        return bool(result.rowcount)
+
+    async def release(self, handoff_id: str, agent: str) -> bool:
+        """The claiming agent gives a hand-off back to the queue; False if
+        it was not claimed by them."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Handoff)
+                .where(
+                    Handoff.id == handoff_id,
+                    Handoff.state == HandoffState.CLAIMED,
+                    Handoff.claimed_by == agent,
+                )
+                .values(state=HandoffState.WAITING, claimed_by=None, claimed_at=None)
+            )
+        return bool(result.rowcount)
+
+    async def reassign(self, handoff_id: str, to: str, at: datetime) -> bool:
+        """Give an open hand-off to this agent, whoever had it; False if it
+        was not open."""
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Handoff)
                 .where(Handoff.id == handoff_id, Handoff.state.in_(OPEN))
-                .values(state=HandoffState.RESOLVED, resolution_code=code, resolved_at=at)
+                .values(state=HandoffState.CLAIMED, claimed_by=to, claimed_at=at)
             )
         return bool(result.rowcount)
 

@@ -314,3 +314,18 @@ class Erasure(Base):
     by: Mapped[str] = mapped_column(String(64))  # "cli" or the role that asked
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     counts: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class AuditEvent(Base):
+    """Who did what to customers' data, and when: agents' and admins'
+    actions (feedbot.store.audit). Never the customer's words."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # the agent's name, or "cli"
+    role: Mapped[str] = mapped_column(String(16))  # the credentials' role
+    action: Mapped[str] = mapped_column(String(32), index=True)  # e.g. handoff.claim
+    target: Mapped[str | None] = mapped_column(String(64))  # a hand-off or survey id
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
