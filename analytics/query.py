@@ -3,7 +3,7 @@ and format."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -71,6 +71,9 @@ class Scope:
     until: date | None = None
     touchpoint: str | None = None
     location: str | None = None
+    # What the person asking may see at all (their account's scope); None: all.
+    allowed_touchpoints: tuple[str, ...] | None = None
+    allowed_locations: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.since and self.until and self.since > self.until:
@@ -88,7 +91,17 @@ class Scope:
             found.append(source.touchpoint == self.touchpoint)
         if self.location:
             found.append(source.location == self.location)
+        if self.allowed_touchpoints is not None:
+            found.append(source.touchpoint.in_(self.allowed_touchpoints))
+        if self.allowed_locations is not None:
+            found.append(source.location.in_(self.allowed_locations))
         return found
+
+    def within(
+        self, touchpoints: tuple[str, ...] | None, locations: tuple[str, ...] | None
+    ) -> Scope:
+        """This scope, limited to what an account may see."""
+        return replace(self, allowed_touchpoints=touchpoints, allowed_locations=locations)
 
     def as_dict(self) -> dict[str, Any]:
         return {

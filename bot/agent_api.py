@@ -23,7 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.export import mask_phone
-from bot.auth import Role, require_role
+from bot.auth import Role, may_see, person_of, require_role
 from bot.errors import json_body
 from bot.keys import AUDIT, CLOCK, HANDOFF_EVENTS, HANDOFFS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.web_chat import push_to_widget
@@ -71,10 +71,34 @@ def _handoffs(request: web.Request) -> HandoffStore:
 
 
 async def _open(request: web.Request) -> Handoff:
+    """The hand-off named in the path, if the person asking may see it (an
+    account limited to some touchpoints or locations sees no other)."""
     handoff = await _handoffs(request).get(request.match_info["handoff_id"])
-    if handoff is None:
-        raise web.HTTPNotFound(text="No hand-off with that id.")
-    return handoff
+    if handoff is not None:
+        survey = await request.app[STORE].get_survey(handoff.survey_id)
+        if survey is not None and may_see(request, survey.touchpoint, survey.location):
+            return handoff
+    raise web.HTTPNotFound(text="No hand-off with that id.")
+
+
+async def _visible(request: web.Request, event: dict[str, Any]) -> bool:
+    """Whether a live event is about a hand-off the person may see (an
+    account with a scope is not told of, nor shown the words of, others)."""
+    person = person_of(request)
+    if person is None or (person.touchpoints is None and person.locations is None):
+        return True
+    if "handoff_id" not in event:  # a resync: the console re-reads its (scoped) queue
+        return True
+    handoff = await _handoffs(request).get(str(event["handoff_id"]))
+    survey = await request.app[STORE].get_survey(handoff.survey_id) if handoff else None
+    return survey is not None and may_see(request, survey.touchpoint, survey.location)
+
+
+def _agent(request: web.Request, body: AgentAction) -> str:
+    """Who acts: a person logged in with their own account is themselves,
+    whatever the body says; with the shared agent token, the name given."""
+    person = person_of(request)
+    return person.name if person is not None and person.user_id else body.agent
 
 
 def _card(handoff: Handoff, survey: Survey, now: datetime, flag_after: float) -> dict[str, Any]:
@@ -110,7 +134,13 @@ async def queue(request: web.Request) -> web.Response:
     flag_after = request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes
     queued = await _handoffs(request).queue()
     return web.json_response(
-        {"handoffs": [_card(q.handoff, q.survey, now, flag_after) for q in queued]}
+        {
+            "handoffs": [
+                _card(q.handoff, q.survey, now, flag_after)
+                for q in queued
+                if may_see(request, q.survey.touchpoint, q.survey.location)
+            ]
+        }
     )
 
 
@@ -165,10 +195,11 @@ async def claim(request: web.Request) -> web.Response:
     role = require_role(request, Role.AGENT)
     handoff = await _open(request)
     body = await json_body(request, AgentAction)
-    if not await _handoffs(request).claim(handoff.id, body.agent, request.app[CLOCK]()):
+    who = _agent(request, body)
+    if not await _handoffs(request).claim(handoff.id, who, request.app[CLOCK]()):
         raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not waiting.")
-    await _audit(request, role, body.agent, "handoff.claim", handoff)
-    _announce(request, "claimed", handoff, agent=body.agent)
+    await _audit(request, role, who, "handoff.claim", handoff)
+    _announce(request, "claimed", handoff, agent=who)
     return web.json_response({"id": handoff.id, "state": HandoffState.CLAIMED})
 
 
@@ -178,12 +209,13 @@ async def release(request: web.Request) -> web.Response:
     role = require_role(request, Role.AGENT)
     handoff = await _open(request)
     body = await json_body(request, AgentAction)
-    if not await _handoffs(request).release(handoff.id, body.agent):
+    who = _agent(request, body)
+    if not await _handoffs(request).release(handoff.id, who):
         if handoff.state == HandoffState.CLAIMED:
             raise _not_yours(handoff)
         raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not claimed.")
-    await _audit(request, role, body.agent, "handoff.release", handoff)
-    _announce(request, "released", handoff, agent=body.agent)
+    await _audit(request, role, who, "handoff.release", handoff)
+    _announce(request, "released", handoff, agent=who)
     return web.json_response({"id": handoff.id, "state": HandoffState.WAITING})
 
 
@@ -193,12 +225,13 @@ async def reassign(request: web.Request) -> web.Response:
     role = require_role(request, Role.ADMIN)
     handoff = await _open(request)
     body = await json_body(request, Reassignment)
+    who = _agent(request, body)
     if not await _handoffs(request).reassign(handoff.id, body.to, request.app[CLOCK]()):
         raise web.HTTPConflict(text=f"This hand-off is {handoff.state}, not open.")
     await _audit(
         request,
         role,
-        body.agent,
+        who,
         "handoff.reassign",
         handoff,
         to=body.to,
@@ -213,9 +246,10 @@ async def note(request: web.Request) -> web.Response:
     role = require_role(request, Role.AGENT)
     handoff = await _open(request)
     body = await json_body(request, AgentText)
-    await _handoffs(request).add_note(handoff.id, body.agent, body.text, request.app[CLOCK]())
-    await _audit(request, role, body.agent, "handoff.note", handoff)
-    _announce(request, "noted", handoff, agent=body.agent)
+    who = _agent(request, body)
+    await _handoffs(request).add_note(handoff.id, who, body.text, request.app[CLOCK]())
+    await _audit(request, role, who, "handoff.note", handoff)
+    _announce(request, "noted", handoff, agent=who)
     return web.json_response({"id": handoff.id}, status=201)
 
 
@@ -226,21 +260,22 @@ async def reply(request: web.Request) -> web.Response:
     if handoff.state == HandoffState.RESOLVED:
         raise web.HTTPConflict(text="This hand-off is resolved; the bot has the conversation.")
     body = await json_body(request, AgentText)
+    who = _agent(request, body)
     app = request.app
     now = app[CLOCK]()
     if handoff.state == HandoffState.WAITING:  # the first to answer takes it
-        if await _handoffs(request).claim(handoff.id, body.agent, now):
-            await _audit(request, role, body.agent, "handoff.claim", handoff)
-            _announce(request, "claimed", handoff, agent=body.agent)
+        if await _handoffs(request).claim(handoff.id, who, now):
+            await _audit(request, role, who, "handoff.claim", handoff)
+            _announce(request, "claimed", handoff, agent=who)
         handoff = await _open(request)
-    if handoff.state == HandoffState.CLAIMED and handoff.claimed_by != body.agent:
+    if handoff.state == HandoffState.CLAIMED and handoff.claimed_by != who:
         raise _not_yours(handoff)
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
     await _deliver(app, survey, body.text, Author.AGENT, now)
     await _handoffs(request).replied(handoff.id, now)
-    await _audit(request, role, body.agent, "handoff.reply", handoff)
-    _announce(request, "replied", handoff, agent=body.agent)
+    await _audit(request, role, who, "handoff.reply", handoff)
+    _announce(request, "replied", handoff, agent=who)
     return web.json_response({"id": handoff.id, "delivered": True})
 
 
@@ -251,19 +286,20 @@ async def resolve(request: web.Request) -> web.Response:
     role = require_role(request, Role.AGENT)
     handoff = await _open(request)
     body = await json_body(request, Resolution)
+    who = _agent(request, body)
     app = request.app
     now = app[CLOCK]()
-    if not await _handoffs(request).resolve(handoff.id, body.code, now, body.agent):
+    if not await _handoffs(request).resolve(handoff.id, body.code, now, who):
         now_is = await _open(request)
-        if now_is.state == HandoffState.CLAIMED and now_is.claimed_by != body.agent:
+        if now_is.state == HandoffState.CLAIMED and now_is.claimed_by != who:
             raise _not_yours(now_is)
         raise web.HTTPConflict(text=f"This hand-off is already {now_is.state}.")
-    await _audit(request, role, body.agent, "handoff.resolve", handoff, code=body.code)
+    await _audit(request, role, who, "handoff.resolve", handoff, code=body.code)
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
     question = app[SURVEY_CONFIG].handoff.recovery_question
     await _deliver(app, survey, question, Author.BOT, now)
-    _announce(request, "resolved", handoff, agent=body.agent, code=body.code)
+    _announce(request, "resolved", handoff, agent=who, code=body.code)
     return web.json_response({"id": handoff.id, "state": HandoffState.RESOLVED})
 
 
@@ -308,6 +344,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                     event = await asyncio.wait_for(queue.get(), timeout=15)
                 except TimeoutError:
                     await response.write(b": still here\n\n")  # keeps proxies from closing it
+                    continue
+                if not await _visible(request, event):
                     continue
                 await response.write(f"data: {json.dumps(event)}\n\n".encode())
         except ConnectionResetError:  # the console was closed

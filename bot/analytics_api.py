@@ -24,7 +24,7 @@ from analytics import render
 from analytics.export import ExportOptions, survey_rows, write_export
 from analytics.query import ExportFormat, Interval, Scope, parse_by
 from analytics.report import DEFAULT_MIN_SAMPLE, build_report
-from bot.auth import Role, require_role
+from bot.auth import Role, limited, require_role
 from bot.keys import AUDIT, CLOCK, READ_ENGINE, SURVEY_CONFIG
 from feedbot.validation import describe
 
@@ -88,7 +88,7 @@ async def report(request: web.Request) -> web.Response:
         with engine.connect() as conn:
             return build_report(
                 conn,
-                query.scope(),
+                limited(request, query.scope()),
                 parse_by(query.by),
                 interval=query.interval,
                 min_sample=query.min_sample,
@@ -132,10 +132,12 @@ async def export(request: web.Request) -> web.StreamResponse:
             "export.unmasked",
             request.app[CLOCK](),
             None,
-            query.scope().as_dict(),
+            limited(request, query.scope()).as_dict(),
         )
     names = {t.id: t.name for t in request.app[SURVEY_CONFIG].touchpoints}
-    options = ExportOptions(query.scope(), unmasked=query.unmasked, touchpoint_names=names)
+    options = ExportOptions(
+        limited(request, query.scope()), unmasked=query.unmasked, touchpoint_names=names
+    )
     engine = request.app[READ_ENGINE]
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUED_CHUNKS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +23,7 @@ from bot import (
     surveys_api,
     web_chat,
 )
+from bot.auth import SESSION_SECONDS, identify
 from bot.conversations import Conversations
 from bot.errors import error_middleware
 from bot.handoff_events import HandoffEvents
@@ -39,6 +40,7 @@ from bot.keys import (
     OPT_OUTS,
     RASA,
     READ_ENGINE,
+    SESSIONS,
     SETTINGS,
     SMS_CHANNEL,
     STORE,
@@ -56,6 +58,7 @@ from bot.sms.twilio_sender import SmsNotConfigured, TwilioSender
 from bot.tasks import background_tasks
 from feedbot import rasa_env
 from feedbot.settings import Settings
+from feedbot.store.accounts import Sessions
 from feedbot.store.audit import AuditLog
 from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.handoffs import HandoffStore
@@ -86,7 +89,7 @@ def create_app(
     Without ``run_scheduler`` the caller runs bot.sms.scheduler's rounds itself
     (tests that move the clock)."""
     app = web.Application(
-        middlewares=[error_middleware, same_origin_only, limit_guessing],
+        middlewares=[error_middleware, identify, same_origin_only, limit_guessing],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app.on_response_prepare.append(security_headers)
@@ -160,6 +163,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = SurveyStore(engine)
     app[HANDOFFS] = HandoffStore(engine)
     app[AUDIT] = AuditLog(engine)
+    app[SESSIONS] = Sessions(engine, timedelta(seconds=SESSION_SECONDS))
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
     lock_releaser = RasaLockReleaser(settings) if settings.redis_url else None

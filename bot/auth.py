@@ -1,30 +1,34 @@
-"""Who may do what: bearer tokens for programs, a session cookie for people.
+"""Who may do what: bearer tokens for programs, a session for people.
 
 Each role has its own token (settings): ``api`` starts surveys (a company's
 systems), ``analyst`` reads reports and exports, ``agent`` answers hand-offs,
 and ``admin`` may do all of these and see full phone numbers in exports.
 
-A person logs in once with their token at /login; the app then sets a session
-cookie: the role and an expiry, signed with HMAC-SHA256 keyed by that role's
-token. No session store is needed, the token never sits in a URL, and
-changing a role's token ends every session made with the old one.
+People log in at /login with their own account (e-mail and password,
+`feedbot user add`) or with a role token; the app keeps the session
+server-side (feedbot.store.accounts) and the browser holds only a random
+token in a cookie. Logging out, disabling the person, resetting their
+password or changing the role token they logged in with ends it. An account
+may be limited to some touchpoints and locations: every report, export,
+page and hand-off it sees is within them.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import time
 from enum import StrEnum
 
 from aiohttp import web
 
-from bot.keys import SETTINGS
+from analytics.query import Scope
+from bot.errors import Handler
+from bot.keys import CLOCK, SESSIONS, SETTINGS
 from feedbot.settings import Settings
+from feedbot.store.accounts import Person
 
 SESSION_COOKIE = "feedbot_session"
 SESSION_SECONDS = 12 * 3600
+IDENTITY = "feedbot.identity"  # the request's Person, or None
 
 
 class Role(StrEnum):
@@ -67,39 +71,45 @@ def role_of_token(settings: Settings, given: str) -> Role | None:
     return None
 
 
-def _signature(key: str, payload: str) -> str:
-    digest = hmac.new(key.encode(), payload.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+def person_of(request: web.Request) -> Person | None:
+    """Who is asking (set by the `identify` middleware), or None."""
+    return request.get(IDENTITY)
 
 
-def session_cookie(settings: Settings, role: Role, now: float | None = None) -> str:
-    token = token_of(settings, role)
-    assert token, f"{role} has no token"
-    payload = f"{role.value}:{int((now or time.time()) + SESSION_SECONDS)}"
-    return f"{payload}:{_signature(token, payload)}"
+def limited(request: web.Request, scope: Scope) -> Scope:
+    """The scope, within what the person asking may see."""
+    person = person_of(request)
+    return scope.within(person.touchpoints, person.locations) if person else scope
 
 
-def role_of_cookie(settings: Settings, value: str, now: float | None = None) -> Role | None:
-    try:
-        role_name, expires, signature = value.split(":")
-        role = Role(role_name)
-        expiry = int(expires)
-    except ValueError:
-        return None
-    token = token_of(settings, role)
-    if not token or expiry < (now or time.time()):
-        return None
-    expected = _signature(token, f"{role_name}:{expires}")
-    return role if hmac.compare_digest(signature.encode(), expected.encode()) else None
+def may_see(request: web.Request, touchpoint: str | None, location: str | None) -> bool:
+    """Whether the person asking may see a survey of this touchpoint and location."""
+    person = person_of(request)
+    if person is None:
+        return False
+    if person.touchpoints is not None and touchpoint not in person.touchpoints:
+        return False
+    return person.locations is None or location in person.locations
 
 
 def role_of_request(request: web.Request) -> Role | None:
+    person = person_of(request)
+    return Role(person.role) if person else None
+
+
+@web.middleware
+async def identify(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Who the request comes from: a bearer token's role, or the person of a
+    live session cookie; nobody otherwise."""
     settings = request.app[SETTINGS]
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return role_of_token(settings, header.removeprefix("Bearer ").strip())
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return role_of_cookie(settings, cookie) if cookie else None
+        role = role_of_token(settings, header.removeprefix("Bearer ").strip())
+        request[IDENTITY] = Person(role=role.value, name=role.value) if role else None
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        tokens = {r.value: token_of(settings, r) for r in Role}
+        request[IDENTITY] = await request.app[SESSIONS].person(cookie, request.app[CLOCK](), tokens)
+    return await handler(request)
 
 
 def require_role(request: web.Request, needed: Role) -> Role:

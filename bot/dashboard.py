@@ -26,11 +26,13 @@ from bot.auth import (
     SESSION_COOKIE,
     SESSION_SECONDS,
     Role,
+    limited,
+    may_see,
+    person_of,
     role_of_request,
     role_of_token,
-    session_cookie,
 )
-from bot.keys import READ_ENGINE, SETTINGS, STORE, SURVEY_CONFIG
+from bot.keys import CLOCK, READ_ENGINE, SESSIONS, SETTINGS, STORE, SURVEY_CONFIG
 from feedbot.validation import describe
 
 routes = web.RouteTableDef()
@@ -66,22 +68,30 @@ async def login_page(request: web.Request) -> dict[str, Any]:
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.StreamResponse:
+    """With an account's e-mail and password, or with a role token."""
     form = await request.post()
+    email = str(form.get("email", "")).strip()
     token = str(form.get("token", "")).strip()
     wanted = _safe_next(str(form.get("next", "")))
-    settings = request.app[SETTINGS]
-    role = role_of_token(settings, token)
-    if role is None or role is Role.API:
-        return aiohttp_jinja2.render_template(
-            "login.html",
-            request,
-            {"next": wanted or "", "error": "That token is not an analyst, agent or admin token."},
-            status=401,
-        )
+    settings, sessions, now = request.app[SETTINGS], request.app[SESSIONS], request.app[CLOCK]()
+    if email:
+        user = await sessions.check_password(email, str(form.get("password", "")))
+        if user is None:
+            return _login_failed(
+                request, wanted, "That e-mail and password do not match an account."
+            )
+        role, session = Role(user.role), await sessions.start(user.role, now, user_id=user.id)
+    else:
+        found = role_of_token(settings, token)
+        if found is None or found is Role.API:
+            return _login_failed(
+                request, wanted, "That token is not an analyst, agent or admin token."
+            )
+        role, session = found, await sessions.start(found.value, now, role_token=token)
     response = web.HTTPFound(wanted or HOME[role])
     response.set_cookie(
         SESSION_COOKIE,
-        session_cookie(settings, role),
+        session,
         max_age=SESSION_SECONDS,
         httponly=True,
         samesite="Strict",
@@ -91,8 +101,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+def _login_failed(request: web.Request, wanted: str | None, problem: str) -> web.Response:
+    return aiohttp_jinja2.render_template(
+        "login.html", request, {"next": wanted or "", "error": problem}, status=401
+    )
+
+
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
+    """Ends the session here, not only in this browser."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await request.app[SESSIONS].end(cookie, request.app[CLOCK]())
     response = web.HTTPFound("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
@@ -120,6 +140,7 @@ def _filters(request: web.Request) -> tuple[Scope, Interval, str | None]:
 async def dashboard(request: web.Request) -> dict[str, Any]:
     _require_page_role(request, Role.ANALYST)
     scope, interval, problem = _filters(request)
+    scope = limited(request, scope)
     engine = request.app[READ_ENGINE]
 
     def read() -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
@@ -127,7 +148,7 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
             return (
                 build_report(conn, scope, (Dimension.TOUCHPOINT,), interval=interval),
                 recent_detractors(conn, scope),
-                locations(conn, Scope(touchpoint=scope.touchpoint)),
+                locations(conn, limited(request, Scope(touchpoint=scope.touchpoint))),
             )
 
     report, detractors, places = await asyncio.to_thread(read)
@@ -154,8 +175,8 @@ async def transcript(request: web.Request) -> dict[str, Any]:
     _require_page_role(request, Role.ANALYST)
     store = request.app[STORE]
     survey = await store.get_survey(request.match_info["survey_id"])
-    if survey is None:
-        raise web.HTTPNotFound(text="No survey with that id.")
+    if survey is None or not may_see(request, survey.touchpoint, survey.location):
+        raise web.HTTPNotFound(text="No survey with that id.")  # the same, outside one's scope
     touchpoint = request.app[SURVEY_CONFIG].touchpoint(survey.touchpoint)
     return {
         "survey": survey,
@@ -172,4 +193,9 @@ async def agent_console(request: web.Request) -> dict[str, Any]:
     """The agents' console: the queue, a hand-off's card and transcript, and
     claim / reply / note / resolve; live through /agent/events."""
     _require_page_role(request, Role.AGENT)
-    return {"flag_after": request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes}
+    person = person_of(request)
+    return {
+        "flag_after": request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes,
+        # With their own account, agents are who they logged in as.
+        "account_name": person.name if person and person.user_id else None,
+    }

@@ -15,6 +15,7 @@ from bot.live_events import LiveEvents
 from bot.rasa_client import RasaClient
 from bot.sms.channel import SmsChannel
 from feedbot.settings import Settings
+from feedbot.store.accounts import Sessions
 from feedbot.store.audit import AuditLog
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
@@ -27,6 +28,7 @@ CLOCK = web.AppKey("clock", Callable[[], datetime])
 STORE = web.AppKey("store", SurveyStore)
 HANDOFFS = web.AppKey("handoffs", HandoffStore)
 AUDIT = web.AppKey("audit", AuditLog)
+SESSIONS = web.AppKey("sessions", Sessions)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 RASA = web.AppKey("rasa", RasaClient)
 CONVERSATIONS = web.AppKey("conversations", Conversations)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -564,6 +564,148 @@ def audit(
             e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.role, e.action, e.target or "", detail
         )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+user_app = typer.Typer(
+    help="People's accounts: analysts, agents and admins, each with their own password "
+    "and, if you like, a scope of touchpoints and locations."
+)
+app.add_typer(user_app, name="user")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        error("Give the password with --password-stdin (there is no terminal to ask on).")
+        raise typer.Exit(2)
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user_app.command("add")
+def user_add(
+    email: Annotated[str, typer.Option(help="Their e-mail address: what they log in with.")],
+    role: Annotated[str, typer.Option(help="analyst, agent or admin.")],
+    name: Annotated[str, typer.Option(help="Shown to colleagues and in the audit log.")] = "",
+    touchpoint: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this touchpoint (repeat for several); default: all."),
+    ] = None,
+    location: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this location (repeat for several); default: all."),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Make an account. The password (12 characters at least) is asked for,
+    or read from standard input; it is stored hashed with Argon2id."""
+    from datetime import UTC, datetime
+
+    from feedbot.store.accounts import AccountError, add_user
+    from feedbot.store.database import sync_engine
+
+    settings = _settings()
+    config = load_survey_config(settings.touchpoints_file)
+    for t in touchpoint or []:
+        if config.touchpoint(t) is None:
+            error(f"Unknown touchpoint {t!r}. Known: {', '.join(x.id for x in config.touchpoints)}")
+            raise typer.Exit(2)
+    engine = sync_engine(settings.database_url)
+    try:
+        user = add_user(
+            engine,
+            email=email,
+            name=name or email,
+            role=role,
+            password=_password(password_stdin),
+            at=datetime.now(UTC),
+            touchpoints=touchpoint,
+            locations=location,
+        )
+    except AccountError as exc:
+        error(exc)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    err.print(f"Added {user.email} ({user.role}{_scope_words(user)}). They log in at /login.")
+
+
+def _scope_words(user: Any) -> str:
+    parts = []
+    if user.touchpoints:
+        parts.append("touchpoints " + ", ".join(user.touchpoints))
+    if user.locations:
+        parts.append("locations " + ", ".join(user.locations))
+    return "; " + "; ".join(parts) if parts else ""
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every account: e-mail, name, role, scope, and whether it is disabled."""
+    from feedbot.store.accounts import list_users
+    from feedbot.store.database import sync_engine
+
+    engine = sync_engine(_settings().database_url)
+    try:
+        users = list_users(engine)
+    finally:
+        engine.dispose()
+    table = Table("e-mail", "name", "role", "touchpoints", "locations", "state")
+    for u in users:
+        table.add_row(
+            u.email,
+            u.name,
+            u.role,
+            ", ".join(u.touchpoints or []) or "all",
+            ", ".join(u.locations or []) or "all",
+            "disabled" if u.disabled_at else "active",
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@user_app.command("disable")
+def user_disable(email: Annotated[str, typer.Argument(help="The account's e-mail.")]) -> None:
+    """The person can no longer log in, and is logged out everywhere now."""
+    from datetime import UTC, datetime
+
+    from feedbot.store.accounts import AccountError, disable_user
+    from feedbot.store.database import sync_engine
+
+    engine = sync_engine(_settings().database_url)
+    try:
+        disable_user(engine, email, datetime.now(UTC))
+    except AccountError as exc:
+        error(exc)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    err.print(f"Disabled {email}; their sessions have ended.")
+
+
+@user_app.command("reset")
+def user_reset(
+    email: Annotated[str, typer.Argument(help="The account's e-mail.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """A new password (and the account enabled again); their sessions end."""
+    from datetime import UTC, datetime
+
+    from feedbot.store.accounts import AccountError, reset_password
+    from feedbot.store.database import sync_engine
+
+    engine = sync_engine(_settings().database_url)
+    try:
+        reset_password(engine, email, _password(password_stdin), datetime.now(UTC))
+    except AccountError as exc:
+        error(exc)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    err.print(f"New password set for {email}; their sessions have ended.")
 
 
 survey_app = typer.Typer(help="Surveys: send them for a list of interactions.")

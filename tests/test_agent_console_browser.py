@@ -37,6 +37,7 @@ def pages(browser: Browser) -> Iterator[tuple[Page, Page]]:
 
 def log_in(page: Page, base: str, token: str, then: str) -> None:
     page.goto(f"{base}{then}")
+    page.get_by_text("Log in with a role token instead").click()
     page.get_by_test_id("login-token").fill(token)
     page.get_by_test_id("login-submit").click()
 

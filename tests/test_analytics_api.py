@@ -18,7 +18,7 @@ from analytics.demo import write_demo_data
 from analytics.query import Dimension, Scope
 from analytics.report import build_report
 from bot.app import create_app
-from bot.auth import SESSION_COOKIE, Role, role_of_cookie, session_cookie
+from bot.auth import SESSION_COOKIE
 from bot.keys import SETTINGS
 from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.store.database import sync_engine
@@ -204,15 +204,39 @@ async def test_an_agent_may_not_open_the_dashboard(client: TestClient) -> None:
     assert resp.status == 403
 
 
-def test_session_cookies_are_signed_expire_and_end_with_the_token(settings: Settings) -> None:
-    cookie = session_cookie(settings, Role.ANALYST, now=1_000_000)
-    assert role_of_cookie(settings, cookie, now=1_000_001) is Role.ANALYST
-    assert role_of_cookie(settings, cookie, now=1_000_000 + 13 * 3600) is None  # expired
-    forged = cookie.replace("analyst", "admin", 1)
-    assert role_of_cookie(settings, forged, now=1_000_001) is None
-    assert role_of_cookie(settings, "garbage", now=1_000_001) is None
-    rotated = Settings(database_url=settings.database_url, analyst_token="a-new-token")
-    assert role_of_cookie(rotated, cookie, now=1_000_001) is None
+async def test_sessions_are_kept_here_expire_and_end_with_the_token(settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from feedbot.store.accounts import Sessions
+    from feedbot.store.database import async_engine
+
+    engine = async_engine(settings.database_url)
+    sessions = Sessions(engine, timedelta(hours=12))
+    t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    tokens = {"analyst": TOKENS["analyst"]}
+    cookie = await sessions.start("analyst", t0, role_token=TOKENS["analyst"])
+    assert TOKENS["analyst"] not in cookie  # a random token, not the role's
+    person = await sessions.person(cookie, t0 + timedelta(minutes=1), tokens)
+    assert person is not None and person.role == "analyst"
+    assert await sessions.person(cookie, t0 + timedelta(hours=13), tokens) is None  # expired
+    assert await sessions.person("garbage", t0, tokens) is None
+    assert await sessions.person(cookie, t0, {"analyst": "a-new-token"}) is None  # rotated
+    await sessions.end(cookie, t0 + timedelta(minutes=2))  # logged out: ended here
+    assert await sessions.person(cookie, t0 + timedelta(minutes=3), tokens) is None
+    await engine.dispose()
+
+
+async def test_logging_out_ends_the_session_for_good(client: TestClient) -> None:
+    resp = await client.post("/login", data={"token": TOKENS["analyst"]}, allow_redirects=False)
+    cookie = resp.cookies[SESSION_COOKIE].value
+    assert (await client.get("/dashboard")).status == 200
+    origin = {"Origin": str(client.make_url("/")).rstrip("/")}
+    await client.post("/logout", headers=origin, allow_redirects=False)
+    # The same cookie, replayed after logout, opens nothing.
+    replayed = await client.get(
+        "/dashboard", cookies={SESSION_COOKIE: cookie}, allow_redirects=False
+    )
+    assert replayed.status == 302 and replayed.headers["Location"].startswith("/login")
 
 
 async def test_a_transcript_page(client: TestClient) -> None:

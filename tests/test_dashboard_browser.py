@@ -99,6 +99,7 @@ def signed(value: float) -> str:
 def log_in(page: Page, base: str) -> None:
     page.goto(f"{base}/dashboard")
     expect(page).to_have_url(f"{base}/login?next=/dashboard")
+    page.get_by_text("Log in with a role token instead").click()
     page.get_by_test_id("login-token").fill(ANALYST)
     page.get_by_test_id("login-submit").click()
     expect(page).to_have_url(f"{base}/dashboard")

@@ -329,3 +329,39 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32), index=True)  # e.g. handoff.claim
     target: Mapped[str | None] = mapped_column(String(64))  # a hand-off or survey id
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class User(Base):
+    """A person with their own account (feedbot.store.accounts): a role, and
+    optionally a scope of touchpoints and locations they may see."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower case
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # analyst, agent, admin
+    # None: every touchpoint (location); a list: only these.
+    touchpoints: Mapped[list[str] | None] = mapped_column(JSON)
+    locations: Mapped[list[str] | None] = mapped_column(JSON)
+    password_hash: Mapped[str] = mapped_column(String(256))  # Argon2id
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginSession(Base):
+    """A logged-in browser: the cookie holds a random token, this row its
+    hash. Logging out, disabling the user or changing the role token used to
+    log in ends it."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # For a login with a role token: a hash of that token, so a new token
+    # ends the sessions made with the old one.
+    token_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
