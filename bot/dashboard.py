@@ -33,6 +33,7 @@ from bot.auth import (
     role_of_token,
 )
 from bot.keys import CLOCK, READ_ENGINE, SESSIONS, SETTINGS, STORE, SURVEY_CONFIG
+from bot.limits import FAILURE_WINDOW_SECONDS, LIMITS
 from feedbot.validation import describe
 
 routes = web.RouteTableDef()
@@ -75,8 +76,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     wanted = _safe_next(str(form.get("next", "")))
     settings, sessions, now = request.app[SETTINGS], request.app[SESSIONS], request.app[CLOCK]()
     if email:
+        limits, account = request.app[LIMITS], email.lower()
+        if await limits.account_guessed(account):
+            raise web.HTTPTooManyRequests(
+                text="Too many wrong passwords for this account. Try again in a minute.",
+                headers={"Retry-After": str(FAILURE_WINDOW_SECONDS)},
+            )
         user = await sessions.check_password(email, str(form.get("password", "")))
         if user is None:
+            await limits.account_failed(account)
             return _login_failed(
                 request, wanted, "That e-mail and password do not match an account."
             )

@@ -106,6 +106,18 @@ class Limits:
             self.failures_per_minute,
         )
 
+    async def account_guessed(self, email: str) -> bool:
+        """Whether this account has had its failed passwords this minute
+        (from any address: a spread-out guesser is stopped too)."""
+        failed = await self.counter.get(f"failed-account:{email}", FAILURE_WINDOW_SECONDS)
+        return failed >= self.failures_per_minute
+
+    async def account_failed(self, email: str) -> None:
+        count = await self.counter.add(f"failed-account:{email}", FAILURE_WINDOW_SECONDS)
+        log.warning(
+            "wrong password for %s (%d of %d this minute)", email, count, self.failures_per_minute
+        )
+
     async def new_web_survey(self, address: str) -> bool:
         """Count a new web survey from this address; False once it has made
         its hour's worth."""

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from bot.app import create_app
 from bot.json_input import MAX_DEPTH, InputRefused, nesting_depth, read_json
-from bot.limits import Counter, MemoryCounter, RedisCounter
+from bot.limits import Counter, Limits, MemoryCounter, RedisCounter
 from feedbot.settings import Settings, SettingsError
 from feedbot.store.migrate import upgrade
 from tests.helpers.served import served
@@ -460,3 +460,19 @@ def test_a_body_too_large_gets_a_413_that_says_so(base_url: str) -> None:
     resp = post(base_url, "/api/surveys", body)
     assert resp.status_code == 413
     assert "Maximum request body size" in resp.json()["error"]
+
+
+async def test_an_account_is_locked_after_its_wrong_passwords_from_any_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Per account as well as per address: a guesser who spreads the tries
+    over many addresses is stopped too."""
+    limits = Limits(MemoryCounter(), failures_per_minute=3, web_surveys_per_hour=30)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert not await limits.account_guessed("ana@example.com")
+            await limits.account_failed("ana@example.com")
+    assert await limits.account_guessed("ana@example.com")
+    assert not await limits.account_guessed("bo@example.com")  # others are not
+    assert not await limits.guessing("10.0.0.9")  # nor is any address by this
+    assert "wrong password for ana@example.com (3 of 3 this minute)" in caplog.text
