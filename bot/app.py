@@ -43,6 +43,7 @@ from bot.keys import (
     SESSIONS,
     SETTINGS,
     SMS_CHANNEL,
+    SMS_INBOX,
     STORE,
     SURVEY_CONFIG,
     WEBHOOKS,
@@ -63,6 +64,7 @@ from feedbot.store.audit import AuditLog
 from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
+from feedbot.store.sms_inbox import SmsInbox
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import load_survey_config
 
@@ -163,6 +165,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = SurveyStore(engine)
     app[HANDOFFS] = HandoffStore(engine)
     app[AUDIT] = AuditLog(engine)
+    app[SMS_INBOX] = SmsInbox(engine)
     app[SESSIONS] = Sessions(engine, timedelta(seconds=SESSION_SECONDS))
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http

@@ -19,6 +19,7 @@ from feedbot.store.accounts import Sessions
 from feedbot.store.audit import AuditLog
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
+from feedbot.store.sms_inbox import SmsInbox
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import SurveyConfig
 
@@ -29,6 +30,7 @@ STORE = web.AppKey("store", SurveyStore)
 HANDOFFS = web.AppKey("handoffs", HandoffStore)
 AUDIT = web.AppKey("audit", AuditLog)
 SESSIONS = web.AppKey("sessions", Sessions)
+SMS_INBOX = web.AppKey("sms_inbox", SmsInbox)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 RASA = web.AppKey("rasa", RasaClient)
 CONVERSATIONS = web.AppKey("conversations", Conversations)

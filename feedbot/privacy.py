@@ -31,6 +31,7 @@ from feedbot.store.models import (
     Erasure,
     Handoff,
     HandoffNote,
+    InboundSms,
     Message,
     Response,
     ResponseTheme,
@@ -86,6 +87,10 @@ def erase_customer(
         messages = (
             session.execute(delete(Message).where(or_(*own_texts))).rowcount if own_texts else 0
         )
+        if kind == "phone":  # the inbox keeps each text as it came, too
+            messages += session.execute(
+                delete(InboundSms).where(InboundSms.phone == customer_ref)
+            ).rowcount
         for table in (ResponseTheme, Response):
             session.execute(delete(table).where(table.survey_id.in_(survey_ids)))
         session.execute(delete(Survey).where(Survey.id.in_(survey_ids)))
@@ -198,6 +203,9 @@ def anonymise_before(
     with Session(engine) as session, session.begin():
         messages += session.execute(
             delete(Message).where(Message.survey_id.is_(None), Message.created_at < before)
+        ).rowcount
+        messages += session.execute(
+            delete(InboundSms).where(InboundSms.received_at < before)
         ).rowcount
     return Anonymised(surveys, messages, events)
 

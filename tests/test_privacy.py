@@ -29,6 +29,7 @@ from feedbot.store.models import (
     Erasure,
     Handoff,
     HandoffNote,
+    InboundSms,
     Message,
     OptOut,
     Response,
@@ -164,6 +165,9 @@ def test_erasing_a_customer_removes_everything_but_their_opt_out(engine: Engine)
             Message(peer=ALICE, direction="in", author="customer", text="hi?", created_at=T0)
         )
         session.add(OptOut(phone=ALICE, keyword="STOP", opted_out_at=T0))
+        session.add(  # the same text, as the SMS inbox kept it
+            InboundSms(sid="SM1", phone=ALICE, body="hi?", received_at=T0, attempts=1)
+        )
     before = counts(engine)
 
     erased = erase_customer(
@@ -177,7 +181,7 @@ def test_erasing_a_customer_removes_everything_but_their_opt_out(engine: Engine)
     )
     assert erased.as_dict() == {
         "surveys": 2,
-        "messages": 5,
+        "messages": 6,
         "handoffs": 2,
         "conversation_events": 4,
     }
@@ -216,9 +220,13 @@ def test_the_retention_period_keeps_figures_and_drops_words(engine: Engine) -> N
         session.add(
             Message(peer=ALICE, direction="in", author="customer", text="hi?", created_at=T0)
         )
+        for sid, at in (("SM-old", T0), ("SM-new", T0 + timedelta(days=200))):
+            session.add(InboundSms(sid=sid, phone=ALICE, body="hi?", received_at=at, attempts=1))
     cutoff, now = T0 + timedelta(days=100), T0 + timedelta(days=465)
     done = anonymise_before(engine, cutoff, now, tracker_engine=engine)
-    assert (done.surveys, done.messages, done.conversation_events) == (1, 3, 2)
+    assert (done.surveys, done.messages, done.conversation_events) == (1, 4, 2)
+    with Session(engine) as session:
+        assert list(session.scalars(select(InboundSms.sid))) == ["SM-new"]
 
     with Session(engine) as session:
         old, new = session.get(Survey, "old"), session.get(Survey, "new")

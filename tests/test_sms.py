@@ -9,18 +9,22 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from feedbot.store.models import Message, OptOut
+from bot.app import create_app
+from bot.sms.webhooks import handle_lapsed
+from feedbot.store.models import InboundSms, Message, OptOut
 from tests.chat import follow_up, response_texts
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, settings_for
 from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
 from tests.system import System
 
@@ -198,6 +202,41 @@ async def test_a_stray_text_is_stored_within_the_length_limit(
     with Session(system.engine) as session:
         stored = session.scalars(select(Message.text).where(Message.peer == phone)).all()
     assert [len(t) for t in stored if t.startswith("x")] == [2000]
+
+
+async def test_a_text_is_stored_before_twilio_is_answered_and_handled_after_a_crash(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    _, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
+    await wait_for(fake_twilio, phone, 2)
+    # Acknowledged: already in the inbox by the time Twilio has its 200.
+    sid = "SM" + uuid.uuid4().hex
+    assert await text_in(http, system, phone, "I'd say 8", sid=sid) == 200
+    with Session(system.engine) as session:
+        stored = session.get(InboundSms, sid)
+        assert stored is not None and (stored.phone, stored.body) == (phone, "I'd say 8")
+    await wait_for(fake_twilio, phone, 3)
+    # A text that an app stopped before handling (stored, claimed, never
+    # handled) is handled by a later round of another app: once.
+    lost = "SM" + uuid.uuid4().hex
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    with Session(system.engine) as session, session.begin():
+        session.add(
+            InboundSms(
+                sid=lost, phone=phone, body="the hold music", received_at=long_ago,
+                claimed_at=long_ago, attempts=1,
+            )
+        )  # fmt: skip
+    app = create_app(settings_for(system, fake_twilio), run_scheduler=False)
+    async with TestClient(TestServer(app)):
+        assert await handle_lapsed(app) == 1
+        assert await handle_lapsed(app) == 0  # handled: not again
+    await wait_for(fake_twilio, phone, 4)
+    customer = [t for a, t in system.transcript(body["survey_id"]) if a == "customer"]
+    assert customer == ["I'd say 8", "the hold music"]
+    with Session(system.engine) as session:
+        assert session.get(InboundSms, lost).handled_at is not None  # type: ignore[union-attr]
 
 
 async def test_twilio_failing_twice_then_succeeding_delivers_once(

@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.phones import time_zone_of
 from bot.sms.channel import SmsChannel
+from bot.sms.webhooks import handle_lapsed
 from feedbot.contact_rules import QuietHours
 from feedbot.privacy import Anonymised, anonymise_with_settings
 from feedbot.settings import Settings
@@ -92,6 +93,7 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
                 now = app[CLOCK]()
                 await expire_unanswered(app[STORE], timedelta(hours=rules.expire_after_hours), now)
                 if channel is not None:
+                    await handle_lapsed(app)
                     await send_due(app[STORE], channel, now)
                     await send_reminders(app[STORE], channel, rules, now)
                 if retained_at is None or now - retained_at >= RETENTION_EVERY:

@@ -2,9 +2,11 @@
 
 Both check X-Twilio-Signature against PUBLIC_BASE_URL + the path (Twilio's
 RequestValidator) and refuse a forged request with 403. An inbound text is
-acknowledged at once with empty TwiML and handled in the background, so
-Twilio's 15-second timeout and retries can never make a turn twice (and a
-MessageSid seen before is dropped in any case)."""
+stored in the SMS inbox first (feedbot.store.sms_inbox), then acknowledged
+with empty TwiML and handled in the background, so Twilio's 15-second
+timeout and retries can never make a turn twice (a MessageSid seen before is
+dropped), and a text Twilio was told arrived is never lost: if the app stops
+before handling it, a scheduler round handles it later."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import logging
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, STORE
+from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, SMS_INBOX, STORE
 from bot.tasks import spawn
 
 log = logging.getLogger(__name__)
@@ -40,10 +42,28 @@ async def inbound(request: web.Request) -> web.Response:
     sid, phone, body = form.get("MessageSid"), form.get("From"), form.get("Body", "")
     if not sid or not phone:
         raise web.HTTPBadRequest(text="MessageSid and From are required.")
-    channel = request.app[SMS_CHANNEL]
-    assert channel is not None
-    spawn(request.app, channel.inbound(sid, phone, body), name=f"sms {sid}")
+    if await request.app[SMS_INBOX].receive(sid, phone, body, request.app[CLOCK]()):
+        spawn(request.app, handle(request.app, sid, phone, body), name=f"sms {sid}")
+    else:
+        log.info("SMS %s delivered again, ignored", sid)
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+async def handle(app: web.Application, sid: str, phone: str, body: str) -> None:
+    """One inbound text, through the SMS channel, then marked handled."""
+    channel = app[SMS_CHANNEL]
+    assert channel is not None
+    await channel.inbound(sid, phone, body)
+    await app[SMS_INBOX].handled(sid, app[CLOCK]())
+
+
+async def handle_lapsed(app: web.Application) -> int:
+    """Texts stored but never handled (the app stopped mid-way), handled now."""
+    texts = await app[SMS_INBOX].claim_unhandled(app[CLOCK]())
+    for text in texts:
+        log.warning("SMS %s was stored but not handled; handling it now", text.sid)
+        await handle(app, text.sid, text.phone, text.body)
+    return len(texts)
 
 
 @routes.post("/sms/status")

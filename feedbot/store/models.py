@@ -365,3 +365,20 @@ class LoginSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InboundSms(Base):
+    """An inbound text as Twilio posted it, stored before Twilio gets its 200
+    (feedbot.store.sms_inbox): a text acknowledged is never lost, even if the
+    app stops before handling it; another round handles it then."""
+
+    __tablename__ = "sms_inbox"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)  # Twilio's MessageSid
+    phone: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who is handling it since when; a claim older than a few minutes has lapsed.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
