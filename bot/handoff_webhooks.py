@@ -16,7 +16,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -26,6 +26,9 @@ from feedbot.store.handoffs import HandoffStore
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Feedbot-Signature"
 SENT_EVENTS = ("opened", "claimed", "released", "replied", "resolved")
+# A pending delivery untouched this long has lost its instance (retries are
+# seconds apart): another instance resumes it.
+STALLED_AFTER = timedelta(minutes=2)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -98,14 +101,37 @@ class HandoffWebhooks:
         delivery = await self._handoffs.log_delivery(
             event["handoff_id"], event["event"], url, body.decode(), self._clock()
         )
+        await self._try(delivery, url, event["event"], body, first_attempt=1)
+
+    async def resume_stalled(self) -> int:
+        """Deliveries an instance logged but stopped before finishing (a
+        crash, a restart), resent now with their exact logged body."""
+        stalled = await self._handoffs.claim_stalled_deliveries(self._clock(), STALLED_AFTER)
+        for delivery in stalled:
+            log.warning(
+                "webhook %s to %s was left pending; resuming it", delivery.event, delivery.url
+            )
+            await self._try(
+                delivery.id,
+                delivery.url,
+                delivery.event,
+                delivery.payload.encode(),
+                first_attempt=delivery.attempts + 1,
+            )
+        return len(stalled)
+
+    async def _try(
+        self, delivery: int, url: str, event_name: str, body: bytes, first_attempt: int
+    ) -> None:
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: signature(self._secret, body),
         }
         limit = aiohttp.ClientTimeout(total=self._timeout)
         error = ""
-        for attempt in range(1, self._attempts + 1):
-            if attempt > 1:
+        last = max(self._attempts, first_attempt)
+        for attempt in range(first_attempt, last + 1):
+            if attempt > first_attempt:
                 await asyncio.sleep(self._first_delay * 2 ** (attempt - 2))
             try:
                 async with self._http.post(url, data=body, headers=headers, timeout=limit) as resp:
@@ -117,9 +143,7 @@ class HandoffWebhooks:
                     error = f"HTTP {resp.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            status = "failed" if attempt == self._attempts else "pending"
+            status = "failed" if attempt == last else "pending"
             await self._handoffs.delivery_tried(delivery, status, attempt, error, self._clock())
-            log.info(
-                "webhook %s to %s failed (attempt %d): %s", event["event"], url, attempt, error
-            )
-        log.error("webhook %s to %s given up: %s", event["event"], url, error)
+            log.info("webhook %s to %s failed (attempt %d): %s", event_name, url, attempt, error)
+        log.error("webhook %s to %s given up: %s", event_name, url, error)

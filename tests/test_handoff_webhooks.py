@@ -9,7 +9,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +184,32 @@ def test_webhook_urls_need_a_secret() -> None:
         Settings.from_env({"FEEDBOT_WEBHOOK_URLS": "https://desk.example/hooks"})
     with pytest.raises(SettingsError, match="not an http"):
         Settings.from_env({"FEEDBOT_WEBHOOK_URLS": "desk.example", "FEEDBOT_WEBHOOK_SECRET": "s"})
+
+
+async def test_a_delivery_left_pending_by_a_stopped_instance_is_resumed_once(
+    app_client: TestClient, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    found, url = receiver
+    handoff_id = await open_handoff(app_client)
+    await drain(app_client)
+    found.received.clear()
+    # As an instance leaves it when it stops mid-retry: logged, tried once,
+    # still pending, its claim long lapsed.
+    body = json.dumps({"event": "claimed", "handoff": {"id": handoff_id}}, separators=(",", ":"))
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    engine = sync_engine(f"sqlite:///{tmp_path / 'hooks.db'}")
+    with Session(engine) as session, session.begin():
+        session.add(
+            WebhookDelivery(
+                handoff_id=handoff_id, event="claimed", url=url, payload=body, status="pending",
+                attempts=1, last_error="HTTP 502", created_at=long_ago, claimed_at=long_ago,
+            )
+        )  # fmt: skip
+    engine.dispose()
+    webhooks = app_client.app[WEBHOOKS]
+    assert isinstance(webhooks, HandoffWebhooks)
+    assert await webhooks.resume_stalled() == 1
+    assert await webhooks.resume_stalled() == 0  # taken on and delivered: not again
+    assert found.received == [(body.encode(), expected_signature(body.encode()))]  # as logged
+    resumed = [d for d in logged(f"sqlite:///{tmp_path / 'hooks.db'}") if d.payload == body]
+    assert [(d.status, d.attempts) for d in resumed] == [("delivered", 2)]

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.handoff_webhooks import HandoffWebhooks
+from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG, WEBHOOKS
 from bot.phones import time_zone_of
 from bot.sms.channel import SmsChannel
 from bot.sms.webhooks import handle_lapsed
@@ -96,6 +97,9 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
                     await handle_lapsed(app)
                     await send_due(app[STORE], channel, now)
                     await send_reminders(app[STORE], channel, rules, now)
+                webhooks = app[WEBHOOKS]
+                if isinstance(webhooks, HandoffWebhooks):
+                    await webhooks.resume_stalled()
                 if retained_at is None or now - retained_at >= RETENTION_EVERY:
                     await apply_retention(app[SETTINGS], now)
                     retained_at = now

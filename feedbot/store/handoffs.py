@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -253,17 +253,54 @@ class HandoffStore:
             status="pending",
             attempts=0,
             created_at=at,
+            claimed_at=at,
         )
         async with self._sessions.begin() as session:
             session.add(delivery)
         return delivery.id
+
+    async def claim_stalled_deliveries(
+        self, now: datetime, lapse: timedelta, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        """Pending deliveries whose instance stopped before finishing them
+        (claimed longer ago than ``lapse``), each taken on now by one caller."""
+        lapsed = now - lapse
+        async with self._sessions() as session:
+            stalled = list(
+                await session.scalars(
+                    select(WebhookDelivery)
+                    .where(WebhookDelivery.status == "pending", WebhookDelivery.claimed_at < lapsed)
+                    .order_by(WebhookDelivery.id)
+                    .limit(limit)
+                )
+            )
+        claimed = []
+        for delivery in stalled:
+            async with self._sessions.begin() as session:
+                result = await session.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id == delivery.id,
+                        WebhookDelivery.status == "pending",
+                        WebhookDelivery.claimed_at < lapsed,
+                    )
+                    .values(claimed_at=now)
+                )
+            if result.rowcount:
+                claimed.append(delivery)
+        return claimed
 
     async def delivery_tried(
         self, delivery_id: int, status: str, attempts: int, error: str | None, at: datetime
     ) -> None:
         """pending (to be tried again), delivered or failed; a delivery keeps
         the last failure it had."""
-        values: dict[str, object] = {"status": status, "attempts": attempts, "last_error": error}
+        values: dict[str, object] = {
+            "status": status,
+            "attempts": attempts,
+            "last_error": error,
+            "claimed_at": at,  # still being worked on
+        }
         if status == "delivered":
             values["delivered_at"] = at
         async with self._sessions.begin() as session:

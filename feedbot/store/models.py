@@ -300,6 +300,9 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When an instance last took it on; a pending delivery whose claim has
+    # lapsed (its instance stopped) is resumed by another.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Erasure(Base):
