@@ -202,3 +202,25 @@ def test_the_shipped_contact_rules_are_the_documented_defaults() -> None:
     assert rules["quiet_hours"] == {"start": "21:00", "end": "08:00"}
     assert rules["expire_after_hours"] == 72
     assert rules["reminder_after_hours"] == 24
+
+
+async def test_a_scheduled_survey_claimed_by_an_instance_that_stopped_is_sent_later(
+    channel: Channel, fake_twilio: FakeTwilio
+) -> None:
+    store = channel.store
+    phone = "+447911200011"
+    survey = await store.create_survey(NewSurvey("sms", "checkout", customer_ref=phone), NIGHT)
+    send_at = NIGHT + timedelta(minutes=40)
+    await store.schedule(survey.id, send_at, "quiet hours")
+    # An instance claims it, then stops before any text leaves.
+    assert survey.id in [s.id for s in await store.claim_due(send_at)]
+    assert await send_due(store, channel.sms, send_at + timedelta(minutes=1)) == 0  # its claim
+    assert fake_twilio.to(phone) == []
+    # Once the claim is five minutes old, a round sends it: once.
+    later = send_at + timedelta(minutes=6)
+    assert await send_due(store, channel.sms, later) == 1
+    fake_twilio.wait_for(phone, 2)
+    assert await send_due(store, channel.sms, later + timedelta(minutes=10)) == 0
+    sent = await store.get_survey(survey.id)
+    assert sent is not None and sent.sent_at is not None and sent.state == "started"
+    assert len(fake_twilio.to(phone)) == 2  # the greeting and the question, not twice

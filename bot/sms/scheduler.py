@@ -24,8 +24,16 @@ from feedbot.touchpoints import ContactRules
 log = logging.getLogger(__name__)
 
 
+# A scheduled survey claimed this long ago whose first text never left was
+# lost with the instance that claimed it: it is scheduled again.
+UNSENT_AFTER = timedelta(minutes=5)
+
+
 async def send_due(store: SurveyStore, channel: SmsChannel, now: datetime) -> int:
     """Send every scheduled survey whose time has come; returns how many."""
+    requeued = await store.requeue_unsent(claimed_before=now - UNSENT_AFTER)
+    if requeued:
+        log.warning("%d scheduled survey(s) claimed but never sent: sending them again", requeued)
     sent = 0
     for survey in await store.claim_due(now):
         result = await channel.start(survey)

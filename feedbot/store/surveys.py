@@ -282,13 +282,37 @@ class SurveyStore:
                 result = await session.execute(
                     update(Survey)
                     .where(Survey.id == survey_id, Survey.state == SurveyState.SCHEDULED)
-                    .values(state=SurveyState.STARTED)
+                    # started_at is the claim's time until the bot starts it
+                    .values(state=SurveyState.STARTED, started_at=now)
                 )
             if result.rowcount:
                 survey = await self.get_survey(survey_id)
                 if survey is not None:
                     claimed.append(survey)
         return claimed
+
+    async def requeue_unsent(self, claimed_before: datetime) -> int:
+        """Scheduled surveys claimed before this time whose first text never
+        left (the instance that claimed them stopped mid-way): scheduled again,
+        so a later round sends them. One whose text went out is not touched."""
+        went_out = select(Message.survey_id).where(
+            Message.survey_id.is_not(None),
+            Message.direction == Direction.OUTBOUND,
+            Message.delivery_status.in_(["queued", "sending", "sent", "delivered"]),
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Survey)
+                .where(
+                    Survey.state == SurveyState.STARTED,
+                    Survey.send_at.is_not(None),
+                    Survey.sent_at.is_(None),
+                    Survey.started_at < claimed_before,
+                    Survey.id.not_in(went_out),
+                )
+                .values(state=SurveyState.SCHEDULED, started_at=None)
+            )
+        return result.rowcount
 
     async def expire(self, sent_before: datetime, at: datetime) -> int:
         """Close surveys still in conversation that were sent before this time."""
