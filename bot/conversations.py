@@ -11,7 +11,7 @@ from datetime import datetime
 from weakref import WeakValueDictionary
 
 from bot.handoff_events import HandoffEvents
-from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable
+from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable, RasaUnreachable
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
 from feedbot.handoff_rules import HandoffConfig, is_severe, read_yes_no, when_someone_replies
 from feedbot.store.handoffs import OPEN, HandoffStore
@@ -65,7 +65,7 @@ class Conversations:
         ``record_replies=False`` when the channel records what it delivers (SMS)."""
         async with self._lock(survey.id):
             log.info("survey %s started on %s (%s)", survey.id, survey.channel, survey.touchpoint)
-            return await self._forward(survey, START_SURVEY, record_replies)
+            return await self._forward(survey, START_SURVEY, record_replies, replayable=False)
 
     async def customer_says(
         self,
@@ -101,8 +101,45 @@ class Conversations:
                 said = await self._to_handoff(survey, handoff, text, record_replies)
                 if said is not None:
                     return said
-            replies = await self._forward(survey, guard(text), record_replies)
+            if await self._store.is_awaiting_bot(survey.id):
+                # Earlier words wait for the bot (Rasa is down): these wait
+                # behind them, in order; the customer has been told.
+                await self._store.mark_awaiting_bot(survey.id, self._clock())
+                return Turn(replies=[])
+            try:
+                replies = await self._forward(survey, guard(text), record_replies)
+            except RasaUnreachable as exc:
+                log.error(
+                    "survey %s: no Rasa took the turn (%s); it waits for the bot", survey.id, exc
+                )
+                await self._store.mark_awaiting_bot(survey.id, self._clock())
+                return Turn(replies=await self._say(survey, BOT_WILL_REPLY, record_replies))
             return Turn(replies=replies + await self._after_bot_turn(survey, record_replies))
+
+    async def answer_awaiting(
+        self, survey: Survey, record_replies: bool = True
+    ) -> list[BotMessage]:
+        """Answer the survey's messages that waited for the bot, in order,
+        now that Rasa may be back; the replies, for the channel to deliver.
+        If Rasa is still down, the rest wait again."""
+        replies: list[BotMessage] = []
+        async with self._lock(survey.id):
+            while (message := await self._store.take_awaiting_bot(survey.id)) is not None:
+                try:
+                    got = await self._rasa.send(
+                        survey.id, guard(message.text), self._metadata(survey), survey.channel
+                    )
+                except RasaUnavailable as exc:
+                    await self._store.give_back_awaiting_bot(message.id, message.created_at)
+                    log.info("survey %s: Rasa still not answering (%s)", survey.id, exc)
+                    break
+                log.info("survey %s: a message that waited for the bot is answered", survey.id)
+                if record_replies:
+                    await self._store.add_bot_replies(
+                        survey.id, [(r.text, r.buttons or None) for r in got], self._clock()
+                    )
+                replies += got + await self._after_bot_turn(survey, record_replies)
+        return replies
 
     async def _to_handoff(
         self, survey: Survey, handoff: Handoff, text: str, record_replies: bool
@@ -190,8 +227,8 @@ class Conversations:
             )
         return [BotMessage(text=text)]
 
-    async def _forward(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:
-        metadata = {
+    def _metadata(self, survey: Survey) -> dict[str, str | None]:
+        return {
             "survey_id": survey.id,
             "touchpoint": survey.touchpoint,
             "location": survey.location,
@@ -200,8 +237,19 @@ class Conversations:
             # The action server stores times by this clock: one per conversation.
             "now": self._clock().isoformat(),
         }
+
+    async def _forward(
+        self, survey: Survey, text: str, record_replies: bool, replayable: bool = True
+    ) -> list[BotMessage]:
+        """Rasa's replies to this text. RasaUnreachable (no instance took
+        the turn) goes to the caller when the turn can be replayed later."""
         try:
-            replies = await self._rasa.send(survey.id, text, metadata, survey.channel)
+            replies = await self._rasa.send(survey.id, text, self._metadata(survey), survey.channel)
+        except RasaUnreachable:
+            if replayable:
+                raise
+            log.error("survey %s: no Rasa took the turn", survey.id)
+            replies = [BotMessage(text=RASA_DOWN_APOLOGY)]
         except RasaUnavailable as exc:
             # The customer's words are already stored; say so rather than fail.
             log.error("survey %s: Rasa did not answer: %s", survey.id, exc)
@@ -217,4 +265,10 @@ class Conversations:
 # Said by the app itself when Rasa cannot answer, so it cannot live in domain.yml.
 RASA_DOWN_APOLOGY = (
     "Sorry, I'm having a technical hiccup. Your message is saved; please try again in a minute."
+)
+# When no Rasa took the turn at all: the message waits, and the bot answers
+# it by itself once Rasa is back (bot.replay). Said once per outage.
+BOT_WILL_REPLY = (
+    "Sorry, I'm having trouble right now. Your message is saved, "
+    "and I'll reply here as soon as I can."
 )

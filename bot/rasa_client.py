@@ -23,6 +23,11 @@ class RasaUnavailable(Exception):
     """Rasa did not answer a turn (down, too slow, or an error)."""
 
 
+class RasaUnreachable(RasaUnavailable):
+    """No Rasa instance took the turn at all (refused, or died before saving
+    it): the turn can safely be sent again later."""
+
+
 class _Unreachable(RasaUnavailable):
     """This instance is not there (refused, reset, died mid-turn): another may answer."""
 
@@ -91,7 +96,7 @@ class RasaClient:
         for url in self._candidates(sender):
             try:
                 replies = await self._send_to(url, payload)
-            except _Unreachable as exc:
+            except _Unreachable as exc:  # (any other failure is raised as it is)
                 self._down_until[url] = self._clock() + DOWN_FOR_SECONDS
                 failures.append(f"{url}: {exc}")
                 if exc.mid_turn and self._release_lock is not None:
@@ -101,7 +106,7 @@ class RasaClient:
                 continue
             self._down_until.pop(url, None)
             return replies
-        raise RasaUnavailable("; ".join(failures))
+        raise RasaUnreachable("; ".join(failures))
 
     async def _send_to(self, url: str, payload: dict[str, Any]) -> list[BotMessage]:
         try:

@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.handoff_webhooks import HandoffWebhooks
 from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG, WEBHOOKS
 from bot.phones import time_zone_of
+from bot.replay import replay_awaiting
 from bot.sms.channel import SmsChannel
 from bot.sms.webhooks import handle_lapsed
 from feedbot.contact_rules import QuietHours
@@ -105,6 +106,7 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
                     await handle_lapsed(app)
                     await send_due(app[STORE], channel, now)
                     await send_reminders(app[STORE], channel, rules, now)
+                await replay_awaiting(app)  # Rasa may be back
                 webhooks = app[WEBHOOKS]
                 if isinstance(webhooks, HandoffWebhooks):
                     await webhooks.resume_stalled()

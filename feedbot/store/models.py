@@ -227,6 +227,9 @@ class Message(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A customer's message no Rasa instance could take, since when: the bot
+    # answers it, in order, once Rasa is back (bot.replay).
+    awaiting_bot_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
     survey: Mapped[Survey | None] = relationship(back_populates="messages", lazy="raise")
 

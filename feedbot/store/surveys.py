@@ -198,6 +198,70 @@ class SurveyStore:
             return False
         return True
 
+    async def mark_awaiting_bot(self, survey_id: str, at: datetime) -> None:
+        """The survey's newest message from the customer waits for the bot."""
+        async with self._sessions.begin() as session:
+            newest = await session.scalar(
+                select(Message.id)
+                .where(Message.survey_id == survey_id, Message.author == Author.CUSTOMER)
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+            if newest is not None:
+                await session.execute(
+                    update(Message).where(Message.id == newest).values(awaiting_bot_since=at)
+                )
+
+    async def is_awaiting_bot(self, survey_id: str) -> bool:
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(Message.id)
+                .where(Message.survey_id == survey_id, Message.awaiting_bot_since.is_not(None))
+                .limit(1)
+            )
+        return found is not None
+
+    async def surveys_awaiting_bot(self, limit: int = 100) -> list[str]:
+        """Surveys with messages waiting for the bot, the longest-waiting first."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Message.survey_id, func.min(Message.awaiting_bot_since))
+                .where(Message.awaiting_bot_since.is_not(None), Message.survey_id.is_not(None))
+                .group_by(Message.survey_id)
+                .order_by(func.min(Message.awaiting_bot_since))
+                .limit(limit)
+            )
+            return [survey_id for survey_id, _ in rows]
+
+    async def take_awaiting_bot(self, survey_id: str) -> Message | None:
+        """The survey's oldest message waiting for the bot, taken by this
+        caller only (a conditional update); None when there is none left."""
+        while True:
+            async with self._sessions() as session:
+                message = await session.scalar(
+                    select(Message)
+                    .where(Message.survey_id == survey_id, Message.awaiting_bot_since.is_not(None))
+                    .order_by(Message.id)
+                    .limit(1)
+                )
+            if message is None:
+                return None
+            async with self._sessions.begin() as session:
+                taken = await session.execute(
+                    update(Message)
+                    .where(Message.id == message.id, Message.awaiting_bot_since.is_not(None))
+                    .values(awaiting_bot_since=None)
+                )
+            if taken.rowcount:
+                return message
+
+    async def give_back_awaiting_bot(self, message_id: int, since: datetime) -> None:
+        """Rasa is still down: the message waits again."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Message).where(Message.id == message_id).values(awaiting_bot_since=since)
+            )
+
     async def add_bot_replies(
         self, survey_id: str, replies: list[tuple[str, list[dict[str, str]] | None]], at: datetime
     ) -> None:
