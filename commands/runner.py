@@ -42,7 +42,7 @@ MAX_RESTART_DELAY = 60.0
 RESTART_WINDOW_SECONDS = 600.0
 # What a stop allows the children before they are killed: Rasa and the
 # action servers' Sanic workers may ignore SIGTERM until their own grace ends.
-STOP_GRACE_SECONDS = 2.5
+STOP_GRACE_SECONDS = 1.5
 
 
 def restart_delay(recent_restarts: int) -> float:
