@@ -6,22 +6,12 @@ own (the one the other tests share is not killed)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.outage import (
-    STARTING_AT_ONCE,
-    Counts,
-    Outcome,
-    count,
-    customer,
-    wait_for_url,
-)
+from tests.helpers.outage import Counts, count, kill_rasa_midway
 from tests.helpers.stack import Stack, temporary_stack
 
 pytestmark = pytest.mark.system
@@ -36,25 +26,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 async def test_rasa_killed_mid_traffic_loses_nothing_and_doubles_nothing(stack: Stack) -> None:
-    rasa = next(c for c in stack.children if c.name == "rasa")
-    ws_url = stack.app_urls[0].replace("http://", "ws://") + "/chat"
-    outcome = Outcome()
-    started = asyncio.Barrier(CUSTOMERS + 1)
-    starting = asyncio.Semaphore(STARTING_AT_ONCE)
-    conversations = [
-        asyncio.create_task(customer(ws_url, n, started, outcome, starting))
-        for n in range(CUSTOMERS)
-    ]
-    await started.wait()
-    await asyncio.sleep(0.3)  # turns under way
-    os.killpg(rasa.process.pid, signal.SIGKILL)
-    rasa.process.wait()
-    await asyncio.sleep(2)
-    rasa.start()  # as `feedbot run` would, after its pause
-    await asyncio.to_thread(wait_for_url, stack.settings.rasa_url)
-    survey_ids = await asyncio.wait_for(asyncio.gather(*conversations), timeout=300)
-
-    assert count(stack.settings.database_url, survey_ids) == Counts(
+    run = await kill_rasa_midway(stack, CUSTOMERS)
+    assert count(stack.settings.database_url, run.survey_ids) == Counts(
         surveys=CUSTOMERS,
         answers_stored=CUSTOMERS,
         answers_lost=0,
@@ -63,4 +36,4 @@ async def test_rasa_killed_mid_traffic_loses_nothing_and_doubles_nothing(stack: 
         still_waiting=0,
     )
     # The fault bit: turns were cut off or refused, and answered later.
-    assert outcome.waited, "no turn met the dead Rasa: the kill came too late"
+    assert run.outcome.waited, "no turn met the dead Rasa: the kill came too late"

@@ -5,6 +5,8 @@ benchmark (bench/faults.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.conversations import BOT_WILL_REPLY
 from feedbot.store.database import sync_engine
 from feedbot.store.models import Message, Response, Survey
+from tests.helpers.stack import Stack
 
 
 @dataclass
@@ -137,3 +140,36 @@ def count(database_url: str, survey_ids: list[str]) -> Counts:
         )
     engine.dispose()
     return Counts(len(survey_ids), stored, lost, twice, incomplete, waiting or 0)
+
+
+@dataclass(frozen=True)
+class Run:
+    survey_ids: list[str]
+    outcome: Outcome
+    rasa_back_after: float  # seconds from the kill
+    all_answered_after: float
+
+
+async def kill_rasa_midway(stack: Stack, customers: int, pause: float = 2.0) -> Run:
+    """Begin every conversation, SIGKILL Rasa while they answer, start it
+    again after ``pause`` (as `feedbot run` would), and wait for them all."""
+    rasa = next(c for c in stack.children if c.name == "rasa")
+    ws_url = stack.app_urls[0].replace("http://", "ws://") + "/chat"
+    outcome = Outcome()
+    started = asyncio.Barrier(customers + 1)
+    starting = asyncio.Semaphore(STARTING_AT_ONCE)
+    tasks = [
+        asyncio.create_task(customer(ws_url, n, started, outcome, starting))
+        for n in range(customers)
+    ]
+    await started.wait()
+    await asyncio.sleep(0.3)  # turns under way
+    killed = time.monotonic()
+    os.killpg(rasa.process.pid, signal.SIGKILL)
+    rasa.process.wait()
+    await asyncio.sleep(pause)
+    rasa.start()
+    await asyncio.to_thread(wait_for_url, stack.settings.rasa_url, 180)
+    back = time.monotonic()
+    survey_ids = await asyncio.wait_for(asyncio.gather(*tasks), timeout=600)
+    return Run(survey_ids, outcome, back - killed, time.monotonic() - killed)
