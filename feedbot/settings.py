@@ -70,7 +70,7 @@ class Settings:
     failed_logins_per_minute: int = 10
     # New web surveys (the widget starting a conversation) one client address
     # may begin in an hour; survey links from the API are not counted.
-    web_surveys_per_hour: int = 30
+    web_surveys_per_hour: int = 200
     # Answers and transcripts older than this many days are anonymised (their
     # figures stay; feedbot.privacy). None: kept until erased.
     retention_days: int | None = None
