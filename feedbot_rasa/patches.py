@@ -30,6 +30,16 @@ refuses to start instead (docs/performance.md has the measurements).
    for Feedbot's validation actions, which act only on the slots they are
    given (none defines an `extract_<slot>` method or acts on every call;
    tests/test_rasa_patches.py checks that).
+5. An action server that cannot be reached. Rasa logs "Bot will continue,
+   but the actions events are lost" and saves the turn without them: the
+   customer's score or reason is gone (the validation action never ran),
+   and nothing tells the app. The wrapped `RemoteAction.run` turns a
+   connection failure into `TurnAbandoned`, which is not an `Exception`, so
+   neither Rasa's processor nor its REST channel swallows it: the turn ends
+   unsaved, the connection closes without an answer, and the app keeps the
+   customer's words and sends them again once the action server is back
+   (bot.replay). It relies on `MessageProcessor._run_action` catching
+   `Exception` only, which is checked too.
 """
 
 import asyncio
@@ -50,6 +60,8 @@ EXPECTED_SOURCES = {
     "LockStore.lock": "8b9b716c031a3444",
     "LockStore._acquire_lock": "ead2fff373291c24",
     "FormAction.activate": "316fc4da2b1b5979",
+    "RemoteAction.run": "ccabf6f1160d527a",
+    "MessageProcessor._run_action": "6d383d0179ef1187",
 }
 
 
@@ -93,6 +105,7 @@ def apply() -> None:
     from rasa.core.actions.action import RemoteAction
     from rasa.core.actions.forms import FormAction
     from rasa.core.lock_store import LockStore
+    from rasa.core.processor import MessageProcessor
     from rasa.utils.endpoints import EndpointConfig
 
     check(
@@ -106,6 +119,8 @@ def apply() -> None:
             "LockStore.lock": LockStore.lock.__wrapped__,
             "LockStore._acquire_lock": LockStore._acquire_lock,
             "FormAction.activate": FormAction.activate,
+            "RemoteAction.run": RemoteAction.run,
+            "MessageProcessor._run_action": MessageProcessor._run_action,
         },
     )
     from feedbot_rasa import tracker_store
@@ -120,11 +135,13 @@ def apply() -> None:
     EndpointConfig.session = _kept_alive_session
     LockStore.lock = _lock
     FormAction.activate = _activate_form
+    RemoteAction.run = _abandoning_when_unreachable(RemoteAction.run)
     # Before Rasa sets up its logging: straight to its log.
     print(
         f"feedbot_rasa: Rasa {rasa.__version__} patched "
         "(validator built once, kept-alive action calls, lock waiters re-ticketed, "
-        "one validation call at form activation; FeedbotTrackerStore checked)",
+        "one validation call at form activation, a turn abandoned when the action "
+        "server cannot be reached; FeedbotTrackerStore checked)",
         file=sys.stderr,
         flush=True,
     )
@@ -268,3 +285,25 @@ async def _activate_form(
         for event in extraction_events
         if isinstance(event, SlotSet) and event.key not in validated_slot_names
     ]
+
+
+class TurnAbandoned(BaseException):
+    """The action server could not be reached: the whole turn is abandoned,
+    unsaved. A BaseException, so that Rasa's `except Exception` handlers in
+    the processor and the REST channel let it through."""
+
+
+def _abandoning_when_unreachable(run: Callable[..., Any]) -> Callable[..., Any]:
+    import aiohttp
+
+    async def run_or_abandon(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await run(self, *args, **kwargs)
+        except Exception as error:
+            # Rasa raises RasaException in the middle of handling the
+            # connection error: the connection error is its context.
+            if isinstance(error.__context__, aiohttp.ClientConnectionError):
+                raise TurnAbandoned(f"action server unreachable: {error}") from error
+            raise
+
+    return run_or_abandon

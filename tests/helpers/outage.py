@@ -146,14 +146,18 @@ def count(database_url: str, survey_ids: list[str]) -> Counts:
 class Run:
     survey_ids: list[str]
     outcome: Outcome
-    rasa_back_after: float  # seconds from the kill
+    back_after: float  # seconds from the kill until it answered again
     all_answered_after: float
 
 
-async def kill_rasa_midway(stack: Stack, customers: int, pause: float = 2.0) -> Run:
-    """Begin every conversation, SIGKILL Rasa while they answer, start it
-    again after ``pause`` (as `feedbot run` would), and wait for them all."""
-    rasa = next(c for c in stack.children if c.name == "rasa")
+async def kill_midway(stack: Stack, customers: int, which: str = "rasa", pause: float = 2.0) -> Run:
+    """Begin every conversation, SIGKILL one process (``rasa`` or
+    ``actions``) while they answer, start it again after ``pause`` (as
+    `feedbot run` would), and wait for them all."""
+    victim = next(c for c in stack.children if c.name == which)
+    ready = (
+        stack.settings.rasa_url if which == "rasa" else f"{stack.settings.action_server_url}/health"
+    )
     ws_url = stack.app_urls[0].replace("http://", "ws://") + "/chat"
     outcome = Outcome()
     started = asyncio.Barrier(customers + 1)
@@ -165,11 +169,11 @@ async def kill_rasa_midway(stack: Stack, customers: int, pause: float = 2.0) -> 
     await started.wait()
     await asyncio.sleep(0.3)  # turns under way
     killed = time.monotonic()
-    os.killpg(rasa.process.pid, signal.SIGKILL)
-    rasa.process.wait()
+    os.killpg(victim.process.pid, signal.SIGKILL)
+    victim.process.wait()
     await asyncio.sleep(pause)
-    rasa.start()
-    await asyncio.to_thread(wait_for_url, stack.settings.rasa_url, 180)
+    victim.start()
+    await asyncio.to_thread(wait_for_url, ready, 180)
     back = time.monotonic()
     survey_ids = await asyncio.wait_for(asyncio.gather(*tasks), timeout=600)
     return Run(survey_ids, outcome, back - killed, time.monotonic() - killed)
