@@ -1,6 +1,7 @@
-"""Two small patches to Rasa 3.6.21, each checked against the exact code it
+"""Five small patches to Rasa 3.6.21, each checked against the exact code it
 replaces, so that an upgrade can never silently skip or break one: Rasa
-refuses to start instead (docs/performance.md has the measurements).
+refuses to start instead (docs/performance.md has the measurements of the
+first four; docs/reliability.md, the fifth's).
 
 1. Validating each action server response. Rasa calls `jsonschema.validate`,
    which re-checks the schema against its meta-schema and builds a validator
