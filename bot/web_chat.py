@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.conversations import Conversations, CustomerMessageRejected
 from bot.json_input import InputRefused, read_json
@@ -27,6 +28,11 @@ routes = web.RouteTableDef()
 # A widget's own id for each message it sends, so a resend is stored once.
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 MAX_FRAME_BYTES = 16 * 1024
+
+
+# When handling a frame failed on our side (the database, say): nothing was
+# answered, and a message sent again with the same id is stored once.
+SEND_AGAIN = "Sorry, something went wrong on our side. Please send that again."
 
 
 class FrameError(ValueError):
@@ -57,6 +63,11 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
                 await session.handle(_parse_frame(msg.data))
             except FrameError as exc:
                 await session.error(str(exc))
+            except (SQLAlchemyError, OSError):
+                # A dropped database connection, say: the customer is told
+                # and the socket stays open; the pool replaces the connection.
+                log.exception("survey %s: a widget frame failed", session.survey_id)
+                await session.error(SEND_AGAIN)
             if session.survey_id:
                 live.setdefault(session.survey_id, set()).add(session)
     finally:

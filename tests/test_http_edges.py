@@ -476,3 +476,38 @@ async def test_an_account_is_locked_after_its_wrong_passwords_from_any_address(
     assert not await limits.account_guessed("bo@example.com")  # others are not
     assert not await limits.guessing("10.0.0.9")  # nor is any address by this
     assert "wrong password for ana@example.com (3 of 3 this minute)" in caplog.text
+
+
+async def test_a_dropped_database_connection_gets_an_error_frame_not_a_broken_socket(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL ends the app's connections (as a restart or an operator's
+    pg_terminate_backend would): the widget is told to send again and its
+    socket stays open; the next try gets a fresh connection."""
+    import psycopg
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web_chat import SEND_AGAIN
+    from tests.databases import PG_ADMIN, fresh_database
+
+    with fresh_database("postgresql", tmp_path) as url:
+        upgrade(url)
+        name = url.rsplit("/", 1)[1]
+        app = create_app(app_settings(url), run_scheduler=False)  # no Rasa: starts apologise
+        async with TestClient(TestServer(app)) as client:
+            async with client.ws_connect("/chat") as ws:
+                await ws.send_json({"type": "start", "touchpoint": "support"})
+                assert (await ws.receive_json(timeout=30))["type"] == "survey"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                ended = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                ).fetchall()
+            assert ended  # the app's pooled connections
+            async with client.ws_connect("/chat") as ws:
+                await ws.send_json({"type": "start", "touchpoint": "support"})
+                failed = await ws.receive_json(timeout=30)
+                assert failed == {"type": "error", "message": SEND_AGAIN}
+                await ws.send_json({"type": "start", "touchpoint": "support"})
+                assert (await ws.receive_json(timeout=30))["type"] == "survey"
