@@ -4,13 +4,22 @@ migrations and command-line jobs. SQLite is the default, PostgreSQL works too.""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.sql import Executable
+
+T = TypeVar("T")
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -120,3 +129,20 @@ def sync_engine(database_url: str) -> Engine:
     else:
         event.listen(engine, "connect", _tune_sqlite)
     return engine
+
+
+async def claim_each(
+    sessions: async_sessionmaker[AsyncSession],
+    candidates: Iterable[T],
+    claim: Callable[[T], Executable],
+) -> list[T]:
+    """The candidates this caller won: each taken by its own conditional
+    update in its own transaction, so that several app instances looking at
+    the same candidates never take the same one."""
+    won = []
+    for candidate in candidates:
+        async with sessions.begin() as session:
+            result = await session.execute(claim(candidate))
+        if result.rowcount:
+            won.append(candidate)
+    return won

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from feedbot.store.database import claim_each
 from feedbot.store.models import Handoff, HandoffNote, HandoffState, Survey, WebhookDelivery
 
 OPEN = (HandoffState.WAITING, HandoffState.CLAIMED)
@@ -274,21 +275,19 @@ class HandoffStore:
                     .limit(limit)
                 )
             )
-        claimed = []
-        for delivery in stalled:
-            async with self._sessions.begin() as session:
-                result = await session.execute(
-                    update(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.id == delivery.id,
-                        WebhookDelivery.status == "pending",
-                        WebhookDelivery.claimed_at < lapsed,
-                    )
-                    .values(claimed_at=now)
+        return await claim_each(
+            self._sessions,
+            stalled,
+            lambda delivery: (
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == delivery.id,
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.claimed_at < lapsed,
                 )
-            if result.rowcount:
-                claimed.append(delivery)
-        return claimed
+                .values(claimed_at=now)
+            ),
+        )
 
     async def delivery_tried(
         self, delivery_id: int, status: str, attempts: int, error: str | None, at: datetime

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from feedbot.store.database import claim_each
 from feedbot.store.models import InboundSms
 
 # A claim this old has lapsed: whoever took it is gone.
@@ -65,18 +66,16 @@ class SmsInbox:
                     .limit(limit)
                 )
             )
-        claimed = []
-        for text in candidates:
-            async with self._sessions.begin() as session:
-                result = await session.execute(
-                    update(InboundSms)
-                    .where(
-                        InboundSms.sid == text.sid,
-                        InboundSms.handled_at.is_(None),
-                        or_(InboundSms.claimed_at.is_(None), InboundSms.claimed_at < lapsed),
-                    )
-                    .values(claimed_at=now, attempts=InboundSms.attempts + 1)
+        return await claim_each(
+            self._sessions,
+            candidates,
+            lambda text: (
+                update(InboundSms)
+                .where(
+                    InboundSms.sid == text.sid,
+                    InboundSms.handled_at.is_(None),
+                    or_(InboundSms.claimed_at.is_(None), InboundSms.claimed_at < lapsed),
                 )
-            if result.rowcount:
-                claimed.append(text)
-        return claimed
+                .values(claimed_at=now, attempts=InboundSms.attempts + 1)
+            ),
+        )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload, selectinload
 
 from feedbot.nps import category_of
+from feedbot.store.database import claim_each
 from feedbot.store.models import (
     Author,
     Direction,
@@ -340,19 +341,21 @@ class SurveyStore:
                     .limit(limit)
                 )
             )
+        won = await claim_each(
+            self._sessions,
+            due,
+            lambda survey_id: (
+                update(Survey)
+                .where(Survey.id == survey_id, Survey.state == SurveyState.SCHEDULED)
+                # started_at is the claim's time until the bot starts it
+                .values(state=SurveyState.STARTED, started_at=now)
+            ),
+        )
         claimed = []
-        for survey_id in due:
-            async with self._sessions.begin() as session:
-                result = await session.execute(
-                    update(Survey)
-                    .where(Survey.id == survey_id, Survey.state == SurveyState.SCHEDULED)
-                    # started_at is the claim's time until the bot starts it
-                    .values(state=SurveyState.STARTED, started_at=now)
-                )
-            if result.rowcount:
-                survey = await self.get_survey(survey_id)
-                if survey is not None:
-                    claimed.append(survey)
+        for survey_id in won:
+            survey = await self.get_survey(survey_id)
+            if survey is not None:
+                claimed.append(survey)
         return claimed
 
     async def requeue_unsent(self, claimed_before: datetime) -> int:
