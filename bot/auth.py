@@ -106,6 +106,8 @@ async def identify(request: web.Request, handler: Handler) -> web.StreamResponse
     if header.startswith("Bearer "):
         role = role_of_token(settings, header.removeprefix("Bearer ").strip())
         request[IDENTITY] = Person(role=role.value, name=role.value) if role else None
+    elif request.path.startswith("/static/"):
+        pass  # files anyone may fetch: no session lookup for each of them
     elif cookie := request.cookies.get(SESSION_COOKIE):
         tokens = {r.value: token_of(settings, r) for r in Role}
         request[IDENTITY] = await request.app[SESSIONS].person(cookie, request.app[CLOCK](), tokens)
