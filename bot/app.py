@@ -65,6 +65,7 @@ from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.sms_inbox import SmsInbox
+from feedbot.store.sms_outbox import SmsOutbox
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import load_survey_config
 
@@ -186,7 +187,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[OPT_OUTS] = OptOutStore(engine)
     try:
-        sender = TwilioSender(settings, app[STORE], app[OPT_OUTS], app[CLOCK])
+        sender = TwilioSender(settings, SmsOutbox(engine), app[OPT_OUTS], app[CLOCK])
     except SmsNotConfigured as exc:
         log.info("SMS channel off: %s", exc)
         sender = None

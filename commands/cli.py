@@ -87,6 +87,11 @@ def _logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    if not verbose:
+        # The twilio library logs every request's headers at INFO: ten lines
+        # a text. What an operator needs (failures, retries) is logged by
+        # bot.sms.twilio_sender.
+        logging.getLogger("twilio").setLevel(logging.WARNING)
 
 
 @app.command()

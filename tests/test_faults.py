@@ -1,8 +1,10 @@
-"""Faults for real: Rasa, or the action server, is SIGKILLed in the middle of
-50 conversations going on at once over the widget, and started again. Counted afterwards:
+"""Faults for real, each in the middle of 50 conversations going on at once,
+over the widget or by SMS: Rasa, or the action server, SIGKILLed and started
+again; the fake Twilio failing 30% of its requests. Counted afterwards:
 every answer stored once, every message once in its transcript, every
-survey complete, nothing lost and nothing twice. The stack is this test's
-own (the one the other tests share is not killed)."""
+survey complete, every text sent once and none left unsent; nothing lost
+and nothing twice. The stacks are these tests' own (the one the other tests
+share is not killed)."""
 
 from __future__ import annotations
 
@@ -11,35 +13,59 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.outage import Counts, count, kill_midway
+from tests.fake_twilio import FakeTwilio
+from tests.helpers.outage import Counts, converse, count, kill_midway, sms_stack_env
 from tests.helpers.stack import Stack, temporary_stack
 
 pytestmark = pytest.mark.system
 CUSTOMERS = 50
+ALL_WELL = Counts(
+    surveys=CUSTOMERS,
+    answers_stored=CUSTOMERS,
+    answers_lost=0,
+    messages_twice=0,
+    incomplete=0,
+    still_waiting=0,
+    texts_twice=0,
+    texts_unsent=0,
+)
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def twilio() -> FakeTwilio:
+    """A fake Twilio of this test's own: it is told to fail."""
+    return FakeTwilio().start()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, twilio: FakeTwilio) -> Iterator[Stack]:
     # Rounds every second: waiting messages are answered soon after Rasa is back.
-    with temporary_stack(tmp_path, app_env={"FEEDBOT_SCHEDULER_INTERVAL_SECONDS": "1"}) as s:
+    with temporary_stack(tmp_path, app_env=sms_stack_env(tmp_path, twilio)) as s:
         yield s
 
 
+@pytest.mark.parametrize("channel", ["web", "sms"])
 @pytest.mark.parametrize("which", ["rasa", "actions"])
 async def test_a_process_killed_mid_traffic_loses_nothing_and_doubles_nothing(
-    stack: Stack, which: str
+    stack: Stack, twilio: FakeTwilio, which: str, channel: str
 ) -> None:
     """For the action server this holds through feedbot_rasa's fifth patch:
     without it Rasa saves the turn without the validation's events, and the
     answer is lost (checked by hand: every customer lost their why question)."""
-    run = await kill_midway(stack, CUSTOMERS, which)
-    assert count(stack.settings.database_url, run.survey_ids) == Counts(
-        surveys=CUSTOMERS,
-        answers_stored=CUSTOMERS,
-        answers_lost=0,
-        messages_twice=0,
-        incomplete=0,
-        still_waiting=0,
-    )
+    texts = twilio if channel == "sms" else None
+    run = await kill_midway(stack, CUSTOMERS, which, twilio=texts)
+    assert count(stack.settings.database_url, run.survey_ids, texts) == ALL_WELL
     # The fault bit: turns were cut off or refused, and answered later.
     assert run.outcome.waited, f"no turn met the dead {which}: the kill came too late"
+
+
+async def test_twilio_failing_30_percent_of_requests_loses_and_doubles_no_text(
+    stack: Stack, twilio: FakeTwilio
+) -> None:
+    """Server errors, rate limits and connections cut after Twilio made the
+    message (so the sender must ask Twilio before it sends again)."""
+    twilio.fail_at_random(0.3, 500, 503, 429, "drop")
+    survey_ids, _ = await converse(stack, CUSTOMERS, twilio=twilio)
+    assert count(stack.settings.database_url, survey_ids, twilio) == ALL_WELL
+    failed = twilio.attempts - len(twilio.messages)
+    assert failed > 0.2 * twilio.attempts, "the fake failed fewer requests than it was told"

@@ -23,6 +23,7 @@ from feedbot.settings import PROJECT_ROOT
 from feedbot.store.database import async_engine
 from feedbot.store.models import Author, Direction
 from feedbot.store.opt_outs import OptOutStore
+from feedbot.store.sms_outbox import SmsOutbox
 from feedbot.store.surveys import NewSurvey, SurveyStore
 from feedbot.touchpoints import ContactRules, SmsTexts, load_survey_config
 from tests.conftest import API_TOKEN, settings_for
@@ -58,7 +59,9 @@ async def channel(system: System, fake_twilio: FakeTwilio) -> AsyncIterator[Chan
     async with aiohttp.ClientSession() as http:
         holder = Channel(store, opt_outs, None, config.contact_rules, config.sms)  # type: ignore[arg-type]
         conversations = Conversations(store, RasaClient(http, system.rasa_url, 30), holder.clock)
-        sender = TwilioSender(settings_for(system, fake_twilio), store, opt_outs, holder.clock)
+        sender = TwilioSender(
+            settings_for(system, fake_twilio), SmsOutbox(engine), opt_outs, holder.clock
+        )
         holder.sms = SmsChannel(sender, store, opt_outs, conversations, config.sms, holder.clock)
         yield holder
         await sender.close()

@@ -104,6 +104,7 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
                 await expire_unanswered(app[STORE], timedelta(hours=rules.expire_after_hours), now)
                 if channel is not None:
                     await handle_lapsed(app)
+                    await channel.sender.resume()  # the SMS outbox
                     await send_due(app[STORE], channel, now)
                     await send_reminders(app[STORE], channel, rules, now)
                 await replay_awaiting(app)  # Rasa may be back

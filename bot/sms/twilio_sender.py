@@ -1,10 +1,14 @@
 """Sending SMS through Twilio's Messages API with the official `twilio` library.
 
-Every part is stored before it is sent and its outcome recorded: Twilio's
-message SID and status, or the error. Transient failures (429, 5xx, timeouts,
-connection errors) are retried with exponential backoff; a permanent one
-(4xx: a bad number, a blocked recipient) is recorded at once. Nothing is ever
-sent to a number that has opted out, except the one STOP confirmation.
+Every part is stored in the outbox (feedbot.store.sms_outbox) before it is
+sent, and its outcome recorded: Twilio's message SID and status, or the
+error. Transient failures (429, 5xx, timeouts, connection errors) are retried
+a few times at once, then from the outbox by scheduler rounds with a growing
+delay, for up to a day; a permanent one (4xx: a bad number, a blocked
+recipient) is recorded at once. Where a try's outcome is unknown (a timeout,
+a stop mid-request), Twilio's list of the number's messages says whether it
+arrived, so a text is sent once. Texts to a number leave in order. Nothing is
+ever sent to a number that has opted out, except the one STOP confirmation.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -25,9 +29,17 @@ from bot.sms.rate_limit import RateLimiter
 from feedbot.settings import Settings
 from feedbot.store.models import Author
 from feedbot.store.opt_outs import OptOutStore
-from feedbot.store.surveys import SurveyStore
+from feedbot.store.sms_outbox import PENDING, Outgoing, SmsOutbox
 
 log = logging.getLogger(__name__)
+
+# A text that could not be sent is tried again after 5 s, then 10, 20...,
+# at most every 10 minutes, until the outbox gives it up (GIVE_UP_AFTER).
+RETRY_FIRST = timedelta(seconds=5)
+RETRY_AT_MOST = timedelta(minutes=10)
+# How many of a number's latest messages Twilio is asked for, to learn
+# whether a text whose sending was cut off reached it.
+LOOK_BACK = 20
 
 
 class SmsNotConfigured(RuntimeError):
@@ -36,7 +48,9 @@ class SmsNotConfigured(RuntimeError):
 
 @dataclass(frozen=True)
 class Delivery:
-    status: str  # Twilio's status ("queued", "sent"...), "error", or "opted_out"
+    # Twilio's status ("queued", "sent"...), "pending" (in the outbox, sent
+    # later), "error", or "opted_out".
+    status: str
     sid: str | None = None
     error: str | None = None
 
@@ -45,15 +59,11 @@ class Delivery:
         return self.status not in ("error", "opted_out")
 
 
-class _Permanent(Exception):
-    pass
-
-
 class TwilioSender:
     def __init__(
         self,
         settings: Settings,
-        store: SurveyStore,
+        outbox: SmsOutbox,
         opt_outs: OptOutStore,
         clock: Callable[[], datetime],
         *,
@@ -68,7 +78,7 @@ class TwilioSender:
                 "set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID to send SMS"
             )
         self._settings = settings
-        self._store = store
+        self._outbox = outbox
         self._opt_outs = opt_outs
         self._clock = clock
         self._attempts = attempts
@@ -95,51 +105,138 @@ class TwilioSender:
         author: Author = Author.BOT,
         even_if_opted_out: bool = False,
     ) -> list[Delivery]:
-        deliveries = []
-        for part in sms_parts(text):
-            if not even_if_opted_out and await self._opt_outs.is_opted_out(to):
-                log.info("not texting %s: opted out", _masked(to))
-                deliveries.append(Delivery(status="opted_out"))
-                break
-            message_id = await self._store.add_outbound(survey_id, to, author, part, self._clock())
-            delivery = await self._deliver(to, part)
-            await self._store.set_delivery(
-                self._clock(),
-                delivery.status,
-                message_id=message_id,
-                new_external_id=f"sms:{delivery.sid}" if delivery.sid else None,
-                error=delivery.error,
-            )
-            deliveries.append(delivery)
-            if not delivery.ok:
-                break  # later parts would read wrong without this one
-        return deliveries
+        """Store the text's parts in the outbox, then send what is due to
+        this number, in order. A part that meets a transient failure stays
+        in the outbox ("pending"), as do the parts behind it: a scheduler
+        round sends them (``resume``)."""
+        if not even_if_opted_out and await self._opt_outs.is_opted_out(to):
+            log.info("not texting %s: opted out", _masked(to))
+            return [Delivery(status="opted_out")]
+        ids = await self._outbox.enqueue(
+            to,
+            sms_parts(text),
+            self._clock(),
+            survey_id=survey_id,
+            author=author,
+            despite_opt_out=even_if_opted_out,
+        )
+        outcomes = await self.drain(to)
+        return [outcomes.get(i, Delivery(status=PENDING)) for i in ids]
 
-    async def _deliver(self, to: str, body: str) -> Delivery:
+    async def drain(self, to: str) -> dict[int, Delivery]:
+        """Send this number's due texts, oldest first, until none is left or
+        one has to wait; what became of each, by message id."""
+        outcomes: dict[int, Delivery] = {}
+        while (message := await self._outbox.take_next(to, self._clock())) is not None:
+            if not message.despite_opt_out and await self._opt_outs.is_opted_out(to):
+                log.info("not texting %s: opted out while the text waited", _masked(to))
+                await self._outbox.drop_opted_out(message.id, self._clock())
+                outcomes[message.id] = Delivery(status="opted_out")
+                continue
+            delivery = await self._deliver(message)
+            now = self._clock()
+            if delivery.sid is not None:
+                await self._outbox.sent(message.id, delivery.status, delivery.sid, now)
+            elif delivery.status == PENDING:
+                delay = min(RETRY_FIRST * 2 ** (message.attempts - 1), RETRY_AT_MOST)
+                if await self._outbox.retry_later(message, delivery.error or "", now, delay):
+                    log.warning(
+                        "SMS to %s not sent yet (%s): tried again in %.0f s",
+                        _masked(to),
+                        delivery.error,
+                        delay.total_seconds(),
+                    )
+                else:
+                    log.error("SMS to %s given up: %s", _masked(to), delivery.error)
+                    delivery = Delivery(status="error", error=delivery.error)
+                outcomes[message.id] = delivery
+                break  # the texts behind it wait: they would read wrong first
+            else:
+                await self._outbox.failed(message.id, delivery.error or delivery.status, now)
+            outcomes[message.id] = delivery
+        return outcomes
+
+    async def resume(self) -> int:
+        """One scheduler round of the outbox: texts an instance stopped
+        while sending (Twilio is asked whether it has them before they are
+        sent again), then every number with a text due; how many were sent."""
+        for message in await self._outbox.claim_lapsed(self._clock()):
+            try:
+                found = await self._find_at_twilio(message)
+            except (TwilioRestException, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning(
+                    "could not ask Twilio about a text to %s: %s", _masked(message.peer), exc
+                )
+                continue  # the claim lapses again; asked next time
+            if found is not None:
+                log.info("a text to %s had reached Twilio before a stop", _masked(message.peer))
+                await self._outbox.sent(message.id, found.status, found.sid, self._clock())
+            else:
+                log.warning("a text to %s was cut off by a stop: sent again", _masked(message.peer))
+                await self._outbox.retry_later(
+                    message, "an instance stopped while sending it", self._clock(), timedelta(0)
+                )
+        sent = 0
+        for peer in await self._outbox.peers_due(self._clock()):
+            sent += sum(1 for d in (await self.drain(peer)).values() if d.sid is not None)
+        return sent
+
+    async def _find_at_twilio(self, message: Outgoing) -> Delivery | None:
+        """The message Twilio made of this text, if it has one (same number
+        and words, made since the text was written, not already ours)."""
+        listed = await asyncio.wait_for(
+            self._client.messages.list_async(to=message.peer, limit=LOOK_BACK), self._timeout
+        )
+        since = message.created_at - timedelta(minutes=1)
+        candidates = [
+            m
+            for m in listed
+            if m.body == message.text
+            and m.sid
+            and isinstance(m.date_created, datetime)
+            and m.date_created >= since
+        ]
+        known = await self._outbox.sids_known([m.sid for m in candidates if m.sid])
+        for m in reversed(candidates):  # the oldest first: Twilio lists the newest first
+            if m.sid not in known:
+                return Delivery(status=m.status or "queued", sid=m.sid)
+        return None
+
+    async def _deliver(self, message: Outgoing) -> Delivery:
+        """Ask Twilio to send one text, retrying transient failures a few
+        times at once. After a try whose outcome is unknown (a timeout or a
+        connection dropped mid-request), Twilio is asked whether it made the
+        message before the text is sent again. PENDING when it must wait."""
         last_error = ""
         for attempt in range(self._attempts):
             if attempt:
                 await asyncio.sleep(self._first_delay * 2 ** (attempt - 1))
             await self._pace.wait()
             try:
-                message = await asyncio.wait_for(
-                    self._client.messages.create_async(**self._params(to, body)), self._timeout
+                made = await asyncio.wait_for(
+                    self._client.messages.create_async(**self._params(message.peer, message.text)),
+                    self._timeout,
                 )
-                return Delivery(status=message.status or "queued", sid=message.sid)
+                return Delivery(status=made.status or "queued", sid=made.sid)
             except TwilioRestException as exc:
                 last_error = f"Twilio {exc.status}: {exc.msg}"
                 if exc.status != 429 and exc.status < 500:
-                    log.warning("SMS to %s refused: %s", _masked(to), last_error)
+                    log.warning("SMS to %s refused: %s", _masked(message.peer), last_error)
                     return Delivery(status="error", error=last_error)
+            except aiohttp.ClientConnectorError as exc:  # never reached Twilio
+                last_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
             except (aiohttp.ClientError, TimeoutError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            log.info("SMS to %s failed (attempt %d): %s", _masked(to), attempt + 1, last_error)
-        log.error(
-            "SMS to %s given up after %d attempts: %s", _masked(to), self._attempts, last_error
-        )
-        return Delivery(
-            status="error", error=f"gave up after {self._attempts} attempts: {last_error}"
-        )
+                try:
+                    found = await self._find_at_twilio(message)
+                except (TwilioRestException, aiohttp.ClientError, TimeoutError):
+                    return Delivery(status=PENDING, error=f"{last_error} (not known if sent)")
+                if found is not None:
+                    return found
+            log.info(
+                "SMS to %s failed (attempt %d): %s", _masked(message.peer), attempt + 1, last_error
+            )
+        return Delivery(status=PENDING, error=last_error)
 
     def _params(self, to: str, body: str) -> dict[str, str]:
         params = {

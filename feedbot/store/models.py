@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -230,6 +232,13 @@ class Message(Base):
     # A customer's message no Rasa instance could take, since when: the bot
     # answers it, in order, once Rasa is back (bot.replay).
     awaiting_bot_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # The SMS outbox (bot.sms.twilio_sender): a text is stored "pending"
+    # before it is handed to Twilio, "sending" while an instance has it, and
+    # tried again at next_attempt_at after a transient failure.
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # The one kind of text a number that opted out still gets (STOP's, HELP's answer).
+    despite_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     survey: Mapped[Survey | None] = relationship(back_populates="messages", lazy="raise")
 

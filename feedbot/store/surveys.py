@@ -365,7 +365,7 @@ class SurveyStore:
         went_out = select(Message.survey_id).where(
             Message.survey_id.is_not(None),
             Message.direction == Direction.OUTBOUND,
-            Message.delivery_status.in_(["queued", "sending", "sent", "delivered"]),
+            Message.delivery_status.in_(["pending", "sending", "queued", "sent", "delivered"]),
         )
         async with self._sessions.begin() as session:
             result = await session.execute(
@@ -427,24 +427,6 @@ class SurveyStore:
             survey = await session.get(Survey, survey_id)
             if survey is not None and survey.sent_at is None:
                 survey.sent_at = at
-
-    async def add_outbound(
-        self, survey_id: str | None, peer: str, author: Author, text: str, at: datetime
-    ) -> int:
-        """Store an outbound SMS before it is sent; its delivery is tracked from here."""
-        message = Message(
-            survey_id=survey_id,
-            peer=peer,
-            direction=Direction.OUTBOUND,
-            author=author,
-            text=text,
-            created_at=at,
-            delivery_status="sending",
-            status_at=at,
-        )
-        async with self._sessions.begin() as session:
-            session.add(message)
-        return message.id
 
     async def set_delivery(
         self,

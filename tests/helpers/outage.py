@@ -1,6 +1,7 @@
-"""Customers talking through an outage, and counting afterwards what was
-stored: shared by the fault tests (tests/test_faults.py) and the reliability
-benchmark (bench/faults.py)."""
+"""Customers talking through an outage, over the widget or by SMS (through
+the fake Twilio), and counting afterwards what was stored and sent: shared
+by the fault tests (tests/test_faults.py) and the reliability benchmark
+(bench/faults.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,26 @@ import os
 import signal
 import time
 import urllib.request
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
 
 from bot.conversations import BOT_WILL_REPLY
 from feedbot.store.database import sync_engine
 from feedbot.store.models import Message, Response, Survey
+from feedbot.store.sms_outbox import UNFINISHED
+from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
+from tests.helpers.config import touchpoints_for_tests
 from tests.helpers.stack import Stack
+
+# The API token of the stacks these customers talk to (sms_stack_env).
+API_TOKEN = "outage-api-token"
 
 
 @dataclass
@@ -65,11 +76,12 @@ def reason_of(n: int) -> str:
 STARTING_AT_ONCE = 20
 
 
-async def customer(
-    ws_url: str, n: int, started: asyncio.Barrier, outcome: Outcome, starting: asyncio.Semaphore
+async def web_customer(
+    stack: Stack, n: int, started: asyncio.Barrier, outcome: Outcome, starting: asyncio.Semaphore
 ) -> str:
     """One widget customer: begins, waits for everyone (the fault comes
     then), answers the score and the why; returns the survey id."""
+    ws_url = stack.app_urls[0].replace("http://", "ws://") + "/chat"
     async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as ws:
         async with starting:
             await ws.send_json({"type": "start", "touchpoint": "support"})
@@ -84,6 +96,87 @@ async def customer(
         assert await _answer(ws, str(score_of(n)), f"s{n}", outcome)  # the why question
         await _answer(ws, reason_of(n), f"r{n}", outcome)
         return survey_id
+
+
+def phone_of(n: int) -> str:
+    return f"+4479111{n:05d}"
+
+
+async def _texts(twilio: FakeTwilio, phone: str, count: int, within: float = 180) -> list[str]:
+    """The texts to this number once there are ``count`` of them."""
+    deadline = time.monotonic() + within
+    while len(bodies := twilio.to(phone)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{phone} got {bodies}, expected {count} texts")
+        await asyncio.sleep(0.1)
+    return bodies
+
+
+async def _text_in(http: aiohttp.ClientSession, app_url: str, phone: str, body: str) -> None:
+    """A text from the customer, as Twilio posts it (signed); Twilio does not
+    resend a webhook that fails, so it must be taken the first time."""
+    form = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "Body": body}
+    url = f"{app_url}/sms/inbound"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    async with http.post(url, data=form, headers={"X-Twilio-Signature": signature}) as resp:
+        assert resp.status == 200, f"the webhook answered {resp.status}: {await resp.text()}"
+
+
+async def _text(
+    http: aiohttp.ClientSession,
+    stack: Stack,
+    twilio: FakeTwilio,
+    phone: str,
+    body: str,
+    ident: str,
+    outcome: Outcome,
+) -> None:
+    """Text this and wait for the bot's answer; when the bot is down, wait
+    for the answer that follows "I'll reply as soon as I can"."""
+    before = len(twilio.to(phone))
+    await _text_in(http, stack.app_urls[0], phone, body)
+    if (await _texts(twilio, phone, before + 1))[before] == BOT_WILL_REPLY:
+        outcome.waited.append(ident)
+        await _texts(twilio, phone, before + 2)
+
+
+async def sms_customer(
+    stack: Stack,
+    twilio: FakeTwilio,
+    n: int,
+    started: asyncio.Barrier,
+    outcome: Outcome,
+    starting: asyncio.Semaphore,
+) -> str:
+    """One SMS customer: a survey asked for through the API (greeting and
+    question by text), then, once everyone has theirs, the score and the why."""
+    phone = phone_of(n)
+    async with aiohttp.ClientSession() as http:
+        async with starting:
+            async with http.post(
+                f"{stack.app_urls[0]}/api/surveys",
+                json={"channel": "sms", "phone": phone, "touchpoint": "support"},
+                headers={"Authorization": f"Bearer {API_TOKEN}"},
+            ) as resp:
+                body = await resp.json()
+                assert resp.status == 201 and body["status"] == "sent", body
+        await _texts(twilio, phone, 2)  # the greeting and the question
+        await started.wait()
+        await _text(http, stack, twilio, phone, str(score_of(n)), f"s{n}", outcome)
+        await _text(http, stack, twilio, phone, reason_of(n), f"r{n}", outcome)
+        return str(body["survey_id"])
+
+
+def sms_stack_env(workdir: Path, twilio: FakeTwilio) -> dict[str, str]:
+    """The app's environment for SMS customers: the fake Twilio, the API
+    token, no quiet hours; the scheduler every second (texts that wait in the
+    outbox, and messages that wait for the bot, go soon)."""
+    return {
+        **twilio.app_env(),
+        "FEEDBOT_API_TOKEN": API_TOKEN,
+        "FEEDBOT_TOUCHPOINTS": str(touchpoints_for_tests(workdir)),
+        "FEEDBOT_SCHEDULER_INTERVAL_SECONDS": "1",
+    }
 
 
 def wait_for_url(url: str, within: float = 120) -> None:
@@ -107,11 +200,14 @@ class Counts:
     messages_twice: int  # customers' messages stored more than once
     incomplete: int
     still_waiting: int
+    texts_twice: int = 0  # SMS: a text the customer got more than once
+    texts_unsent: int = 0  # SMS: a stored text Twilio never took
 
 
-def count(database_url: str, survey_ids: list[str]) -> Counts:
-    """What the store holds for customer n = survey_ids[n], against what they said."""
-    stored = lost = twice = incomplete = 0
+def count(database_url: str, survey_ids: list[str], twilio: FakeTwilio | None = None) -> Counts:
+    """What the store holds for customer n = survey_ids[n], against what
+    they said; by SMS, what they were sent against what was stored."""
+    stored = lost = twice = incomplete = texts_twice = unsent = 0
     engine = sync_engine(database_url)
     with Session(engine) as session:
         for n, survey_id in enumerate(survey_ids):
@@ -133,13 +229,27 @@ def count(database_url: str, survey_ids: list[str]) -> Counts:
             twice += len(said) - len(set(said))
             survey = session.get(Survey, survey_id)
             incomplete += survey is None or survey.state != "completed"
+            if twilio is not None:
+                got = twilio.to(phone_of(n))
+                texts_twice += len(got) - len(set(got))
+                sent = set(
+                    session.scalars(
+                        select(Message.external_id).where(
+                            Message.survey_id == survey_id, Message.author != "customer"
+                        )
+                    )
+                )
+                made = {f"sms:{m['sid']}" for m in twilio.messages if m["To"] == phone_of(n)}
+                unsent += len(sent - made)
         waiting = session.scalar(
             select(func.count()).where(
                 Message.survey_id.in_(survey_ids), Message.awaiting_bot_since.is_not(None)
             )
         )
     engine.dispose()
-    return Counts(len(survey_ids), stored, lost, twice, incomplete, waiting or 0)
+    return Counts(
+        len(survey_ids), stored, lost, twice, incomplete, waiting or 0, texts_twice, unsent
+    )
 
 
 @dataclass(frozen=True)
@@ -150,7 +260,69 @@ class Run:
     all_answered_after: float
 
 
-async def kill_midway(stack: Stack, customers: int, which: str = "rasa", pause: float = 2.0) -> Run:
+async def converse(
+    stack: Stack,
+    customers: int,
+    fault: Callable[[], Awaitable[None]] | None = None,
+    twilio: FakeTwilio | None = None,
+) -> tuple[list[str], Outcome]:
+    """Begin every conversation (over the widget, or by SMS when a fake
+    Twilio is given), run ``fault`` once they all answer, and wait for them
+    all; the survey ids (customer n's at n) and what they were told."""
+    outcome = Outcome()
+    started = asyncio.Barrier(customers + 1)
+    starting = asyncio.Semaphore(STARTING_AT_ONCE)
+
+    async def one(n: int) -> str:
+        try:
+            if twilio is not None:
+                return await sms_customer(stack, twilio, n, started, outcome, starting)
+            return await web_customer(stack, n, started, outcome, starting)
+        except BaseException:
+            await started.abort()  # the others, and the fault, do not wait for this one
+            raise
+
+    tasks = [asyncio.create_task(one(n)) for n in range(customers)]
+    try:
+        await started.wait()
+    except asyncio.BrokenBarrierError:
+        await asyncio.gather(*tasks)  # raises the customer's failure
+        raise
+    if fault is not None:
+        await asyncio.sleep(0.3)  # turns under way
+        await fault()
+    survey_ids = await asyncio.wait_for(asyncio.gather(*tasks), timeout=600)
+    if twilio is not None:  # texts after the last answer (the offer of a person) may wait
+        await asyncio.to_thread(_outbox_empty, stack.settings.database_url)
+    return survey_ids, outcome
+
+
+def _outbox_empty(database_url: str, within: float = 120) -> None:
+    """Once no text is left waiting in the SMS outbox (or raise)."""
+    engine = sync_engine(database_url)
+    deadline = time.monotonic() + within
+    try:
+        while True:
+            with Session(engine) as session:
+                waiting = session.scalar(
+                    select(func.count()).where(Message.delivery_status.in_(UNFINISHED))
+                )
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{waiting} text(s) still in the outbox after {within} s")
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
+async def kill_midway(
+    stack: Stack,
+    customers: int,
+    which: str = "rasa",
+    pause: float = 2.0,
+    twilio: FakeTwilio | None = None,
+) -> Run:
     """Begin every conversation, SIGKILL one process (``rasa`` or
     ``actions``) while they answer, start it again after ``pause`` (as
     `feedbot run` would), and wait for them all."""
@@ -158,22 +330,17 @@ async def kill_midway(stack: Stack, customers: int, which: str = "rasa", pause: 
     ready = (
         stack.settings.rasa_url if which == "rasa" else f"{stack.settings.action_server_url}/health"
     )
-    ws_url = stack.app_urls[0].replace("http://", "ws://") + "/chat"
-    outcome = Outcome()
-    started = asyncio.Barrier(customers + 1)
-    starting = asyncio.Semaphore(STARTING_AT_ONCE)
-    tasks = [
-        asyncio.create_task(customer(ws_url, n, started, outcome, starting))
-        for n in range(customers)
-    ]
-    await started.wait()
-    await asyncio.sleep(0.3)  # turns under way
-    killed = time.monotonic()
-    os.killpg(victim.process.pid, signal.SIGKILL)
-    victim.process.wait()
-    await asyncio.sleep(pause)
-    victim.start()
-    await asyncio.to_thread(wait_for_url, ready, 180)
-    back = time.monotonic()
-    survey_ids = await asyncio.wait_for(asyncio.gather(*tasks), timeout=600)
-    return Run(survey_ids, outcome, back - killed, time.monotonic() - killed)
+    times: dict[str, float] = {}
+
+    async def kill() -> None:
+        times["killed"] = time.monotonic()
+        os.killpg(victim.process.pid, signal.SIGKILL)
+        victim.process.wait()
+        await asyncio.sleep(pause)
+        victim.start()
+        await asyncio.to_thread(wait_for_url, ready, 180)
+        times["back"] = time.monotonic()
+
+    survey_ids, outcome = await converse(stack, customers, kill, twilio)
+    killed = times["killed"]
+    return Run(survey_ids, outcome, times["back"] - killed, time.monotonic() - killed)
