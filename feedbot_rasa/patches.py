@@ -31,16 +31,18 @@ first four; docs/reliability.md, the fifth's).
    for Feedbot's validation actions, which act only on the slots they are
    given (none defines an `extract_<slot>` method or acts on every call;
    tests/test_rasa_patches.py checks that).
-5. An action server that cannot be reached. Rasa logs "Bot will continue,
-   but the actions events are lost" and saves the turn without them: the
-   customer's score or reason is gone (the validation action never ran),
-   and nothing tells the app. The wrapped `RemoteAction.run` turns a
-   connection failure into `TurnAbandoned`, which is not an `Exception`, so
-   neither Rasa's processor nor its REST channel swallows it: the turn ends
-   unsaved, the connection closes without an answer, and the app keeps the
-   customer's words and sends them again once the action server is back
-   (bot.replay). It relies on `MessageProcessor._run_action` catching
-   `Exception` only, which is checked too.
+5. An action server that cannot be reached, or that answers 5xx. Rasa logs
+   "Bot will continue, but the actions events are lost" and saves the turn
+   without them: the customer's score or reason is gone (the validation
+   action never ran), and nothing tells the app. The wrapped
+   `RemoteAction.run` turns a connection failure or a 5xx into
+   `TurnAbandoned`, which is not an `Exception`, so neither Rasa's
+   processor nor its REST channel swallows it: the turn ends unsaved, the
+   connection closes without an answer, and the app keeps the customer's
+   words and sends them again once the action server is back (bot.replay).
+   It relies on `MessageProcessor._run_action` catching `Exception` only,
+   and on `RemoteAction.run` raising a 5xx "from" the response error, both
+   checked too.
 """
 
 import asyncio
@@ -305,6 +307,11 @@ def _abandoning_when_unreachable(run: Callable[..., Any]) -> Callable[..., Any]:
             # connection error: the connection error is its context.
             if isinstance(error.__context__, aiohttp.ClientConnectionError):
                 raise TurnAbandoned(f"action server unreachable: {error}") from error
+            # A 5xx (its database connection dropped, say) is raised "from"
+            # the response error; a 4xx is Rasa's ActionExecutionRejection.
+            status = getattr(error.__cause__, "status", None)
+            if isinstance(status, int) and status >= 500:
+                raise TurnAbandoned(f"action server failed ({status}): {error}") from error
             raise
 
     return run_or_abandon

@@ -4,11 +4,17 @@ and Rasa refuses to start when the installed code is not the code patched."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import sqlite3
 import subprocess
 import textwrap
+import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -136,23 +142,22 @@ def test_the_running_rasa_is_the_patched_one(system: System) -> None:
     assert "feedbot_rasa: Rasa 3.6.21 patched" in log
 
 
-def test_a_malformed_action_response_is_refused_by_the_real_rasa(tmp_path: Path) -> None:
-    """A real, patched Rasa with the trained model, calling an action server
-    whose first answer has events that are not a list: Rasa refuses that
-    answer whole (its message is not said, its events are not applied; Rasa
-    logs it and goes on with the turn), and takes the well-formed ones."""
+Answer = Callable[[dict[str, Any]], web.Response]
+Say = Callable[[str, str], tuple[int, object]]
+
+
+@contextmanager
+def rasa_with_action_server(tmp_path: Path, answer: Answer) -> Iterator[tuple[Say, Path]]:
+    """A real, patched Rasa with the trained model, whose action server is
+    a small local one answering each call with ``answer(body)``: the way to
+    have an action server misbehave on purpose. Yields how to say something
+    to Rasa ((status, body); status 0 when Rasa closed the connection without
+    an answer) and Rasa's log."""
     import asyncio
     import threading
 
-    answers = iter([{"events": "not a list", "responses": [{"text": "MALFORMED"}]}])
-
     async def webhook(request: web.Request) -> web.Response:
-        body = await request.json()
-        try:
-            return web.json_response(next(answers))
-        except StopIteration:
-            text = f"I ran {body['next_action']}"
-            return web.json_response({"events": [], "responses": [{"text": text}]})
+        return answer(await request.json())
 
     actions_port, rasa_port = free_port(), free_port()
     loop = asyncio.new_event_loop()
@@ -193,21 +198,48 @@ def test_a_malformed_action_response_is_refused_by_the_real_rasa(tmp_path: Path)
 
     child = Child("rasa", command, {}, log_path)
     child.process = rasa
+
+    def say(sender: str, text: str) -> tuple[int, object]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
+            data=json.dumps({"sender": sender, "message": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as exc:
+            return 0, str(exc)
+
     try:
         block_until_healthy(f"http://127.0.0.1:{rasa_port}/", [child], 180)
+        yield say, log_path
+    finally:
+        rasa.terminate()
+        rasa.wait(30)
+        loop.call_soon_threadsafe(loop.stop)
 
-        def say(sender: str, text: str) -> tuple[int, object]:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook",
-                data=json.dumps({"sender": sender, "message": text}).encode(),
-                headers={"Content-Type": "application/json"},
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=60) as resp:
-                    return resp.status, json.loads(resp.read())
-            except urllib.error.HTTPError as exc:
-                return exc.code, exc.read().decode()
 
+def ran(body: dict[str, Any]) -> web.Response:
+    """A well-formed answer that says which action ran."""
+    text = f"I ran {body['next_action']}"
+    return web.json_response({"events": [], "responses": [{"text": text}]})
+
+
+def test_a_malformed_action_response_is_refused_by_the_real_rasa(tmp_path: Path) -> None:
+    """A real, patched Rasa with the trained model, calling an action server
+    whose first answer has events that are not a list: Rasa refuses that
+    answer whole (its message is not said, its events are not applied; Rasa
+    logs it and goes on with the turn), and takes the well-formed ones."""
+    answers = iter([{"events": "not a list", "responses": [{"text": "MALFORMED"}]}])
+
+    def answer(body: dict[str, Any]) -> web.Response:
+        malformed = next(answers, None)
+        return web.json_response(malformed) if malformed else ran(body)
+
+    with rasa_with_action_server(tmp_path, answer) as (say, log_path):
         status, body = say("malformed", "/start_survey")
         assert status == 200
         texts = [m["text"] for m in body]  # type: ignore[union-attr]
@@ -220,10 +252,32 @@ def test_a_malformed_action_response_is_refused_by_the_real_rasa(tmp_path: Path)
         status, body = say("well-formed", "/start_survey")
         assert status == 200
         assert {"recipient_id": "well-formed", "text": "I ran action_start_survey"} in body
-    finally:
-        rasa.terminate()
-        rasa.wait(30)
-        loop.call_soon_threadsafe(loop.stop)
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_turn_whose_action_server_fails_is_abandoned_unsaved(tmp_path: Path, status: int) -> None:
+    """An action server that answers 5xx (its database connection dropped,
+    say): unpatched, Rasa saves the turn without the action's events and the
+    customer's answer is lost. Patched, the turn is abandoned: no answer, no
+    event saved; the same words later make the turn whole."""
+    failures = iter([status])
+
+    def answer(body: dict[str, Any]) -> web.Response:
+        failing = next(failures, None)
+        if failing is not None:
+            return web.json_response({"error": "database gone"}, status=failing)
+        return ran(body)
+
+    with rasa_with_action_server(tmp_path, answer) as (say, log_path):
+        got, _ = say("failing", "/start_survey")
+        assert got == 0  # closed without an answer
+        assert "action server failed" in log_path.read_text(errors="replace")
+        with sqlite3.connect(tmp_path / "tracker.db") as db:
+            saved = db.execute("SELECT count(*) FROM events WHERE sender_id = 'failing'")
+            assert saved.fetchone() == (0,)
+        got, body = say("failing", "/start_survey")
+        assert got == 200
+        assert {"recipient_id": "failing", "text": "I ran action_start_survey"} in body
 
 
 LOCK_WAIT = """
