@@ -64,6 +64,7 @@ from feedbot.store.audit import AuditLog
 from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
+from feedbot.store.rasa_tracker import RasaTracker
 from feedbot.store.sms_inbox import SmsInbox
 from feedbot.store.sms_outbox import SmsOutbox
 from feedbot.store.surveys import SurveyStore
@@ -166,7 +167,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = SurveyStore(engine)
     app[HANDOFFS] = HandoffStore(engine)
     app[AUDIT] = AuditLog(engine)
-    app[SMS_INBOX] = SmsInbox(engine)
+    app[SMS_INBOX] = SmsInbox(engine, claim=settings.claim)
     app[SESSIONS] = Sessions(engine, timedelta(seconds=SESSION_SECONDS))
     app[READ_ENGINE] = sync_engine(settings.database_url)
     app[HTTP] = http
@@ -177,6 +178,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings.rasa_timeout_seconds,
         release_lock=lock_releaser,
     )
+    tracker = RasaTracker(rasa_env.tracker_url(settings, settings.var_dir))
     app[CONVERSATIONS] = Conversations(
         app[STORE],
         app[RASA],
@@ -184,10 +186,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         handoffs=app[HANDOFFS],
         handoff_config=app[SURVEY_CONFIG].handoff,
         events=app[HANDOFF_EVENTS],
+        tracker=tracker,
+        hold=settings.claim,
     )
     app[OPT_OUTS] = OptOutStore(engine)
     try:
-        sender = TwilioSender(settings, SmsOutbox(engine), app[OPT_OUTS], app[CLOCK])
+        sender = TwilioSender(
+            settings, SmsOutbox(engine, claim=settings.claim), app[OPT_OUTS], app[CLOCK]
+        )
     except SmsNotConfigured as exc:
         log.info("SMS channel off: %s", exc)
         sender = None
@@ -229,3 +235,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await app[LIMITS].counter.close()
     await engine.dispose()
     app[READ_ENGINE].dispose()
+    tracker.close()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from weakref import WeakValueDictionary
 
 from bot.handoff_events import HandoffEvents
@@ -16,6 +17,7 @@ from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
 from feedbot.handoff_rules import HandoffConfig, is_severe, read_yes_no, when_someone_replies
 from feedbot.store.handoffs import OPEN, HandoffStore
 from feedbot.store.models import Author, Direction, Handoff, HandoffState, Survey, SurveyState
+from feedbot.store.rasa_tracker import MESSAGE_ID, RasaTracker
 from feedbot.store.surveys import SurveyStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ class Turn:
     replies: list[BotMessage]
     duplicate: bool = False  # the message was delivered before; nothing was redone
     with_agent: bool = False  # a hand-off is open: the message is for the agent, not the bot
+    # The customer's message, when the channel records the replies (SMS): it
+    # calls Conversations.answered once it has them.
+    unanswered: int | None = None
 
 
 class Conversations:
@@ -43,13 +48,21 @@ class Conversations:
         handoffs: HandoffStore | None = None,
         handoff_config: HandoffConfig | None = None,
         events: HandoffEvents | None = None,
+        tracker: RasaTracker | None = None,
+        hold: timedelta = timedelta(minutes=2),
     ) -> None:
+        """``tracker``: Rasa's, to find a turn that was cut off (without it,
+        such a message is sent to Rasa again). ``hold``: how long a turn holds
+        its customer's message before a scheduler round (of any instance)
+        takes it over; longer than Rasa's timeout."""
         self._store = store
         self._rasa = rasa
         self._clock = clock
         self._handoffs = handoffs or HandoffStore(store.engine)
         self._handoff_config = handoff_config or HandoffConfig()
         self._events = events or HandoffEvents()
+        self._tracker = tracker
+        self._hold = hold
         # One turn at a time per survey keeps the transcript in order.
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
@@ -65,7 +78,7 @@ class Conversations:
         ``record_replies=False`` when the channel records what it delivers (SMS)."""
         async with self._lock(survey.id):
             log.info("survey %s started on %s (%s)", survey.id, survey.channel, survey.touchpoint)
-            return await self._forward(survey, START_SURVEY, record_replies, replayable=False)
+            return await self._forward(survey, START_SURVEY, record_replies)
 
     async def customer_says(
         self,
@@ -84,62 +97,156 @@ class Conversations:
                 f"Please keep it under {MAX_MESSAGE_CHARS} characters."
             )
         async with self._lock(survey.id):
-            stored = await self._store.add_message(
+            now = self._clock()
+            # Held by this turn: if the app stops before the bot's answer is
+            # stored, a scheduler round answers it once the hold lapses.
+            message_id = await self._store.add_message(
                 survey.id,
                 Direction.INBOUND,
                 Author.CUSTOMER,
                 text,
-                self._clock(),
+                now,
                 external_id=external_id,
                 peer=peer,
+                held_until=now + self._hold,
             )
-            if not stored:
+            if message_id is None:
                 log.info("survey %s: message %s delivered again, ignored", survey.id, external_id)
                 return Turn(replies=[], duplicate=True)
             handoff = await self._handoffs.current_for_survey(survey.id)
             if handoff is not None:
                 said = await self._to_handoff(survey, handoff, text, record_replies)
                 if said is not None:
+                    await self._store.answered(message_id)  # not the bot's to answer
                     return said
-            if await self._store.is_awaiting_bot(survey.id):
+            if await self._store.is_awaiting_bot(survey.id, before=message_id):
                 # Earlier words wait for the bot (Rasa is down): these wait
                 # behind them, in order; the customer has been told.
-                await self._store.mark_awaiting_bot(survey.id, self._clock())
+                await self._store.mark_awaiting_bot(message_id, now)
                 return Turn(replies=[])
+            metadata = self._metadata(survey, message_id)
             try:
-                replies = await self._forward(survey, guard(text), record_replies)
+                replies = await self._rasa.send(survey.id, guard(text), metadata, survey.channel)
             except RasaUnreachable as exc:
                 log.error(
                     "survey %s: no Rasa took the turn (%s); it waits for the bot", survey.id, exc
                 )
-                await self._store.mark_awaiting_bot(survey.id, self._clock())
+                await self._store.mark_awaiting_bot(message_id, self._clock())
                 return Turn(replies=await self._say(survey, BOT_WILL_REPLY, record_replies))
-            return Turn(replies=replies + await self._after_bot_turn(survey, record_replies))
+            except RasaUnavailable as exc:
+                # Too slow, or an error: Rasa may still finish and save the
+                # turn. The message stays held; when the hold lapses a round
+                # finds the turn in Rasa's tracker, or sends it again.
+                log.error(
+                    "survey %s: Rasa did not answer (%s); the bot answers later", survey.id, exc
+                )
+                return Turn(replies=await self._say(survey, BOT_WILL_REPLY, record_replies))
+            if record_replies:
+                await self._store.add_bot_replies(
+                    survey.id, _rows(replies), self._clock(), answering=message_id
+                )
+            return Turn(
+                replies=replies + await self._after_bot_turn(survey, record_replies),
+                unanswered=None if record_replies else message_id,
+            )
+
+    async def answered(self, turn: Turn) -> None:
+        """The channel has the turn's replies (SMS: in the outbox): the
+        customer's message is answered."""
+        if turn.unanswered is not None:
+            await self._store.answered(turn.unanswered)
 
     async def answer_awaiting(
-        self, survey: Survey, record_replies: bool = True
-    ) -> list[BotMessage]:
-        """Answer the survey's messages that waited for the bot, in order,
-        now that Rasa may be back; the replies, for the channel to deliver.
-        If Rasa is still down, the rest wait again."""
-        replies: list[BotMessage] = []
+        self,
+        survey: Survey,
+        deliver: Callable[[list[BotMessage]], Awaitable[None]],
+        record_replies: bool = True,
+    ) -> int:
+        """Answer the survey's messages that wait for the bot, in order: no
+        Rasa took them, or the turn that held them never finished (the app
+        stopped, Rasa was too slow). A turn Rasa saved is not sent again:
+        its replies are read from Rasa's tracker, and those not yet stored
+        are delivered. ``deliver`` hands the replies to the channel before
+        the message is marked answered. How many were answered; if Rasa is
+        still down, the rest wait again."""
+        answered = 0
         async with self._lock(survey.id):
-            while (message := await self._store.take_awaiting_bot(survey.id)) is not None:
-                try:
-                    got = await self._rasa.send(
-                        survey.id, guard(message.text), self._metadata(survey), survey.channel
-                    )
-                except RasaUnavailable as exc:
-                    await self._store.give_back_awaiting_bot(message.id, message.created_at)
-                    log.info("survey %s: Rasa still not answering (%s)", survey.id, exc)
+            while True:
+                now = self._clock()
+                message = await self._store.take_awaiting_bot(survey.id, now, now + self._hold)
+                if message is None:
                     break
-                log.info("survey %s: a message that waited for the bot is answered", survey.id)
+                got = await self._saved_answer(survey, message.id)
+                if got is None:
+                    metadata = self._metadata(survey, message.id)
+                    try:
+                        got = await self._rasa.send(
+                            survey.id, guard(message.text), metadata, survey.channel
+                        )
+                    except RasaUnavailable as exc:
+                        if await self._failed_again(survey, message.id, exc, deliver):
+                            answered += 1
+                            continue
+                        break
+                    log.info("survey %s: a message that waited for the bot is answered", survey.id)
                 if record_replies:
                     await self._store.add_bot_replies(
-                        survey.id, [(r.text, r.buttons or None) for r in got], self._clock()
+                        survey.id, _rows(got), self._clock(), answering=message.id
                     )
-                replies += got + await self._after_bot_turn(survey, record_replies)
-        return replies
+                await deliver(got + await self._after_bot_turn(survey, record_replies))
+                if not record_replies:
+                    await self._store.answered(message.id)
+                answered += 1
+        return answered
+
+    async def _failed_again(
+        self,
+        survey: Survey,
+        message_id: int,
+        exc: RasaUnavailable,
+        deliver: Callable[[list[BotMessage]], Awaitable[None]],
+    ) -> bool:
+        """The bot could not answer a message that waited. Rasa down (every
+        instance refused): it waits again, for as long as that lasts. A turn
+        begun and dropped (abandoned when the action server failed, an
+        instance that died, a timeout) counts as a try: after MAX_BOT_TRIES
+        the customer gets an apology and the message is given up (logged),
+        rather than tried for ever. True when it was given up."""
+        refused = isinstance(exc, RasaUnreachable) and not exc.mid_turn
+        if not refused and await self._store.count_bot_try(message_id) >= MAX_BOT_TRIES:
+            log.error(
+                "survey %s: gave up a customer's message after %d failed turns (last: %s)",
+                survey.id,
+                MAX_BOT_TRIES,
+                exc,
+            )
+            said = await self._say(survey, RASA_DOWN_APOLOGY, record_replies=True)
+            await deliver(said)
+            await self._store.answered(message_id)
+            return True
+        if isinstance(exc, RasaUnreachable):  # unsaved: due again at once
+            await self._store.mark_awaiting_bot(message_id, self._clock())
+        # (else Rasa may still save the turn: the hold lapses first)
+        log.info("survey %s: Rasa still not answering (%s)", survey.id, exc)
+        return False
+
+    async def _saved_answer(self, survey: Survey, message_id: int) -> list[BotMessage] | None:
+        """The bot's replies not yet stored, if Rasa saved this message's
+        turn (the app stopped, or gave up waiting, after Rasa had it)."""
+        if self._tracker is None:
+            return None
+        saved = await self._tracker.answer_to(survey.id, message_id)
+        if saved is None:
+            return None
+        stored = len(await self._store.bot_replies_after(survey.id, message_id))
+        log.info(
+            "survey %s: Rasa had answered a message before its turn was cut off; "
+            "%d of its %d replies were not stored yet",
+            survey.id,
+            max(0, len(saved) - stored),
+            len(saved),
+        )
+        return [BotMessage(text=text, buttons=buttons or []) for text, buttons in saved[stored:]]
 
     async def _to_handoff(
         self, survey: Survey, handoff: Handoff, text: str, record_replies: bool
@@ -227,8 +334,10 @@ class Conversations:
             )
         return [BotMessage(text=text)]
 
-    def _metadata(self, survey: Survey) -> dict[str, str | None]:
+    def _metadata(self, survey: Survey, message_id: int | None = None) -> dict[str, Any]:
         return {
+            # Stored by Rasa on the user event: how a turn is found again (RasaTracker).
+            MESSAGE_ID: message_id,
             "survey_id": survey.id,
             "touchpoint": survey.touchpoint,
             "location": survey.location,
@@ -238,29 +347,25 @@ class Conversations:
             "now": self._clock().isoformat(),
         }
 
-    async def _forward(
-        self, survey: Survey, text: str, record_replies: bool, replayable: bool = True
-    ) -> list[BotMessage]:
-        """Rasa's replies to this text. RasaUnreachable (no instance took
-        the turn) goes to the caller when the turn can be replayed later."""
+    async def _forward(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:
+        """Rasa's replies to this text (the survey's start), or an apology."""
         try:
             replies = await self._rasa.send(survey.id, text, self._metadata(survey), survey.channel)
-        except RasaUnreachable:
-            if replayable:
-                raise
-            log.error("survey %s: no Rasa took the turn", survey.id)
-            replies = [BotMessage(text=RASA_DOWN_APOLOGY)]
         except RasaUnavailable as exc:
             # The customer's words are already stored; say so rather than fail.
             log.error("survey %s: Rasa did not answer: %s", survey.id, exc)
             replies = [BotMessage(text=RASA_DOWN_APOLOGY)]
-        if not record_replies:
-            return replies
-        await self._store.add_bot_replies(
-            survey.id, [(r.text, r.buttons or None) for r in replies], self._clock()
-        )
+        if record_replies:
+            await self._store.add_bot_replies(survey.id, _rows(replies), self._clock())
         return replies
 
+
+def _rows(replies: list[BotMessage]) -> list[tuple[str, list[dict[str, str]] | None]]:
+    return [(r.text, r.buttons or None) for r in replies]
+
+
+# A waiting message whose turn Rasa began and dropped this often is given up.
+MAX_BOT_TRIES = 10
 
 # Said by the app itself when Rasa cannot answer, so it cannot live in domain.yml.
 RASA_DOWN_APOLOGY = (

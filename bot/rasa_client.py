@@ -27,6 +27,12 @@ class RasaUnreachable(RasaUnavailable):
     """No Rasa instance took the turn at all (refused, or died before saving
     it): the turn can safely be sent again later."""
 
+    def __init__(self, message: str, mid_turn: bool = False) -> None:
+        super().__init__(message)
+        # Some instance began the turn and dropped it (it died, or abandoned
+        # the turn when its action server failed): not merely down.
+        self.mid_turn = mid_turn
+
 
 class _Unreachable(RasaUnavailable):
     """This instance is not there (refused, reset, died mid-turn): another may answer."""
@@ -93,12 +99,14 @@ class RasaClient:
             "input_channel": channel,
         }
         failures = []
+        mid_turn = False
         for url in self._candidates(sender):
             try:
                 replies = await self._send_to(url, payload)
             except _Unreachable as exc:  # (any other failure is raised as it is)
                 self._down_until[url] = self._clock() + DOWN_FOR_SECONDS
                 failures.append(f"{url}: {exc}")
+                mid_turn = mid_turn or exc.mid_turn
                 if exc.mid_turn and self._release_lock is not None:
                     await self._release_lock(sender)
                 if len(self.urls) > 1:
@@ -106,7 +114,7 @@ class RasaClient:
                 continue
             self._down_until.pop(url, None)
             return replies
-        raise RasaUnreachable("; ".join(failures))
+        raise RasaUnreachable("; ".join(failures), mid_turn)
 
     async def _send_to(self, url: str, payload: dict[str, Any]) -> list[BotMessage]:
         try:

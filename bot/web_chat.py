@@ -32,7 +32,9 @@ MAX_FRAME_BYTES = 16 * 1024
 
 # When handling a frame failed on our side (the database, say): nothing was
 # answered, and a message sent again with the same id is stored once.
-SEND_AGAIN = "Sorry, something went wrong on our side. Please send that again."
+# Said with "retry": true; the widget then sends its unacknowledged messages
+# again by itself (with their ids: stored once however often they come).
+SEND_AGAIN = "Sorry, something went wrong on our side. Trying again…"
 
 
 class FrameError(ValueError):
@@ -44,6 +46,7 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
     app = request.app
+    live: dict[str, set[ChatSession]] = app[LIVE_CHATS]
     session = ChatSession(
         ws,
         app[STORE],
@@ -51,8 +54,8 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
         app[SURVEY_CONFIG],
         app[CLOCK],
         new_survey_allowed=lambda: app[LIMITS].new_web_survey(request.remote or "unknown"),
+        joined=lambda survey_id: live.setdefault(survey_id, set()).add(session),
     )
-    live: dict[str, set[ChatSession]] = app[LIVE_CHATS]
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -67,7 +70,7 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
                 # A dropped database connection, say: the customer is told
                 # and the socket stays open; the pool replaces the connection.
                 log.exception("survey %s: a widget frame failed", session.survey_id)
-                await session.error(SEND_AGAIN)
+                await session.error(SEND_AGAIN, retry=True)
             if session.survey_id:
                 live.setdefault(session.survey_id, set()).add(session)
     finally:
@@ -135,8 +138,13 @@ class ChatSession:
         config: SurveyConfig,
         clock: Callable[[], datetime],
         new_survey_allowed: Callable[[], Awaitable[bool]],
+        joined: Callable[[str], None] = lambda survey_id: None,
     ) -> None:
+        """``joined`` is told the survey as soon as this connection is on it,
+        before its transcript is read: a message pushed meanwhile (the
+        bot's answer to words that waited) reaches it."""
         self._ws = ws
+        self._joined = joined
         self._clock = clock
         self._store = store
         self._conversations = conversations
@@ -158,8 +166,13 @@ class ChatSession:
     def survey_id(self) -> str | None:
         return self._survey.id if self._survey else None
 
-    async def error(self, message: str) -> None:
-        await self._send({"type": "error", "message": message})
+    async def error(self, message: str, retry: bool = False) -> None:
+        """``retry``: the failure was ours and passing; the widget sends again."""
+        await self._send(
+            {"type": "error", "message": message, "retry": True}
+            if retry
+            else {"type": "error", "message": message}
+        )
 
     async def push(self, kind: str, text: str) -> None:
         """A message from outside this connection's turns (an agent's reply,
@@ -196,11 +209,12 @@ class ChatSession:
         survey = await self._store.get_survey(survey_id)
         if survey is None or survey.channel != Channel.WEB:
             raise FrameError("This survey link is not valid. It may have been mistyped.")
+        self._survey = survey
+        self._joined(survey.id)
         transcript = await self._store.transcript(survey.id)
         if not transcript:
             await self._begin(survey)
             return
-        self._survey = survey
         await self._send(
             {"type": "survey", "survey_id": survey.id, "touchpoint": survey.touchpoint}
         )

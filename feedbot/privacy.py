@@ -38,10 +38,8 @@ from feedbot.store.models import (
     Survey,
     WebhookDelivery,
 )
+from feedbot.store.rasa_tracker import RASA_EVENTS  # keyed by the conversation (survey) id
 
-# Rasa's SQL tracker store keeps every event of a conversation in this table,
-# keyed by the conversation id (the survey id).
-RASA_EVENTS = "events"
 _BATCH = 500
 
 

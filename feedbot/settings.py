@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,11 @@ class Settings:
     # How often each app instance looks for scheduled surveys, reminders and
     # expiries (each job is claimed by one instance only).
     scheduler_interval_seconds: float = 30.0
+    # How long an instance's claim on a piece of work holds before another
+    # instance's scheduler round takes the work over (the claimer is taken to
+    # have stopped): a customer's turn, an inbound text being handled, an
+    # outbound text being sent. Longer than RASA_TIMEOUT_SECONDS.
+    claim_seconds: float = 120.0
     # Failed tokens (a wrong bearer token, a wrong login) one client address
     # may send in a minute; then every try with a token gets 429 until the
     # minute ends.
@@ -118,6 +124,7 @@ class Settings:
             or defaults.webhook_retry_seconds,
             scheduler_interval_seconds=_positive(env, "FEEDBOT_SCHEDULER_INTERVAL_SECONDS")
             or defaults.scheduler_interval_seconds,
+            claim_seconds=_positive(env, "FEEDBOT_CLAIM_SECONDS") or defaults.claim_seconds,
             failed_logins_per_minute=_int(
                 env, "FEEDBOT_FAILED_LOGINS_PER_MINUTE", defaults.failed_logins_per_minute
             ),
@@ -148,6 +155,10 @@ class Settings:
         return self.privacy_key or f"feedbot-erasure:{self.database_url}"
 
     @property
+    def claim(self) -> timedelta:
+        return timedelta(seconds=self.claim_seconds)
+
+    @property
     def on_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -161,6 +172,12 @@ class Settings:
         if self.retention_days is not None and self.retention_days < 1:
             raise SettingsError(
                 f"FEEDBOT_RETENTION_DAYS must be at least 1 (or unset), not {self.retention_days}"
+            )
+        if self.claim_seconds <= self.rasa_timeout_seconds:
+            raise SettingsError(
+                f"FEEDBOT_CLAIM_SECONDS ({self.claim_seconds:g}) must be longer than "
+                f"RASA_TIMEOUT_SECONDS ({self.rasa_timeout_seconds:g}): a turn still waiting "
+                "for Rasa would be taken over by another instance"
             )
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError(

@@ -46,6 +46,7 @@ def settings_for(system: System, fake: FakeTwilio) -> Settings:
     the shipped touchpoints.yml (quiet hours on)."""
     return Settings(
         database_url=system.database_url,
+        var_dir=system.var_dir,
         rasa_urls=(system.rasa_url,),
         api_token=API_TOKEN,
         twilio_account_sid=ACCOUNT_SID,

@@ -27,6 +27,7 @@ class System:
     database_url: str
     engine: Engine
     log_dir: Path
+    var_dir: Path  # the stack's (Rasa's tracker store is there, on SQLite)
 
     def survey(self, survey_id: str) -> Survey:
         with Session(self.engine) as session:
@@ -70,6 +71,7 @@ def running_system(workdir: Path, app_env: dict[str, str] | None = None) -> Iter
                 database_url=settings.database_url,
                 engine=engine,
                 log_dir=workdir / "log",
+                var_dir=workdir,
             )
         finally:
             engine.dispose()

@@ -1,6 +1,6 @@
 """Faults for real, each in the middle of 50 conversations going on at once,
-over the widget or by SMS: Rasa, or the action server, SIGKILLed and started
-again; the fake Twilio failing 30% of its requests. Counted afterwards:
+over the widget or by SMS: Rasa, the action server, or the app SIGKILLed and
+started again; the fake Twilio failing 30% of its requests. Counted afterwards:
 every answer stored once, every message once in its transcript, every
 survey complete, every text sent once and none left unsent; nothing lost
 and nothing twice. The stacks are these tests' own (the one the other tests
@@ -57,6 +57,26 @@ async def test_a_process_killed_mid_traffic_loses_nothing_and_doubles_nothing(
     assert count(stack.settings.database_url, run.survey_ids, texts) == ALL_WELL
     # The fault bit: turns were cut off or refused, and answered later.
     assert run.outcome.waited, f"no turn met the dead {which}: the kill came too late"
+
+
+@pytest.mark.parametrize("channel", ["web", "sms"])
+async def test_the_app_killed_mid_traffic_and_restarted_loses_nothing_and_doubles_nothing(
+    stack: Stack, twilio: FakeTwilio, channel: str
+) -> None:
+    """Turns cut off with the app: each customer's message was held by its
+    turn; once the hold lapses (FEEDBOT_CLAIM_SECONDS, 30 s here) the
+    restarted app answers it, from Rasa's tracker when Rasa had saved the
+    turn (so the score is not read twice), else by sending it to Rasa now.
+    Widgets connect again and send again what was not acknowledged; texts
+    Twilio had its 200 for are in the SMS inbox, taken over the same way."""
+    texts = twilio if channel == "sms" else None
+    run = await kill_midway(stack, CUSTOMERS, "app-0", twilio=texts)
+    assert count(stack.settings.database_url, run.survey_ids, texts) == ALL_WELL
+    log = stack.child("app-0").log_path.read_text()
+    taken_over = log.count("a message that waited for the bot is answered") + log.count(
+        "Rasa had answered a message before its turn was cut off"
+    )
+    assert taken_over or run.outcome.reconnected, "no turn was cut off: the kill came too late"
 
 
 async def test_twilio_failing_30_percent_of_requests_loses_and_doubles_no_text(

@@ -508,6 +508,6 @@ async def test_a_dropped_database_connection_gets_an_error_frame_not_a_broken_so
             async with client.ws_connect("/chat") as ws:
                 await ws.send_json({"type": "start", "touchpoint": "support"})
                 failed = await ws.receive_json(timeout=30)
-                assert failed == {"type": "error", "message": SEND_AGAIN}
+                assert failed == {"type": "error", "message": SEND_AGAIN, "retry": True}
                 await ws.send_json({"type": "start", "touchpoint": "support"})
                 assert (await ws.receive_json(timeout=30))["type"] == "survey"

@@ -7,19 +7,25 @@ the one that finds it again uses the running stack's real Rasa."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from bot.conversations import BOT_WILL_REPLY
+from bot.keys import CONVERSATIONS, RASA, STORE
 from bot.replay import replay_awaiting
-from feedbot.store.models import Message
+from feedbot.rasa_env import tracker_url
+from feedbot.settings import Settings
+from feedbot.store.database import sync_engine
+from feedbot.store.models import Author, Direction, Message
 from tests.chat import ChatClient, follow_up
 from tests.conftest import settings_for
 from tests.fake_twilio import FakeTwilio
@@ -80,7 +86,7 @@ async def test_words_said_while_rasa_is_down_are_answered_in_order_when_it_is_ba
     async with back.ws_connect("/chat") as ws:  # the customer's widget, on the app with Rasa
         chat = ChatClient(ws)
         await chat.start(survey_id=survey_id)
-        assert await replay_awaiting(back.app) == 1
+        assert await replay_awaiting(back.app) == 2  # both messages
         pushed = [await ws.receive_json(timeout=10) for _ in range(2)]
     assert [p["type"] for p in pushed] == ["bot", "bot"]
     assert pushed[0]["text"] == follow_up("support", "passive")  # the answer to "8"
@@ -95,3 +101,78 @@ async def test_words_said_while_rasa_is_down_are_answered_in_order_when_it_is_ba
     assert customer == ["8", "the staff were lovely"]  # each once, in order
     bot_after = [t for a, t in said[said.index(("customer", "8")) :] if a == "bot"]
     assert bot_after[0] == BOT_WILL_REPLY and bot_after[1] == pushed[0]["text"]
+
+
+def user_turns(system: System, survey_id: str) -> list[str]:
+    """What Rasa's tracker store holds as said by the customer, in order."""
+    engine = sync_engine(tracker_url(settings_for_tracker(system), system.var_dir))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT data FROM events WHERE sender_id = :id AND type_name = 'user' "
+                    "ORDER BY id"
+                ),
+                {"id": survey_id},
+            )
+            return [json.loads(data)["text"] for (data,) in rows]
+    finally:
+        engine.dispose()
+
+
+def settings_for_tracker(system: System) -> Settings:
+    return Settings(database_url=system.database_url, var_dir=system.var_dir)
+
+
+@pytest.mark.parametrize("rasa_had_it", [True, False])
+async def test_a_turn_cut_off_by_a_stop_is_answered_once_when_its_hold_lapses(
+    system: System, fake_twilio: FakeTwilio, rasa_had_it: bool
+) -> None:
+    """An app instance stored the customer's "9", held it for its turn, and
+    stopped: after Rasa saved the turn, or before Rasa had it. Once the hold
+    lapses a round of another instance answers it: from Rasa's tracker
+    (the score is not sent to Rasa twice), or by sending it now."""
+    now = datetime.now(UTC)
+    hold = timedelta(seconds=30)
+    clock = [now]
+    app = create_app(settings_for(system, fake_twilio), clock=lambda: clock[0], run_scheduler=False)
+    async with TestClient(TestServer(app)) as back:
+        await _cut_off_turn_answered(system, back, rasa_had_it, clock, hold)
+
+
+async def _cut_off_turn_answered(
+    system: System, back: TestClient, rasa_had_it: bool, clock: list[datetime], hold: timedelta
+) -> None:
+    now = clock[0]
+    async with aiohttp.ClientSession() as http, http.ws_connect(system.ws_url) as ws:
+        chat = ChatClient(ws)
+        await chat.start(touchpoint="support")
+    survey_id = chat.survey_id or ""
+    store = back.app[STORE]
+    survey = await store.get_survey(survey_id)
+    assert survey is not None
+    message_id = await store.add_message(
+        survey_id, Direction.INBOUND, Author.CUSTOMER, "9", now, held_until=now + hold
+    )
+    assert message_id is not None
+    if rasa_had_it:  # the turn as the stopped instance sent it (its metadata too)
+        metadata = back.app[CONVERSATIONS]._metadata(survey, message_id)
+        said = await back.app[RASA].send(survey_id, "9", metadata, "web")
+        assert said[0].text == follow_up("support", "promoter")
+
+    async with back.ws_connect("/chat") as ws:  # the customer's widget
+        chat = ChatClient(ws)
+        await chat.start(survey_id=survey_id)
+        assert await replay_awaiting(back.app) == 0  # held: that turn may still be running
+        clock[0] = now + hold
+        assert await replay_awaiting(back.app) == 1
+        pushed = await ws.receive_json(timeout=10)
+    assert pushed["text"] == follow_up("support", "promoter")
+    assert await replay_awaiting(back.app) == 0  # answered once
+    assert waiting(system, survey_id) == 0
+    assert user_turns(system, survey_id)[-1:] == ["9"]
+    assert user_turns(system, survey_id).count("9") == 1  # Rasa read the score once
+    survey = system.survey(survey_id)
+    assert survey.response is not None and survey.response.score == 9
+    said = system.transcript(survey_id)
+    assert said[-2:] == [("customer", "9"), ("bot", follow_up("support", "promoter"))]

@@ -88,6 +88,7 @@ class SmsChannel:
                 return
             if not turn.duplicate:
                 await self._deliver(phone, turn.replies, survey.id)
+                await self._conversations.answered(turn)
             return
         stored = await self._store.add_message(
             survey.id if survey else None,

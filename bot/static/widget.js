@@ -101,6 +101,11 @@
     } else if (frame.type === "error") {
       this.setTyping(false);
       this.addNotice(frame.message);
+      if (frame.retry) {
+        // Our side failed for a moment: send what was not acknowledged again.
+        var self = this;
+        setTimeout(function () { self.resendPending(); }, 1000);
+      }
     }
   };
 

@@ -229,12 +229,15 @@ class Message(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # A customer's message no Rasa instance could take, since when: the bot
-    # answers it, in order, once Rasa is back (bot.replay).
+    # A customer's message the bot has not answered yet, and from when a
+    # scheduler round may answer it (bot.replay): now, when no Rasa instance
+    # could take it; a little ahead while its turn holds it (the turn's
+    # instance may still finish it). None once the answer is stored.
     awaiting_bot_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     # The SMS outbox (bot.sms.twilio_sender): a text is stored "pending"
     # before it is handed to Twilio, "sending" while an instance has it, and
-    # tried again at next_attempt_at after a transient failure.
+    # tried again at next_attempt_at after a transient failure. For a
+    # customer's message: the turns that failed on it (bot.conversations).
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     # The one kind of text a number that opted out still gets (STOP's, HELP's answer).

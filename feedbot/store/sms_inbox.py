@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from feedbot.store.database import claim_each
 from feedbot.store.models import InboundSms
 
-# A claim this old has lapsed: whoever took it is gone.
+# A claim this old has lapsed: whoever took it is gone (FEEDBOT_CLAIM_SECONDS).
 CLAIM_LAPSES_AFTER = timedelta(minutes=2)
 # A text whose handling failed this often is left for a person to look at
 # (it stays in the inbox, unhandled), rather than tried for ever.
@@ -26,8 +26,9 @@ MAX_ATTEMPTS = 5
 
 
 class SmsInbox:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, claim: timedelta = CLAIM_LAPSES_AFTER) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._claim = claim
 
     async def receive(self, sid: str, phone: str, body: str, at: datetime) -> bool:
         """Store a text and claim it for this instance; False when the same
@@ -52,7 +53,7 @@ class SmsInbox:
     async def claim_unhandled(self, now: datetime, limit: int = 100) -> list[InboundSms]:
         """Texts not handled whose claim has lapsed, oldest first, each
         claimed now by one instance only (a conditional update)."""
-        lapsed = now - CLAIM_LAPSES_AFTER
+        lapsed = now - self._claim
         async with self._sessions() as session:
             candidates = list(
                 await session.scalars(

@@ -29,7 +29,8 @@ from feedbot.store.models import Author, Direction, Message
 PENDING = "pending"
 SENDING = "sending"
 UNFINISHED = (PENDING, SENDING)
-# A "sending" claim this old has lapsed: the instance that took it is gone.
+# A "sending" claim this old has lapsed: the instance that took it is gone
+# (FEEDBOT_CLAIM_SECONDS).
 CLAIM_LAPSES_AFTER = timedelta(minutes=2)
 # A text still not sent this long after it was written is given up (the
 # survey it belongs to has expired by then).
@@ -60,8 +61,9 @@ def _outgoing(message: Message) -> Outgoing:
 
 
 class SmsOutbox:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, claim: timedelta = CLAIM_LAPSES_AFTER) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._claim = claim
 
     async def enqueue(
         self,
@@ -184,7 +186,7 @@ class SmsOutbox:
     async def claim_lapsed(self, now: datetime, limit: int = 100) -> list[Outgoing]:
         """Texts an instance began to send and never finished (it stopped),
         each claimed now by one instance: whether Twilio has them is not known."""
-        lapsed = now - CLAIM_LAPSES_AFTER
+        lapsed = now - self._claim
         async with self._sessions() as session:
             candidates = list(
                 await session.scalars(

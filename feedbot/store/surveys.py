@@ -178,8 +178,12 @@ class SurveyStore:
         external_id: str | None = None,
         buttons: list[dict[str, str]] | None = None,
         peer: str | None = None,
-    ) -> bool:
-        """Append to the transcript. False when ``external_id`` was stored before."""
+        held_until: datetime | None = None,
+    ) -> int | None:
+        """Append to the transcript; the message's id, or None when
+        ``external_id`` was stored before. ``held_until``: a customer's
+        message whose turn begins now, held by it until then (see
+        ``take_awaiting_bot``)."""
         message = Message(
             survey_id=survey_id,
             peer=peer,
@@ -189,6 +193,7 @@ class SurveyStore:
             buttons=buttons,
             external_id=external_id,
             created_at=at,
+            awaiting_bot_since=held_until,
         )
         try:
             async with self._sessions.begin() as session:
@@ -196,47 +201,73 @@ class SurveyStore:
         except IntegrityError:
             if external_id is None:
                 raise
-            return False
-        return True
+            return None
+        return message.id
 
-    async def mark_awaiting_bot(self, survey_id: str, at: datetime) -> None:
-        """The survey's newest message from the customer waits for the bot."""
+    async def mark_awaiting_bot(self, message_id: int, due: datetime) -> None:
+        """This customer's message waits for the bot: a scheduler round
+        answers it from ``due`` on (now when no Rasa took it; later while a
+        turn that may still be running holds it)."""
         async with self._sessions.begin() as session:
-            newest = await session.scalar(
-                select(Message.id)
-                .where(Message.survey_id == survey_id, Message.author == Author.CUSTOMER)
-                .order_by(Message.id.desc())
-                .limit(1)
+            await session.execute(
+                update(Message).where(Message.id == message_id).values(awaiting_bot_since=due)
             )
-            if newest is not None:
-                await session.execute(
-                    update(Message).where(Message.id == newest).values(awaiting_bot_since=at)
-                )
 
-    async def is_awaiting_bot(self, survey_id: str) -> bool:
+    async def answered(self, message_id: int) -> None:
+        """The bot's answer to this message is stored (or handed to the outbox)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Message).where(Message.id == message_id).values(awaiting_bot_since=None)
+            )
+
+    async def count_bot_try(self, message_id: int) -> int:
+        """One more failed turn for this customer's message; how many so far."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(delivery_attempts=Message.delivery_attempts + 1)
+            )
+            tries = await session.scalar(
+                select(Message.delivery_attempts).where(Message.id == message_id)
+            )
+        return tries or 0
+
+    async def is_awaiting_bot(self, survey_id: str, before: int) -> bool:
+        """Whether a message of the survey older than this one still waits
+        for the bot (its turn is running, or no Rasa took it)."""
         async with self._sessions() as session:
             found = await session.scalar(
                 select(Message.id)
-                .where(Message.survey_id == survey_id, Message.awaiting_bot_since.is_not(None))
+                .where(
+                    Message.survey_id == survey_id,
+                    Message.awaiting_bot_since.is_not(None),
+                    Message.id < before,
+                )
                 .limit(1)
             )
         return found is not None
 
-    async def surveys_awaiting_bot(self, limit: int = 100) -> list[str]:
-        """Surveys with messages waiting for the bot, the longest-waiting first."""
+    async def surveys_awaiting_bot(self, now: datetime, limit: int = 100) -> list[str]:
+        """Surveys with a message the bot is due to answer, the longest-waiting first."""
         async with self._sessions() as session:
             rows = await session.execute(
                 select(Message.survey_id, func.min(Message.awaiting_bot_since))
-                .where(Message.awaiting_bot_since.is_not(None), Message.survey_id.is_not(None))
+                .where(Message.awaiting_bot_since <= now, Message.survey_id.is_not(None))
                 .group_by(Message.survey_id)
                 .order_by(func.min(Message.awaiting_bot_since))
                 .limit(limit)
             )
             return [survey_id for survey_id, _ in rows]
 
-    async def take_awaiting_bot(self, survey_id: str) -> Message | None:
-        """The survey's oldest message waiting for the bot, taken by this
-        caller only (a conditional update); None when there is none left."""
+    async def take_awaiting_bot(
+        self, survey_id: str, now: datetime, hold_until: datetime
+    ) -> Message | None:
+        """The survey's oldest message waiting for the bot, if it is due,
+        held by this caller until ``hold_until`` (a conditional update: one
+        caller only). None when there is none, or the oldest is held by a
+        turn (the ones behind it wait: the bot answers in order). A caller
+        that stops before ``answered`` leaves it to be taken again then."""
         while True:
             async with self._sessions() as session:
                 message = await session.scalar(
@@ -245,29 +276,32 @@ class SurveyStore:
                     .order_by(Message.id)
                     .limit(1)
                 )
-            if message is None:
+            if message is None or message.awaiting_bot_since is None:
+                return None
+            if message.awaiting_bot_since > now:
                 return None
             async with self._sessions.begin() as session:
                 taken = await session.execute(
                     update(Message)
-                    .where(Message.id == message.id, Message.awaiting_bot_since.is_not(None))
-                    .values(awaiting_bot_since=None)
+                    .where(
+                        Message.id == message.id,
+                        Message.awaiting_bot_since == message.awaiting_bot_since,
+                    )
+                    .values(awaiting_bot_since=hold_until)
                 )
             if taken.rowcount:
                 return message
 
-    async def give_back_awaiting_bot(self, message_id: int, since: datetime) -> None:
-        """Rasa is still down: the message waits again."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(Message).where(Message.id == message_id).values(awaiting_bot_since=since)
-            )
-
     async def add_bot_replies(
-        self, survey_id: str, replies: list[tuple[str, list[dict[str, str]] | None]], at: datetime
+        self,
+        survey_id: str,
+        replies: list[tuple[str, list[dict[str, str]] | None]],
+        at: datetime,
+        answering: int | None = None,
     ) -> None:
-        """The bot's replies of one turn (text, buttons), in order, in one transaction."""
-        if not replies:
+        """The bot's replies of one turn (text, buttons), in order, in one
+        transaction; with the customer's message they answer marked answered."""
+        if not replies and answering is None:
             return
         async with self._sessions.begin() as session:
             session.add_all(
@@ -281,6 +315,29 @@ class SurveyStore:
                 )
                 for text, buttons in replies
             )
+            if answering is not None:
+                await session.execute(
+                    update(Message).where(Message.id == answering).values(awaiting_bot_since=None)
+                )
+
+    async def bot_replies_after(self, survey_id: str, message_id: int) -> list[str]:
+        """What the bot said after this message of the customer's, up to
+        their next message: the answer to it already stored."""
+        async with self._sessions() as session:
+            rows = list(
+                await session.execute(
+                    select(Message.author, Message.text)
+                    .where(Message.survey_id == survey_id, Message.id > message_id)
+                    .order_by(Message.id)
+                )
+            )
+        said = []
+        for author, words in rows:
+            if author == Author.CUSTOMER:
+                break
+            if author == Author.BOT:
+                said.append(words)
+        return said
 
     async def survey_for_interaction(self, interaction_id: str) -> Survey | None:
         async with self._sessions() as session:

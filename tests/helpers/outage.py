@@ -6,6 +6,8 @@ by the fault tests (tests/test_faults.py) and the reliability benchmark
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import time
@@ -14,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select
@@ -28,6 +31,8 @@ from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
 from tests.helpers.config import touchpoints_for_tests
 from tests.helpers.stack import Stack
 
+WebSocket = aiohttp.ClientWebSocketResponse
+
 # The API token of the stacks these customers talk to (sms_stack_env).
 API_TOKEN = "outage-api-token"
 
@@ -37,30 +42,106 @@ class Outcome:
     """What the customers said and were told, across an outage."""
 
     waited: list[str] = field(default_factory=list)  # turns told "I'll reply as soon as I can"
+    reconnected: int = 0  # widgets whose socket broke (the app died) and that connected again
+    texts_taken: int = 0  # customers' texts the app answered 200 to
 
 
-async def _bot_frames_until_ready(ws: aiohttp.ClientWebSocketResponse) -> list[str]:
-    texts = []
-    while True:
-        frame = await ws.receive_json(timeout=60)
-        if frame["type"] == "bot":
-            texts.append(frame["text"])
-        elif frame["type"] == "ready":
-            return texts
+class Widget:
+    """A customer's widget as widget.js behaves: when the socket breaks it
+    connects again, reads the conversation back, and sends again (with the
+    same id) what the bot has not answered."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, ws_url: str, survey_id: str, ws: WebSocket
+    ) -> None:
+        self._http, self._ws_url, self._survey_id, self._ws = http, ws_url, survey_id, ws
+
+    async def say(self, text: str, ident: str, outcome: Outcome) -> list[str]:
+        """Say this; the bot's answer, however long it takes (Rasa down, the
+        app restarted): "I'll reply as soon as I can" is noted, not an answer."""
+        await self._send(text, ident)
+        replies: list[str] = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            # Once the answer has begun, a quiet second ends it (a pushed
+            # answer is not followed by "ready").
+            frame = await self._frame(1.0 if replies else 60.0)
+            if frame == "quiet":
+                if replies:
+                    return replies
+                continue
+            if frame == "broken":
+                outcome.reconnected += 1
+                history = await self._reconnect()
+                answer = _answer_in(history, text)
+                if answer:
+                    return answer
+                await self._send(text, ident)
+                continue
+            assert isinstance(frame, dict)
+            if frame["type"] == "error" and frame.get("retry"):  # as widget.js does
+                await asyncio.sleep(1)
+                await self._send(text, ident)
+            elif frame["type"] == "bot":
+                if frame["text"] == BOT_WILL_REPLY:
+                    outcome.waited.append(ident)
+                else:
+                    replies.append(frame["text"])
+            elif frame["type"] == "ready" and replies:
+                return replies
+        raise AssertionError(f"no answer to {text!r} within 300 s")
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+    async def _send(self, text: str, ident: str) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):  # broken: found on reading
+            await self._ws.send_json({"type": "message", "text": text, "id": ident})
+
+    async def _frame(self, within: float) -> dict[str, Any] | str:
+        try:
+            message = await self._ws.receive(timeout=within)
+        except TimeoutError:
+            return "quiet"
+        except (ConnectionError, aiohttp.ClientError):
+            return "broken"
+        if message.type != aiohttp.WSMsgType.TEXT:
+            return "broken"  # closed by the app's death
+        frame: dict[str, Any] = json.loads(message.data)
+        return frame
+
+    async def _reconnect(self, within: float = 180) -> list[dict[str, str]]:
+        """Connected again to the survey; its history."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                self._ws = await self._http.ws_connect(self._ws_url)
+                await self._ws.send_json({"type": "start", "survey_id": self._survey_id})
+                history: list[dict[str, str]] = []
+                while True:
+                    frame = await self._ws.receive_json(timeout=30)
+                    if frame["type"] == "history":
+                        history = frame["messages"]
+                    elif frame["type"] == "ready":
+                        return history
+            except (ConnectionError, aiohttp.ClientError, TimeoutError, TypeError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
 
-async def _answer(
-    ws: aiohttp.ClientWebSocketResponse, text: str, ident: str, outcome: Outcome
-) -> list[str]:
-    """Say this; when the bot is down, wait for its answer to come later."""
-    await ws.send_json({"type": "message", "text": text, "id": ident})
-    replies = await _bot_frames_until_ready(ws)
-    if replies == [BOT_WILL_REPLY]:
-        outcome.waited.append(ident)
-        frame = await ws.receive_json(timeout=180)  # pushed once Rasa is back
-        assert frame["type"] == "bot", frame
-        replies = [frame["text"]]
-    return replies
+def _answer_in(history: list[dict[str, str]], text: str) -> list[str]:
+    """The bot's answer to the customer's last saying this, as read back."""
+    said = [i for i, m in enumerate(history) if m["author"] == "customer" and m["text"] == text]
+    if not said:
+        return []
+    answer = []
+    for m in history[said[-1] + 1 :]:
+        if m["author"] == "customer":
+            break
+        if m["author"] == "bot" and m["text"] != BOT_WILL_REPLY:
+            answer.append(m["text"])
+    return answer
 
 
 def score_of(n: int) -> int:
@@ -82,8 +163,9 @@ async def web_customer(
     """One widget customer: begins, waits for everyone (the fault comes
     then), answers the score and the why; returns the survey id."""
     ws_url = stack.app_urls[0].replace("http://", "ws://") + "/chat"
-    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as ws:
+    async with aiohttp.ClientSession() as http:
         async with starting:
+            ws = await http.ws_connect(ws_url)
             await ws.send_json({"type": "start", "touchpoint": "support"})
             survey_id = ""
             while True:
@@ -92,9 +174,13 @@ async def web_customer(
                     survey_id = frame["survey_id"]
                 if frame["type"] == "ready":
                     break
-        await started.wait()
-        assert await _answer(ws, str(score_of(n)), f"s{n}", outcome)  # the why question
-        await _answer(ws, reason_of(n), f"r{n}", outcome)
+        widget = Widget(http, ws_url, survey_id, ws)
+        try:
+            await started.wait()
+            assert await widget.say(str(score_of(n)), f"s{n}", outcome)  # the why question
+            await widget.say(reason_of(n), f"r{n}", outcome)
+        finally:
+            await widget.close()
         return survey_id
 
 
@@ -113,13 +199,27 @@ async def _texts(twilio: FakeTwilio, phone: str, count: int, within: float = 180
 
 
 async def _text_in(http: aiohttp.ClientSession, app_url: str, phone: str, body: str) -> None:
-    """A text from the customer, as Twilio posts it (signed); Twilio does not
-    resend a webhook that fails, so it must be taken the first time."""
+    """A text from the customer, as Twilio posts it (signed). A request the
+    app did not take (it died, or answered 5xx) is posted again with the
+    same MessageSid until it is taken, as Twilio's fallback URL pointing at
+    another live instance would: with a single instance, a text that
+    arrives while it is down is refused, and stays in Twilio's log
+    (docs/reliability.md)."""
     form = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "Body": body}
     url = f"{app_url}/sms/inbound"
     signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
-    async with http.post(url, data=form, headers={"X-Twilio-Signature": signature}) as resp:
-        assert resp.status == 200, f"the webhook answered {resp.status}: {await resp.text()}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            async with http.post(url, data=form, headers={"X-Twilio-Signature": signature}) as resp:
+                if resp.status == 200:
+                    return
+                assert resp.status >= 500, f"the webhook answered {resp.status}"
+        except aiohttp.ClientConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"a text from {phone} was never taken")
+        await asyncio.sleep(0.5)
 
 
 async def _text(
@@ -135,6 +235,7 @@ async def _text(
     for the answer that follows "I'll reply as soon as I can"."""
     before = len(twilio.to(phone))
     await _text_in(http, stack.app_urls[0], phone, body)
+    outcome.texts_taken += 1
     if (await _texts(twilio, phone, before + 1))[before] == BOT_WILL_REPLY:
         outcome.waited.append(ident)
         await _texts(twilio, phone, before + 2)
@@ -168,7 +269,7 @@ async def sms_customer(
 
 
 def sms_stack_env(workdir: Path, twilio: FakeTwilio) -> dict[str, str]:
-    """The app's environment for SMS customers: the fake Twilio, the API
+    """The app's environment for the customers: the fake Twilio, the API
     token, no quiet hours; the scheduler every second (texts that wait in the
     outbox, and messages that wait for the bot, go soon)."""
     return {
@@ -176,6 +277,10 @@ def sms_stack_env(workdir: Path, twilio: FakeTwilio) -> dict[str, str]:
         "FEEDBOT_API_TOKEN": API_TOKEN,
         "FEEDBOT_TOUCHPOINTS": str(touchpoints_for_tests(workdir)),
         "FEEDBOT_SCHEDULER_INTERVAL_SECONDS": "1",
+        # Work an app instance held when it died is taken over after 30 s
+        # (2 min by default), so a turn must end within 20 s.
+        "RASA_TIMEOUT_SECONDS": "20",
+        "FEEDBOT_CLAIM_SECONDS": "30",
     }
 
 
@@ -323,13 +428,15 @@ async def kill_midway(
     pause: float = 2.0,
     twilio: FakeTwilio | None = None,
 ) -> Run:
-    """Begin every conversation, SIGKILL one process (``rasa`` or
-    ``actions``) while they answer, start it again after ``pause`` (as
-    `feedbot run` would), and wait for them all."""
+    """Begin every conversation, SIGKILL one process (``rasa``,
+    ``actions`` or the app, ``app-0``) while they answer, start it again
+    after ``pause`` (as `feedbot run` would), and wait for them all."""
     victim = next(c for c in stack.children if c.name == which)
-    ready = (
-        stack.settings.rasa_url if which == "rasa" else f"{stack.settings.action_server_url}/health"
-    )
+    ready = {
+        "rasa": stack.settings.rasa_url,
+        "actions": f"{stack.settings.action_server_url}/health",
+        "app-0": f"{stack.app_urls[0]}/healthz",
+    }[which]
     times: dict[str, float] = {}
 
     async def kill() -> None:
