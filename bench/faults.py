@@ -2,41 +2,65 @@
 conversations, or Twilio failing a share of its requests, and what was lost
 or stored (or sent) twice (docs/reliability.md).
 
-    .venv/bin/python -m bench.faults [--customers 200] [--kill rasa|actions|none]
+    .venv/bin/python -m bench.faults [--customers 200]
+                                     [--kill rasa|actions|app-0|postgres|none]
                                      [--channel web|sms] [--twilio-failing 0.3]
 
 Starts its own stack (the `make run` layout, on SQLite, the scheduler every
 second) and a fake Twilio, begins every conversation (over the widget, or by
 SMS through the API and Twilio's webhooks), then kills Rasa (or the action
-server) with SIGKILL while the customers answer their score and why, starts
-it again after 2 s (as `feedbot run` does after its pause), and counts what
+server, or the app) with SIGKILL while the customers answer their score and
+why, starts it again after 2 s (as `feedbot run` does after its pause), and
+counts what
 the store holds against what was said, and what each customer was texted
-against what was stored. Prints the counts, the turns that waited for Rasa,
-and the time from the kill until the last customer had their answers.
+against what was stored. `--kill postgres` runs the stack on a fresh
+PostgreSQL database (on this machine, dropped afterwards) and terminates
+every connection to it three times, 0.7 s apart, instead. Prints the counts,
+the turns that waited for Rasa, and the time from the fault until the last
+customer had their answers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
 from pathlib import Path
 
+from tests.databases import fresh_database
 from tests.fake_twilio import FakeTwilio
-from tests.helpers.outage import converse, count, kill_midway, sms_stack_env
+from tests.helpers.outage import (
+    converse,
+    count,
+    kill_midway,
+    sms_stack_env,
+    terminating_connections,
+)
 from tests.helpers.stack import temporary_stack
 
 
 async def run(customers: int, workdir: Path, which: str, channel: str, failing: float) -> None:
     twilio = FakeTwilio().start()
     texts = twilio if channel == "sms" else None
-    with temporary_stack(workdir, app_env=sms_stack_env(workdir, twilio)) as stack:
+    with contextlib.ExitStack() as stacks:
+        database_url = None
+        if which == "postgres":
+            database_url = stacks.enter_context(fresh_database("postgresql", workdir))
+        stack = stacks.enter_context(
+            temporary_stack(
+                workdir, app_env=sms_stack_env(workdir, twilio), database_url=database_url
+            )
+        )
         twilio.fail_at_random(failing, 500, 503, 429, "drop")
         began = time.monotonic()
-        if which == "none":
-            survey_ids, outcome = await converse(stack, customers, twilio=texts)
+        if which in ("none", "postgres"):
+            fault = terminating_connections(stack.settings.database_url) if database_url else None
+            survey_ids, outcome = await converse(stack, customers, fault, texts)
             timing = f"every customer answered {time.monotonic() - began:.1f} s after they began"
+            if fault is not None:
+                timing += f"; connections terminated: {fault.terminated}"  # type: ignore[attr-defined]
         else:
             result = await kill_midway(stack, customers, which, twilio=texts)
             survey_ids, outcome = result.survey_ids, result.outcome
@@ -57,6 +81,7 @@ async def run(customers: int, workdir: Path, which: str, channel: str, failing: 
             f"stored but never sent: {counts.texts_unsent}"
         )
     print(f"turns told to wait for the bot and answered later: {len(outcome.waited)}")
+    print(f"widgets that connected again: {outcome.reconnected}")
     print(timing)
 
 
@@ -64,7 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument(
-        "--kill", choices=["rasa", "actions", "none"], default="rasa", help="which process"
+        "--kill",
+        choices=["rasa", "actions", "app-0", "postgres", "none"],
+        default="rasa",
+        help="which process (app-0: the app), or every PostgreSQL connection",
     )
     parser.add_argument("--channel", choices=["web", "sms"], default="web")
     parser.add_argument(

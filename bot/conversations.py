@@ -112,7 +112,12 @@ class Conversations:
             )
             if message_id is None:
                 log.info("survey %s: message %s delivered again, ignored", survey.id, external_id)
-                return Turn(replies=[], duplicate=True)
+                if not record_replies or external_id is None:
+                    return Turn(replies=[], duplicate=True)
+                # Sent again (the first try's answer may have been lost on
+                # the way): the answer as stored, none while it waits.
+                said = await self._store.answer_to(external_id, APP_NOTICES) or []
+                return Turn(replies=[BotMessage(text=t) for t in said], duplicate=True)
             handoff = await self._handoffs.current_for_survey(survey.id)
             if handoff is not None:
                 said = await self._to_handoff(survey, handoff, text, record_replies)
@@ -238,7 +243,7 @@ class Conversations:
         saved = await self._tracker.answer_to(survey.id, message_id)
         if saved is None:
             return None
-        stored = len(await self._store.bot_replies_after(survey.id, message_id))
+        stored = len(await self._store.bot_replies_after(survey.id, message_id, APP_NOTICES))
         log.info(
             "survey %s: Rasa had answered a message before its turn was cut off; "
             "%d of its %d replies were not stored yet",
@@ -377,3 +382,5 @@ BOT_WILL_REPLY = (
     "Sorry, I'm having trouble right now. Your message is saved, "
     "and I'll reply here as soon as I can."
 )
+# What the app says by itself about the bot (not the bot's answer).
+APP_NOTICES = (BOT_WILL_REPLY, RASA_DOWN_APOLOGY)

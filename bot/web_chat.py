@@ -226,6 +226,8 @@ class ChatSession:
                         "author": m.author,
                         "text": m.text,
                         "buttons": (m.buttons or []) if m.author == Author.BOT else [],
+                        # The widget's own id of a message it sent: stored.
+                        **({"id": client} if (client := _client_id(m.external_id)) else {}),
                     }
                     for m in transcript
                 ],
@@ -267,6 +269,13 @@ class ChatSession:
     async def _send(self, frame: dict[str, Any]) -> None:
         if not self._ws.closed:
             await self._ws.send_json(frame)
+
+
+def _client_id(external_id: str | None) -> str | None:
+    """The widget's id of a message it sent ("web:<survey>:<id>")."""
+    if external_id is None or not external_id.startswith("web:"):
+        return None
+    return external_id.rsplit(":", 1)[-1]
 
 
 def _optional_str(frame: dict[str, Any], key: str) -> str | None:

@@ -53,6 +53,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from feedbot_rasa.turns import TurnAbandoned
+
 RASA_VERSION = "3.6.21"
 # sha256 of each replaced function's source, first 16 hex digits.
 EXPECTED_SOURCES = {
@@ -288,12 +290,6 @@ async def _activate_form(
         for event in extraction_events
         if isinstance(event, SlotSet) and event.key not in validated_slot_names
     ]
-
-
-class TurnAbandoned(BaseException):
-    """The action server could not be reached: the whole turn is abandoned,
-    unsaved. A BaseException, so that Rasa's `except Exception` handlers in
-    the processor and the REST channel let it through."""
 
 
 def _abandoning_when_unreachable(run: Callable[..., Any]) -> Callable[..., Any]:

@@ -30,15 +30,19 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from feedbot_rasa.turns import TurnAbandoned
+
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The SQLTrackerStore code this class's behaviour is defined against (sha256
 # of the source, first 16 hex digits; checked by feedbot_rasa.patches).
@@ -47,6 +51,9 @@ EXPECTED_SOURCES = {
     "SQLTrackerStore._retrieve": "c8adbf6f4b61ddd1",
     "SQLTrackerStore._event_query": "cd44f7901b860bfd",
     "SQLTrackerStore._additional_events": "d22f99eb863acb07",
+    # Catches Exception only: a TurnAbandoned gets through it (see _database).
+    "FailSafeTrackerStore.retrieve": "35d77318b0cc7977",
+    "FailSafeTrackerStore.save": "8426dc08f58d7110",
 }
 
 DEFAULT_CACHE_SIZE = 1000  # conversations; a three-turn survey's tracker is ~20 KB
@@ -58,6 +65,8 @@ def replaced_functions() -> dict[str, Any]:
         "SQLTrackerStore._retrieve": SQLTrackerStore._retrieve,
         "SQLTrackerStore._event_query": SQLTrackerStore._event_query,
         "SQLTrackerStore._additional_events": SQLTrackerStore._additional_events,
+        "FailSafeTrackerStore.retrieve": FailSafeTrackerStore.retrieve,
+        "FailSafeTrackerStore.save": FailSafeTrackerStore.save,
     }
 
 
@@ -101,19 +110,30 @@ class FeedbotTrackerStore(SQLTrackerStore):
         except sa.exc.DBAPIError as error:  # another instance created it at the same time
             logger.info("events index not created here: %s", error)
 
+    async def _database(self, work: Callable[..., T], *args: Any) -> T:
+        """Database work in a worker thread. A database error (a dropped
+        connection) abandons the turn: Rasa's FailSafeTrackerStore would
+        otherwise answer from an empty conversation and keep it in memory,
+        and the customer would be told their survey is over."""
+        try:
+            return await asyncio.to_thread(work, *args)
+        except sa.exc.DBAPIError as error:
+            logger.warning("tracker store failed (%s): the turn is abandoned", error)
+            raise TurnAbandoned(f"tracker store failed: {error}") from error
+
     # Reading ------------------------------------------------------------
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         kept = self._kept.get(sender_id)
         if kept is not None and not kept.lent:
-            last_id = await asyncio.to_thread(self._last_event_id, sender_id)
+            last_id = await self._database(self._last_event_id, sender_id)
             if last_id == kept.last_id:
                 kept.lent = True
                 self._kept.move_to_end(sender_id)
                 return kept.tracker
             logger.info("conversation %s changed in the database; reloading it", sender_id)
         self._kept.pop(sender_id, None)
-        rows = await asyncio.to_thread(self._load_latest_session, sender_id)
+        rows = await self._database(self._load_latest_session, sender_id)
         if not rows or not self.domain:
             if not rows:
                 if len(self._absent) >= self._cache_size:
@@ -160,10 +180,10 @@ class FeedbotTrackerStore(SQLTrackerStore):
         elif was_absent and not tracker.events:
             stored, last_id = 0, None  # the new, empty tracker Rasa just created
         else:  # not one we handed out: count what is stored, as Rasa does
-            stored, last_id = await asyncio.to_thread(self._stored_count, sender_id), None
+            stored, last_id = await self._database(self._stored_count, sender_id), None
         rows = [_row(sender_id, event) for event in events[stored:]]
         if rows or last_id is None:
-            last_id = await asyncio.to_thread(self._insert, sender_id, rows)
+            last_id = await self._database(self._insert, sender_id, rows)
         logger.debug("Tracker with sender_id '%s' stored to database", sender_id)
         self._keep(sender_id, self._as_reloaded(tracker, events, last_id))
 

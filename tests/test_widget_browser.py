@@ -4,13 +4,15 @@ Playwright; no browser download), answered as a customer would."""
 from __future__ import annotations
 
 import functools
+import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
 from feedbot.nps import Category
 from tests.chat import about, follow_up, response_texts
@@ -103,6 +105,50 @@ def test_a_reload_resumes_the_same_conversation(system: System, page: Page) -> N
     expect(page.get_by_test_id("customer-message")).to_have_text(["pretty likely"])
     send(page, "8")
     assert wait_for_bot_messages(page, 4)[-1] == follow_up("delivery", Category.PASSIVE)
+
+
+def test_an_answer_lost_on_the_way_is_read_back_once_and_nothing_is_sent_twice(
+    system: System, page: Page
+) -> None:
+    """The socket breaks after the app stored the customer's "8" and
+    answered it, before the ack and the answer reached the page (the frames
+    are dropped on the way, then the page's socket is closed). The widget
+    connects again and reads the conversation back: the "8" (with its id,
+    so it is not sent again) and its answer, each shown once."""
+    state = {"lost": False}
+    sent: list[dict[str, object]] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            sent.append(json.loads(message))
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            answering = any(f.get("type") == "message" for f in sent)
+            if answering and not state["lost"]:
+                if frame["type"] == "ready":  # the whole answer dropped: now the break
+                    state["lost"] = True
+                    ws.close()
+                return
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/chat$"), route)
+    page.goto(f"{system.base_url}/?touchpoint=delivery")
+    wait_for_bot_messages(page, 2)
+    send(page, "8")
+    answer = wait_for_bot_messages(page, 3)[-1]
+    assert answer == follow_up("delivery", Category.PASSIVE)
+    assert state["lost"]  # the answer came from the history
+    expect(page.get_by_test_id("customer-message")).to_have_text(["8"])
+    page.wait_for_timeout(1500)  # time enough for a resend that should not come
+    assert [f["text"] for f in sent if f["type"] == "message"] == ["8"]
+    assert bot_messages(page)[-1] == answer and len(bot_messages(page)) == 3
 
 
 @pytest.fixture

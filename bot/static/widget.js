@@ -80,11 +80,13 @@
     if (frame.type === "survey") {
       this.surveyId = frame.survey_id;
       sessionStorage.setItem(this.storageKey, frame.survey_id);
-      this.resendPending();
+      this.resendOnReady = true;  // after the history, which says what was stored
     } else if (frame.type === "history") {
       this.log.textContent = "";
       var self = this;
       frame.messages.forEach(function (m, i) {
+        // Stored: not sent again (its answer is in the history, or follows).
+        if (m.id && self.pending[m.id]) delete self.pending[m.id];
         if (m.author === "customer") self.addCustomer(m.text);
         else if (m.author === "agent") self.addAgent(m.text);
         else self.addBot(m.text, i === frame.messages.length - 1 ? m.buttons : []);
@@ -98,6 +100,7 @@
       if (sent) { sent.node.classList.remove("fb-pending"); delete this.pending[frame.id]; }
     } else if (frame.type === "ready") {
       this.setTyping(false);
+      if (this.resendOnReady) { this.resendOnReady = false; this.resendPending(); }
     } else if (frame.type === "error") {
       this.setTyping(false);
       this.addNotice(frame.message);

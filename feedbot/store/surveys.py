@@ -7,6 +7,7 @@ the caller (the edge owns the clock), so the store never reads the clock.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -320,9 +321,25 @@ class SurveyStore:
                     update(Message).where(Message.id == answering).values(awaiting_bot_since=None)
                 )
 
-    async def bot_replies_after(self, survey_id: str, message_id: int) -> list[str]:
+    async def answer_to(
+        self, external_id: str, excluding: Collection[str] = ()
+    ) -> list[str] | None:
+        """What the bot said to the customer's message with this id (but
+        ``excluding``), or None while it waits for the bot (or is not stored)."""
+        async with self._sessions() as session:
+            message = await session.scalar(
+                select(Message).where(Message.external_id == external_id)
+            )
+        if message is None or message.awaiting_bot_since is not None or not message.survey_id:
+            return None
+        return await self.bot_replies_after(message.survey_id, message.id, excluding)
+
+    async def bot_replies_after(
+        self, survey_id: str, message_id: int, excluding: Collection[str] = ()
+    ) -> list[str]:
         """What the bot said after this message of the customer's, up to
-        their next message: the answer to it already stored."""
+        their next message: the answer to it already stored. ``excluding``:
+        what the app itself says meanwhile ("I'll reply as soon as I can")."""
         async with self._sessions() as session:
             rows = list(
                 await session.execute(
@@ -335,7 +352,7 @@ class SurveyStore:
         for author, words in rows:
             if author == Author.CUSTOMER:
                 break
-            if author == Author.BOT:
+            if author == Author.BOT and words not in excluding:
                 said.append(words)
         return said
 

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
@@ -73,10 +75,11 @@ class Widget:
             if frame == "broken":
                 outcome.reconnected += 1
                 history = await self._reconnect()
-                answer = _answer_in(history, text)
+                stored, answer = _answer_in(history, ident)
                 if answer:
                     return answer
-                await self._send(text, ident)
+                if not stored:  # as widget.js: only what the history lacks is sent again
+                    await self._send(text, ident)
                 continue
             assert isinstance(frame, dict)
             if frame["type"] == "error" and frame.get("retry"):  # as widget.js does
@@ -130,18 +133,19 @@ class Widget:
                 await asyncio.sleep(0.5)
 
 
-def _answer_in(history: list[dict[str, str]], text: str) -> list[str]:
-    """The bot's answer to the customer's last saying this, as read back."""
-    said = [i for i, m in enumerate(history) if m["author"] == "customer" and m["text"] == text]
+def _answer_in(history: list[dict[str, str]], ident: str) -> tuple[bool, list[str]]:
+    """Whether the message with this id is stored, as read back, and the
+    bot's answer to it so far."""
+    said = [i for i, m in enumerate(history) if m.get("id") == ident]
     if not said:
-        return []
+        return False, []
     answer = []
-    for m in history[said[-1] + 1 :]:
+    for m in history[said[0] + 1 :]:
         if m["author"] == "customer":
             break
         if m["author"] == "bot" and m["text"] != BOT_WILL_REPLY:
             answer.append(m["text"])
-    return answer
+    return True, answer
 
 
 def score_of(n: int) -> int:
@@ -451,3 +455,29 @@ async def kill_midway(
     survey_ids, outcome = await converse(stack, customers, kill, twilio)
     killed = times["killed"]
     return Run(survey_ids, outcome, times["back"] - killed, time.monotonic() - killed)
+
+
+def terminating_connections(
+    database_url: str, times: int = 3, every: float = 0.7
+) -> Callable[[], Awaitable[None]]:
+    """A fault: every connection to this PostgreSQL database (the app's, the
+    action server's, Rasa's tracker store's) terminated by the server
+    (``pg_terminate_backend``), ``times`` times ``every`` seconds apart.
+    Counts what it terminated in ``.terminated``."""
+    name = make_url(database_url).database
+    admin = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
+    terminated: list[int] = []
+
+    async def fault() -> None:
+        for _ in range(times):
+            with psycopg.connect(admin.replace("+psycopg", ""), autocommit=True) as conn:
+                rows = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                ).fetchall()
+            terminated.append(len(rows))
+            await asyncio.sleep(every)
+
+    fault.terminated = terminated  # type: ignore[attr-defined]
+    return fault
