@@ -73,11 +73,22 @@ class Conversations:
             self._locks[survey_id] = lock
         return lock
 
-    async def start(self, survey: Survey, record_replies: bool = True) -> list[BotMessage]:
+    async def start(
+        self, survey: Survey, record_replies: bool = True, apologise: bool = True
+    ) -> list[BotMessage]:
         """Let the bot open the conversation (greeting and first question).
-        ``record_replies=False`` when the channel records what it delivers (SMS)."""
+        ``record_replies=False`` when the channel records what it delivers
+        (SMS). When Rasa does not answer: an apology for the open widget, or
+        (``apologise=False``) RasaUnavailable for a channel that tries later."""
         async with self._lock(survey.id):
             log.info("survey %s started on %s (%s)", survey.id, survey.channel, survey.touchpoint)
+            if not apologise:
+                replies = await self._rasa.send(
+                    survey.id, START_SURVEY, self._metadata(survey), survey.channel
+                )
+                if record_replies:
+                    await self._store.add_bot_replies(survey.id, _rows(replies), self._clock())
+                return replies
             return await self._forward(survey, START_SURVEY, record_replies)
 
     async def customer_says(

@@ -6,6 +6,7 @@ the one that finds it again uses the running stack's real Rasa."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import socket
@@ -20,14 +21,15 @@ from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from bot.conversations import BOT_WILL_REPLY
-from bot.keys import CONVERSATIONS, RASA, STORE
+from bot.keys import CONVERSATIONS, RASA, SMS_CHANNEL, STORE
 from bot.replay import replay_awaiting
+from bot.sms.scheduler import send_due
 from feedbot.rasa_env import tracker_url
 from feedbot.settings import Settings
 from feedbot.store.database import sync_engine
 from feedbot.store.models import Author, Direction, Message
 from tests.chat import ChatClient, follow_up
-from tests.conftest import settings_for
+from tests.conftest import API_TOKEN, settings_for
 from tests.fake_twilio import FakeTwilio
 from tests.system import System
 
@@ -176,3 +178,29 @@ async def _cut_off_turn_answered(
     assert survey.response is not None and survey.response.score == 9
     said = system.transcript(survey_id)
     assert said[-2:] == [("customer", "9"), ("bot", follow_up("support", "promoter"))]
+
+
+async def test_an_sms_survey_asked_for_while_rasa_is_down_is_texted_once_it_is_back(
+    system: System, fake_twilio: FakeTwilio, apps: tuple[TestClient, TestClient]
+) -> None:
+    """No apology to someone who was never asked anything: the survey waits
+    (scheduled a minute later), and a scheduler round sends its first
+    question once Rasa answers."""
+    lost, back = apps
+    phone = "+447911199001"
+    resp = await lost.post(
+        "/api/surveys",
+        json={"channel": "sms", "phone": phone, "touchpoint": "support"},
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+    )
+    body = await resp.json()
+    assert resp.status == 201, body
+    assert body["status"] == "scheduled"
+    assert "did not answer" in body["reason"]
+    assert fake_twilio.to(phone) == []
+
+    later = datetime.now(UTC) + timedelta(minutes=1, seconds=1)
+    assert await send_due(back.app[STORE], back.app[SMS_CHANNEL], later) == 1
+    texts = await asyncio.to_thread(fake_twilio.wait_for, phone, 2)
+    assert "10" in texts[1]  # the score question
+    assert system.survey(body["survey_id"]).state == "started"

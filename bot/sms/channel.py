@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.conversations import Conversations, CustomerMessageRejected
-from bot.rasa_client import BotMessage
+from bot.rasa_client import BotMessage, RasaUnavailable
 from bot.sms.keywords import Keyword, keyword_of
 from bot.sms.twilio_sender import TwilioSender
 from feedbot.customer_text import MAX_MESSAGE_CHARS
@@ -23,10 +23,13 @@ from feedbot.touchpoints import SmsTexts
 
 log = logging.getLogger(__name__)
 
+# A survey whose first question Rasa could not give is sent again this much later.
+START_AGAIN_AFTER = timedelta(minutes=1)
+
 
 @dataclass(frozen=True)
 class StartResult:
-    status: str  # sent, suppressed, failed
+    status: str  # sent, suppressed, failed, scheduled (the bot did not answer: later)
     reason: str | None = None
 
 
@@ -55,7 +58,14 @@ class SmsChannel:
             reason = "opted out before the survey was sent"
             await self._store.suppress(survey.id, reason)
             return StartResult("suppressed", reason)
-        replies = await self._conversations.start(survey, record_replies=False)
+        try:
+            replies = await self._conversations.start(survey, record_replies=False, apologise=False)
+        except RasaUnavailable as exc:
+            # Nothing was texted: the scheduler tries again in a minute.
+            reason = "the bot did not answer; tried again shortly"
+            log.warning("survey %s: %s (%s)", survey.id, reason, exc)
+            await self._store.schedule(survey.id, self._clock() + START_AGAIN_AFTER, reason)
+            return StartResult("scheduled", reason)
         error = await self._deliver(phone, replies, survey.id)
         if error:
             await self._store.finish(survey.id, SurveyState.FAILED, self._clock(), reason=error)
