@@ -2,11 +2,11 @@
 fails, sent later in order, and sent once even when a try's outcome is
 unknown. The real `twilio` library talks to the fake Twilio; the store is a
 fresh SQLite database of its own (the shared stack's scheduler would
-otherwise send these texts itself)."""
+otherwise send these texts itself), and so is the fake Twilio."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -29,7 +29,13 @@ _numbers = count(1)
 
 
 def new_number() -> str:
-    return f"+4479112{next(_numbers):05d}"
+    return f"+4479119{next(_numbers):05d}"
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """A fake Twilio of these tests' own: they tell it to fail."""
+    yield FakeTwilio().start()
 
 
 @dataclass

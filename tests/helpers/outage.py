@@ -399,6 +399,11 @@ async def converse(
         raise
     if fault is not None:
         await asyncio.sleep(0.3)  # turns under way
+        if twilio is not None:  # and half the first texts taken, their turns running
+            for _ in range(600):  # 30 s at most
+                if outcome.texts_taken >= customers // 2:
+                    break
+                await asyncio.sleep(0.05)
         await fault()
     survey_ids = await asyncio.wait_for(asyncio.gather(*tasks), timeout=600)
     if twilio is not None:  # texts after the last answer (the offer of a person) may wait
