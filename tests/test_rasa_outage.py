@@ -25,7 +25,7 @@ from bot.keys import CONVERSATIONS, RASA, SMS_CHANNEL, STORE
 from bot.replay import replay_awaiting
 from bot.sms.scheduler import send_due
 from feedbot.rasa_env import tracker_url
-from feedbot.settings import Settings
+from feedbot.settings import Settings, SettingsError
 from feedbot.store.database import sync_engine
 from feedbot.store.models import Author, Direction, Message
 from tests.chat import ChatClient, follow_up
@@ -204,3 +204,12 @@ async def test_an_sms_survey_asked_for_while_rasa_is_down_is_texted_once_it_is_b
     texts = await asyncio.to_thread(fake_twilio.wait_for, phone, 2)
     assert "10" in texts[1]  # the score question
     assert system.survey(body["survey_id"]).state == "started"
+
+
+def test_a_claim_shorter_than_rasas_timeout_is_refused_at_start() -> None:
+    """Another instance would take over turns still waiting for Rasa."""
+    with pytest.raises(SettingsError, match=r"FEEDBOT_CLAIM_SECONDS \(30\) must be longer"):
+        Settings.from_env({"RASA_TIMEOUT_SECONDS": "30", "FEEDBOT_CLAIM_SECONDS": "30"})
+    settings = Settings.from_env({"RASA_TIMEOUT_SECONDS": "20", "FEEDBOT_CLAIM_SECONDS": "45"})
+    assert settings.claim == timedelta(seconds=45)
+    assert Settings.from_env({}).claim == timedelta(minutes=2)
