@@ -82,14 +82,7 @@ class Conversations:
         (``apologise=False``) RasaUnavailable for a channel that tries later."""
         async with self._lock(survey.id):
             log.info("survey %s started on %s (%s)", survey.id, survey.channel, survey.touchpoint)
-            if not apologise:
-                replies = await self._rasa.send(
-                    survey.id, START_SURVEY, self._metadata(survey), survey.channel
-                )
-                if record_replies:
-                    await self._store.add_bot_replies(survey.id, _rows(replies), self._clock())
-                return replies
-            return await self._forward(survey, START_SURVEY, record_replies)
+            return await self._forward(survey, START_SURVEY, record_replies, apologise)
 
     async def customer_says(
         self,
@@ -363,11 +356,16 @@ class Conversations:
             "now": self._clock().isoformat(),
         }
 
-    async def _forward(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:
-        """Rasa's replies to this text (the survey's start), or an apology."""
+    async def _forward(
+        self, survey: Survey, text: str, record_replies: bool, apologise: bool = True
+    ) -> list[BotMessage]:
+        """Rasa's replies to this text (the survey's start), or an apology
+        (or, ``apologise=False``, RasaUnavailable)."""
         try:
             replies = await self._rasa.send(survey.id, text, self._metadata(survey), survey.channel)
         except RasaUnavailable as exc:
+            if not apologise:
+                raise
             # The customer's words are already stored; say so rather than fail.
             log.error("survey %s: Rasa did not answer: %s", survey.id, exc)
             replies = [BotMessage(text=RASA_DOWN_APOLOGY)]
