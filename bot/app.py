@@ -11,6 +11,7 @@ import aiohttp
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import (
     agent_api,
@@ -50,6 +51,9 @@ from bot.keys import (
 )
 from bot.limits import LIMITS, Limits, counter_for, limit_guessing
 from bot.live_events import live_events
+from bot.owner_alerts import OwnerAlerts
+from bot.owner_news import OWNER_NEWS, OwnerNews, owner_news_loop
+from bot.owner_post import Mailer, OwnerPost, Slack, SmtpServer
 from bot.rasa_client import RasaClient
 from bot.security import same_origin_only, security_headers
 from bot.sms import webhooks
@@ -64,6 +68,7 @@ from feedbot.store.audit import AuditLog
 from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.opt_outs import OptOutStore
+from feedbot.store.owner_outbox import OwnerOutbox
 from feedbot.store.rasa_tracker import RasaTracker
 from feedbot.store.sms_inbox import SmsInbox
 from feedbot.store.sms_outbox import SmsOutbox
@@ -117,6 +122,7 @@ def create_app(
     app.cleanup_ctx.append(background_tasks)  # after _resources: closed before them
     if run_scheduler:
         app.cleanup_ctx.append(scheduler)
+        app.cleanup_ctx.append(owner_news_loop)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -158,6 +164,37 @@ class RasaLockReleaser:
         await self._client.aclose()
 
 
+def _owner_news(
+    app: web.Application, engine: AsyncEngine, http: aiohttp.ClientSession
+) -> OwnerNews:
+    """Owners' alerts and digests, and the e-mail and Slack that carry them."""
+    settings, config = app[SETTINGS], app[SURVEY_CONFIG]
+    mailer = (
+        Mailer(SmtpServer.from_url(settings.smtp_url), settings.mail_from or "")
+        if settings.smtp_url
+        else None
+    )
+    outbox = OwnerOutbox(engine, claim=settings.claim)
+    alerts = OwnerAlerts(
+        app[STORE],
+        app[HANDOFFS],
+        outbox,
+        config,
+        app[CLOCK],
+        base_url=settings.public_base_url,
+        mails=mailer is not None,
+        region=settings.default_region,
+    )
+    unreachable = [o.email for o in config.owners if not alerts.reachable(o)]
+    if unreachable:
+        log.warning(
+            "owners with no way to reach them (set SMTP_URL, or give them a slack_webhook_url): %s",
+            ", ".join(unreachable),
+        )
+    post = OwnerPost(outbox, config.owner, mailer, Slack(http), app[CLOCK])
+    return OwnerNews(alerts, post, app[CLOCK])
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = async_engine(settings.database_url)
@@ -179,6 +216,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         release_lock=lock_releaser,
     )
     tracker = RasaTracker(rasa_env.tracker_url(settings, settings.var_dir))
+    app[OWNER_NEWS] = _owner_news(app, engine, http)
     app[CONVERSATIONS] = Conversations(
         app[STORE],
         app[RASA],
@@ -188,6 +226,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         events=app[HANDOFF_EVENTS],
         tracker=tracker,
         hold=settings.claim,
+        on_ended=app[OWNER_NEWS].kick,
     )
     app[OPT_OUTS] = OptOutStore(engine)
     try:

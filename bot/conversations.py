@@ -50,11 +50,13 @@ class Conversations:
         events: HandoffEvents | None = None,
         tracker: RasaTracker | None = None,
         hold: timedelta = timedelta(minutes=2),
+        on_ended: Callable[[str], None] | None = None,
     ) -> None:
         """``tracker``: Rasa's, to find a turn that was cut off (without it,
         such a message is sent to Rasa again). ``hold``: how long a turn holds
         its customer's message before a scheduler round (of any instance)
-        takes it over; longer than Rasa's timeout."""
+        takes it over; longer than Rasa's timeout. ``on_ended``: told the
+        survey's id after a turn that ended it (owners' alerts)."""
         self._store = store
         self._rasa = rasa
         self._clock = clock
@@ -63,6 +65,7 @@ class Conversations:
         self._events = events or HandoffEvents()
         self._tracker = tracker
         self._hold = hold
+        self._on_ended = on_ended or (lambda _survey_id: None)
         # One turn at a time per survey keeps the transcript in order.
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
@@ -303,8 +306,11 @@ class Conversations:
             self._events.publish(
                 {"event": "opened", "handoff_id": opened.id, "urgency": opened.urgency}
             )
-            return []
-        return await self._offer_if_severe(done, record_replies)
+            offer = []
+        else:
+            offer = await self._offer_if_severe(done, record_replies)
+        self._on_ended(survey.id)  # after the offer: the alert says a person was offered
+        return offer
 
     async def _offer_if_severe(self, survey: Survey, record_replies: bool) -> list[BotMessage]:
         """Once a severe detractor's survey is done, offer them a person (once).

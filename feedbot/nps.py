@@ -14,11 +14,15 @@ class Category(StrEnum):
     PROMOTER = "promoter"
 
 
+# The highest score that detracts.
+DETRACTOR_AT_MOST = 6
+
+
 def category_of(score: int) -> Category:
     """0–6 detract, 7–8 are passive, 9–10 promote (the standard NPS bands)."""
     if not 0 <= score <= 10:
         raise ValueError(f"an NPS score is 0–10, not {score}")
-    if score <= 6:
+    if score <= DETRACTOR_AT_MOST:
         return Category.DETRACTOR
     if score <= 8:
         return Category.PASSIVE

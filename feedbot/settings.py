@@ -84,6 +84,11 @@ class Settings:
     # id (FEEDBOT_PRIVACY_KEY); unset: derived from DATABASE_URL, which anyone
     # who can read the database may know, so set it in production.
     privacy_key: str | None = None
+    # Owners' alerts and digests by e-mail (docs/closing-the-loop.md):
+    # smtp://user:pass@host:587 (STARTTLS; required when a password is given)
+    # or smtps://user:pass@host:465 (TLS from the start). Unset: no e-mail.
+    smtp_url: str | None = None
+    mail_from: str | None = None  # FEEDBOT_MAIL_FROM, e.g. Feedbot <feedback@example.com>
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -133,6 +138,8 @@ class Settings:
             ),
             retention_days=_int(env, "FEEDBOT_RETENTION_DAYS", 0) or None,
             privacy_key=env.get("FEEDBOT_PRIVACY_KEY") or None,
+            smtp_url=env.get("SMTP_URL") or None,
+            mail_from=env.get("FEEDBOT_MAIL_FROM") or None,
         ).checked()
 
     @property
@@ -182,6 +189,15 @@ class Settings:
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError(
                 f"REDIS_URL must start with redis:// or rediss://, not {self.redis_url!r}"
+            )
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            raise SettingsError(
+                "SMTP_URL must look like smtp://user:password@host:587 (STARTTLS) or "
+                f"smtps://user:password@host:465, not {self.smtp_url.split('@')[-1]!r}"
+            )
+        if self.smtp_url and not self.mail_from:
+            raise SettingsError(
+                "SMTP_URL is set: set FEEDBOT_MAIL_FROM too, the address owners' e-mail comes from"
             )
         if self.webhook_urls and not self.webhook_secret:
             raise SettingsError(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from feedbot.handoff_rules import HandoffConfig
 from feedbot.nps import Category
+from feedbot.owners import Owner
 from feedbot.validation import describe, time_zone_name
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -110,6 +111,8 @@ class SurveyConfig(BaseModel):
     sms: SmsTexts = Field(default_factory=SmsTexts)
     contact_rules: ContactRules = Field(default_factory=ContactRules)
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
+    # Who hears about the answers of their scope (feedbot.owners).
+    owners: list[Owner] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_references(self) -> SurveyConfig:
@@ -123,7 +126,32 @@ class SurveyConfig(BaseModel):
             raise ValueError(
                 f"default_touchpoint {self.default_touchpoint!r} is not one of the touchpoints"
             )
+        self._check_owners()
         return self
+
+    def _check_owners(self) -> None:
+        emails: set[str] = set()
+        for place, owner in enumerate(self.owners):
+            where = f"owners.{place}"
+            if owner.email in emails:
+                raise ValueError(f"{where}: {owner.email} is listed twice")
+            emails.add(owner.email)
+            for touchpoint in owner.touchpoints or []:
+                if self.touchpoint(touchpoint) is None:
+                    known = ", ".join(t.id for t in self.touchpoints)
+                    raise ValueError(
+                        f"{where}.touchpoints: {touchpoint!r} is not a touchpoint (known: {known})"
+                    )
+            for location in owner.locations or []:
+                if not self.accepts_location(location):
+                    raise ValueError(f"{where}.locations: {location!r} is not a listed location")
+
+    def owner(self, email: str) -> Owner | None:
+        return next((o for o in self.owners if o.email == email.strip().lower()), None)
+
+    def owner_zone(self, owner: Owner) -> str:
+        """The owner's time zone: their own, or the contact rules' default."""
+        return owner.time_zone or self.contact_rules.default_time_zone
 
     def touchpoint(self, touchpoint_id: str) -> Touchpoint | None:
         return next((t for t in self.touchpoints if t.id == touchpoint_id), None)

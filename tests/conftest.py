@@ -9,6 +9,7 @@ from playwright.sync_api import Browser, sync_playwright
 from feedbot.settings import PROJECT_ROOT, Settings
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 from tests.helpers.config import touchpoints_for_tests
+from tests.helpers.mail import RestartableSmtp
 from tests.system import System, running_system
 
 API_TOKEN = "test-api-token"
@@ -26,11 +27,23 @@ def fake_twilio() -> FakeTwilio:
 
 
 @pytest.fixture(scope="session")
-def system(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> Iterator[System]:
+def owner_smtp() -> Iterator[RestartableSmtp]:
+    """The owners' mail server (aiosmtpd) the session's app sends alerts to."""
+    server = RestartableSmtp().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def system(
+    tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio, owner_smtp: RestartableSmtp
+) -> Iterator[System]:
     """Rasa, the action server and the app, started once for the session."""
     workdir = tmp_path_factory.mktemp("system")
     env = {
-        "FEEDBOT_TOUCHPOINTS": str(touchpoints_for_tests(workdir)),
+        "FEEDBOT_TOUCHPOINTS": str(touchpoints_for_tests(workdir, with_owners=True)),
+        "SMTP_URL": f"smtp://127.0.0.1:{owner_smtp.port}",
+        "FEEDBOT_MAIL_FROM": "Feedbot <feedbot@example.com>",
         "FEEDBOT_API_TOKEN": API_TOKEN,
         "FEEDBOT_AGENT_TOKEN": AGENT_TOKEN,
         "FEEDBOT_ANALYST_TOKEN": ANALYST_TOKEN,

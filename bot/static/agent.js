@@ -133,4 +133,7 @@
     else loadQueue();
   });
   loadQueue();
+  // A link to one hand-off (an owner's alert): /agent#handoff=<id>
+  var linked = /^#handoff=([\w-]+)$/.exec(window.location.hash);
+  if (linked) open(linked[1]);
 })();

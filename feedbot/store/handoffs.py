@@ -100,6 +100,16 @@ class HandoffStore:
                 select(Handoff).where(Handoff.survey_id == survey_id, Handoff.state.in_(OPEN))
             )
 
+    async def latest_for_survey(self, survey_id: str) -> Handoff | None:
+        """The survey's most recent hand-off in any state (offered, declined…)."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Handoff)
+                .where(Handoff.survey_id == survey_id)
+                .order_by(Handoff.created_at.desc())
+                .limit(1)
+            )
+
     async def current_for_survey(self, survey_id: str) -> Handoff | None:
         """The survey's hand-off that expects the customer's next words, if any
         (one query for every customer message)."""

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -148,6 +149,10 @@ class Survey(Base):
     # When its words and identifiers were removed (the retention period,
     # feedbot.privacy); its figures stay.
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "due" from the moment a detractor's survey ends (set in the same update
+    # as its ending) until its owners' alerts are queued (bot.owner_alerts);
+    # None otherwise.
+    alert_state: Mapped[str | None] = mapped_column(String(8), index=True)
 
     response: Mapped[Response | None] = relationship(back_populates="survey", lazy="raise")
     messages: Mapped[list[Message]] = relationship(
@@ -400,3 +405,58 @@ class InboundSms(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class OwnerAlert(Base):
+    """One detractor's answer for one owner (touchpoints.yml ``owners:``):
+    queued when the answer is complete, and told in a batch (``batch``: the
+    owner's message that carried it, None while it waits)."""
+
+    __tablename__ = "owner_alerts"
+    __table_args__ = (
+        UniqueConstraint("owner", "survey_id"),
+        Index("ix_owner_alerts_batch", "owner", "batch"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(254))  # the owner's e-mail address
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    batch: Mapped[str | None] = mapped_column(String(36))
+
+
+class OwnerMessage(Base):
+    """An e-mail or Slack message to an owner (an alert batch, a digest): the
+    outbox. Stored with its whole text before it is sent, taken "sending" by
+    one instance, retried with backoff, "sent" or "failed" in the end.
+    ``dedupe_key`` makes a digest once per owner, period and channel."""
+
+    __tablename__ = "owner_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(254), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # alert, digest
+    channel: Mapped[str] = mapped_column(String(8))  # email, slack
+    batch: Mapped[str | None] = mapped_column(String(36), index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # sending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OwnerClock(Base):
+    """When an owner may next get a message of a kind (alerts: one per 5
+    minutes); moved on by a conditional update, so one instance wins."""
+
+    __tablename__ = "owner_clocks"
+
+    owner: Mapped[str] = mapped_column(String(254), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -11,12 +11,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload, selectinload
 
-from feedbot.nps import category_of
+from feedbot.nps import DETRACTOR_AT_MOST, category_of
 from feedbot.store.database import claim_each
 from feedbot.store.models import (
     Author,
@@ -28,6 +28,10 @@ from feedbot.store.models import (
     SurveyState,
 )
 from feedbot.store.report_facts import theme_facts_update
+
+# Survey.alert_state of a detractor's survey that ended, until its owners'
+# alerts are queued.
+ALERT_DUE = "due"
 
 
 def new_survey_id() -> str:
@@ -167,6 +171,8 @@ class SurveyStore:
             survey.state_reason = reason
             if state == SurveyState.COMPLETED:
                 survey.completed_at = at
+            if survey.score is not None and survey.score <= DETRACTOR_AT_MOST:
+                survey.alert_state = ALERT_DUE  # its owners hear of it (bot.owner_alerts)
 
     async def add_message(
         self,
@@ -462,7 +468,9 @@ class SurveyStore:
                 update(Survey)
                 .where(Survey.state == SurveyState.STARTED, Survey.sent_at < sent_before)
                 .values(
-                    state=SurveyState.EXPIRED, state_reason=f"no answer by {at:%Y-%m-%d %H:%M} UTC"
+                    state=SurveyState.EXPIRED,
+                    state_reason=f"no answer by {at:%Y-%m-%d %H:%M} UTC",
+                    alert_state=case((Survey.score <= DETRACTOR_AT_MOST, ALERT_DUE), else_=None),
                 )
             )
             return result.rowcount or 0
