@@ -451,12 +451,13 @@ class OwnerMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class OwnerClock(Base):
-    """When an owner may next get a message of a kind (alerts: one per 5
-    minutes); moved on by a conditional update, so one instance wins."""
+class TurnClock(Base):
+    """When someone may next get a message of a kind: an owner's alerts (one
+    per 5 minutes), a customer's "you said, we did" (one per 30 days).
+    Moved on by a conditional update, so one instance wins."""
 
-    __tablename__ = "owner_clocks"
+    __tablename__ = "turn_clocks"
 
-    owner: Mapped[str] = mapped_column(String(254), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(254), primary_key=True)  # an e-mail, a number
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     next_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -17,20 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from feedbot.store.database import claim_each
-from feedbot.store.models import OwnerAlert, OwnerClock, OwnerMessage, Survey
+from feedbot.store.models import OwnerAlert, OwnerMessage, Survey
 from feedbot.store.surveys import ALERT_DUE
+from feedbot.store.turn_clocks import ensure_clock, next_turn, take_turn
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 ALERT = "alert"
 DIGEST = "digest"
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class _Lost(Exception):
@@ -113,8 +113,7 @@ class OwnerOutbox:
     async def next_turn(self, owner: str, kind: str) -> datetime:
         """When the owner may next get a message of this kind."""
         async with self._sessions() as session:
-            clock = await session.get(OwnerClock, (owner, kind))
-        return clock.next_at if clock is not None else _EPOCH
+            return await next_turn(session, owner, kind)
 
     async def commit_batch(
         self,
@@ -127,19 +126,10 @@ class OwnerOutbox:
     ) -> bool:
         """Store a batch's messages and mark its alerts told, if the owner's
         turn has come and no other round took these alerts; else nothing."""
-        await self._ensure_clock(owner, ALERT)
+        await ensure_clock(self._sessions, owner, ALERT)
         try:
             async with self._sessions.begin() as session:
-                turn = await session.execute(
-                    update(OwnerClock)
-                    .where(
-                        OwnerClock.owner == owner,
-                        OwnerClock.kind == ALERT,
-                        OwnerClock.next_at <= now,
-                    )
-                    .values(next_at=now + gap)
-                )
-                if not turn.rowcount:
+                if not await take_turn(session, owner, ALERT, now, gap):
                     raise _Lost
                 marked = await session.execute(
                     update(OwnerAlert)
@@ -152,16 +142,6 @@ class OwnerOutbox:
         except _Lost:  # rolled back
             return False
         return True
-
-    async def _ensure_clock(self, owner: str, kind: str) -> None:
-        async with self._sessions() as session:
-            if await session.get(OwnerClock, (owner, kind)) is not None:
-                return
-        try:
-            async with self._sessions.begin() as session:
-                session.add(OwnerClock(owner=owner, kind=kind, next_at=_EPOCH))
-        except IntegrityError:
-            pass  # another round made it
 
     async def batch_of(self, survey_id: str, owner: str) -> str | None:
         async with self._sessions() as session:

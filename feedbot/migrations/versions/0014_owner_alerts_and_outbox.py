@@ -1,4 +1,4 @@
-"""owners: alerts waiting for a batch, an e-mail/Slack outbox, and surveys' alert state
+"""owners: alerts waiting for a batch, an e-mail/Slack outbox, turn clocks, surveys' alert state
 
 Revision ID: 0014
 Revises: 0013
@@ -56,15 +56,15 @@ def upgrade() -> None:
     op.create_index("ix_owner_alerts_batch", "owner_alerts", ["owner", "batch"])
     op.create_index("ix_owner_alerts_survey_id", "owner_alerts", ["survey_id"])
     op.create_table(
-        "owner_clocks",
-        sa.Column("owner", sa.String(length=254), primary_key=True),
+        "turn_clocks",
+        sa.Column("subject", sa.String(length=254), primary_key=True),
         sa.Column("kind", sa.String(length=16), primary_key=True),
         sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("owner_clocks")
+    op.drop_table("turn_clocks")
     op.drop_index("ix_owner_alerts_survey_id", table_name="owner_alerts")
     op.drop_index("ix_owner_alerts_batch", table_name="owner_alerts")
     op.drop_table("owner_alerts")
