@@ -52,6 +52,7 @@ from bot.keys import (
 from bot.limits import LIMITS, Limits, counter_for, limit_guessing
 from bot.live_events import live_events
 from bot.owner_alerts import OwnerAlerts
+from bot.owner_digests import OwnerDigests
 from bot.owner_news import OWNER_NEWS, OwnerNews, owner_news_loop
 from bot.owner_post import Mailer, OwnerPost, Slack, SmtpServer
 from bot.rasa_client import RasaClient
@@ -192,7 +193,16 @@ def _owner_news(
             ", ".join(unreachable),
         )
     post = OwnerPost(outbox, config.owner, mailer, Slack(http), app[CLOCK])
-    return OwnerNews(alerts, post, app[CLOCK])
+    digests = OwnerDigests(
+        outbox,
+        config,
+        lambda: app[READ_ENGINE],
+        app[CLOCK],
+        base_url=settings.public_base_url,
+        mails=mailer is not None,
+        region=settings.default_region,
+    )
+    return OwnerNews(alerts, post, app[CLOCK], digests=digests)
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -847,6 +847,12 @@ def rasa_server(
     raise SystemExit(subprocess.call(command, cwd=PROJECT_ROOT, env=rasa_env.rasa_environment()))
 
 
+# Sub-commands kept in their own modules (they import this one's helpers).
+from commands.closing_loop import digest_app  # noqa: E402
+
+app.add_typer(digest_app, name="digest")
+
+
 def main() -> None:
     app()
 

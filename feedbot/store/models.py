@@ -71,6 +71,7 @@ class Author(StrEnum):
     CUSTOMER = "customer"
     BOT = "bot"
     AGENT = "agent"  # a person answering a hand-off
+    TEAM = "team"  # the company's own message: "you said, we did" (an improvement)
 
 
 # Indexes that reports read (analytics.report; made by migration 0004): the
@@ -461,3 +462,44 @@ class TurnClock(Base):
     subject: Mapped[str] = mapped_column(String(254), primary_key=True)  # an e-mail, a number
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Improvement(Base):
+    """A change made because of what customers said ("you said, we did"):
+    logged by an analyst or admin, told to the customers who raised it."""
+
+    __tablename__ = "improvements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(32), index=True)
+    touchpoint: Mapped[str | None] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)  # what customers are told
+    lookback_days: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ImprovementNotice(Base):
+    """One customer told of one improvement: the outbox of "you said, we
+    did". ``queued`` until a round takes it (``sending``), then ``sent`` (a
+    text stored in the SMS outbox, or a signed webhook delivered), or
+    ``skipped`` with why (opted out since, told of another within 30 days)."""
+
+    __tablename__ = "improvement_notices"
+    __table_args__ = (UniqueConstraint("improvement_id", "customer_ref", "channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    improvement_id: Mapped[str] = mapped_column(ForeignKey("improvements.id"), index=True)
+    # The survey whose answer raised the theme: the message joins its transcript.
+    survey_id: Mapped[str] = mapped_column(ForeignKey("surveys.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))  # sms, web
+    customer_ref: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    why: Mapped[str | None] = mapped_column(Text)  # skipped: why; failed tries: the last error
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -168,10 +168,20 @@ class OwnerOutbox:
             return False
         return True
 
-    async def add(self, owner: str, kind: str, drafts: Sequence[Draft], at: datetime) -> None:
-        """Messages sent whenever asked (``feedbot digest send``)."""
+    async def has_key(self, dedupe_key: str) -> bool:
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(OwnerMessage.id).where(OwnerMessage.dedupe_key == dedupe_key)
+            )
+        return found is not None
+
+    async def add_sent(self, owner: str, kind: str, draft: Draft, at: datetime) -> None:
+        """A message sent outside the outbox (``feedbot digest send``), recorded."""
+        message = _message(owner, kind, draft, at)
+        message.status, message.sent_at, message.attempts = SENT, at, 1
+        message.next_attempt_at = None
         async with self._sessions.begin() as session:
-            session.add_all(_message(owner, kind, d, at) for d in drafts)
+            session.add(message)
 
     # --- sending ---
 

@@ -1,0 +1,116 @@
+"""`feedbot digest` and `feedbot improvement`: owners' digests and "you
+said, we did" from the command line (docs/closing-the-loop.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from commands.cli import _settings, err, error
+from feedbot.owners import DigestEvery, Owner
+from feedbot.settings import Settings
+from feedbot.touchpoints import SurveyConfig, load_survey_config
+
+digest_app = typer.Typer(
+    help="Owners' digests (touchpoints.yml owners:): see one, or send one now.",
+    no_args_is_help=True,
+)
+
+OwnerOption = Annotated[
+    str, typer.Option("--owner", help="The owner's e-mail, as in touchpoints.yml owners:.")
+]
+PeriodOption = Annotated[
+    DigestEvery | None,
+    typer.Option(
+        "--period", help="daily (yesterday) or weekly (last Monday to Sunday); default: theirs."
+    ),
+]
+
+
+def _owner(config: SurveyConfig, email: str) -> Owner:
+    owner = config.owner(email)
+    if owner is None:
+        listed = ", ".join(o.email for o in config.owners) or "none are listed"
+        error(f"{email} is not an owner in the touchpoint file (owners: {listed}).")
+        raise typer.Exit(2)
+    return owner
+
+
+def _rendered(
+    settings: Settings, owner_email: str, period: DigestEvery | None
+) -> tuple[Owner, str, str, str, str]:
+    """(owner, period key, subject, text, HTML) of the owner's digest now."""
+    from analytics.digest import build_digest, period_before, render_digest
+    from feedbot.store.database import sync_engine
+
+    config = load_survey_config(settings.touchpoints_file)
+    owner = _owner(config, owner_email)
+    every = period or (owner.digest if owner.digest is not DigestEvery.NONE else DigestEvery.WEEKLY)
+    if every is DigestEvery.NONE:
+        error("--period is daily or weekly.")
+        raise typer.Exit(2)
+    now = datetime.now(UTC)
+    local_day = now.astimezone(ZoneInfo(config.owner_zone(owner))).date()
+    chosen = period_before(every, local_day)
+    engine = sync_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            digest = build_digest(conn, owner, config, chosen, now, region=settings.default_region)
+    finally:
+        engine.dispose()
+    subject, text, html = render_digest(digest, settings.public_base_url)
+    return owner, chosen.key, subject, text, html
+
+
+@digest_app.command("preview")
+def digest_preview(
+    owner: OwnerOption,
+    period: PeriodOption = None,
+    html: Annotated[bool, typer.Option("--html", help="Print the HTML part instead.")] = False,
+) -> None:
+    """Print the digest the owner would get now (the plain-text part, or
+    --html), without sending it."""
+    _, _, subject, text, page = _rendered(_settings(), owner, period)
+    sys.stdout.write(page if html else f"Subject: {subject}\n\n{text}")
+
+
+@digest_app.command("send")
+def digest_send(owner: OwnerOption, period: PeriodOption = None) -> None:
+    """Send the owner's digest now, through SMTP_URL, and record it."""
+    from bot.owner_post import EMAIL, Mailer, NotSent, SmtpServer
+    from feedbot.store.database import async_engine
+    from feedbot.store.owner_outbox import DIGEST, Draft, OwnerOutbox
+
+    settings = _settings()
+    if not settings.smtp_url:
+        error("SMTP_URL is not set: there is no mail server to send through (.env.example).")
+        raise typer.Exit(2)
+    found, key, subject, text, html = _rendered(settings, owner, period)
+
+    async def send() -> None:
+        mailer = Mailer(SmtpServer.from_url(settings.smtp_url or ""), settings.mail_from or "")
+        await mailer.send(found.email, subject, text, html)
+        engine = async_engine(settings.database_url)
+        try:
+            outbox = OwnerOutbox(engine)
+            now = datetime.now(UTC)
+            await outbox.add_sent(found.email, DIGEST, Draft(EMAIL, subject, text, html), now)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(send())
+    except NotSent as exc:
+        error(f"The digest was not sent: {exc}")
+        raise typer.Exit(1) from None
+    err.print(f"Sent {subject!r} to {found.email} ({key}).")
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
