@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
 from analytics.handoffs import handoff_summary
+from analytics.improvements import improvement_rows
 from analytics.query import Dimension, Interval, Scope
 from feedbot.nps import NpsEstimate, nps_difference
 from feedbot.store.models import ResponseTheme, Survey, SurveyState
@@ -379,7 +380,10 @@ def build_report(
     *,
     interval: Interval = Interval.WEEK,
     min_sample: int = DEFAULT_MIN_SAMPLE,
+    today: date | None = None,
 ) -> dict[str, Any]:
+    """``today``: the day improvements' effects are measured to (default:
+    today, UTC)."""
     daily = daily_counts(conn, scope)
     fine_themes = theme_counts(conn, scope)
     group_key, touchpoint_key = _pick(by), _pick((Dimension.TOUCHPOINT,))
@@ -426,4 +430,11 @@ def build_report(
         "interval": interval.value,
         "trend": trend(daily, interval, min_sample),
         "handoffs": handoff_summary(conn, scope),
+        # "You said, we did" in the scope, and whether each worked (its own
+        # windows, whatever the report's period).
+        "improvements": improvement_rows(
+            conn,
+            replace(scope, since=None, until=None),
+            today or datetime.now(UTC).date(),
+        ),
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import aiohttp_jinja2
 import jinja2
+import yaml
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +20,7 @@ from bot import (
     dashboard,
     handoff_events,
     health,
+    improvements_api,
     pages,
     privacy_api,
     surveys_api,
@@ -29,6 +31,11 @@ from bot.conversations import Conversations
 from bot.errors import error_middleware
 from bot.handoff_events import HandoffEvents
 from bot.handoff_webhooks import HandoffWebhooks
+from bot.improvement_notices import (
+    IMPROVEMENT_NOTICES,
+    ImprovementNotices,
+    improvement_notices_loop,
+)
 from bot.keys import (
     AUDIT,
     CLOCK,
@@ -36,6 +43,7 @@ from bot.keys import (
     HANDOFF_EVENTS,
     HANDOFFS,
     HTTP,
+    IMPROVEMENTS,
     LIVE_CHATS,
     LIVE_EVENTS,
     OPT_OUTS,
@@ -47,6 +55,7 @@ from bot.keys import (
     SMS_INBOX,
     STORE,
     SURVEY_CONFIG,
+    THEME_NAMES,
     WEBHOOKS,
 )
 from bot.limits import LIMITS, Limits, counter_for, limit_guessing
@@ -68,6 +77,7 @@ from feedbot.store.accounts import Sessions
 from feedbot.store.audit import AuditLog
 from feedbot.store.database import async_engine, sync_engine
 from feedbot.store.handoffs import HandoffStore
+from feedbot.store.improvements import ImprovementStore
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.owner_outbox import OwnerOutbox
 from feedbot.store.rasa_tracker import RasaTracker
@@ -83,6 +93,17 @@ log = logging.getLogger(__name__)
 # No request Feedbot takes comes near this (a survey, a reply of at most 2,000
 # characters, a Twilio webhook); a larger body gets 413 before it is read.
 MAX_REQUEST_BYTES = 64 * 1024
+
+
+def theme_names(themes_file: Path) -> frozenset[str]:
+    """The themes of themes.yml, read without loading spaCy (the app tags
+    nothing itself; the file is checked in full by the commands at start)."""
+    try:
+        raw = yaml.safe_load(themes_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return frozenset()
+    themes = raw.get("themes") if isinstance(raw, dict) else None
+    return frozenset(themes) if isinstance(themes, dict) else frozenset()
 
 
 def utc_now() -> datetime:
@@ -105,6 +126,7 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
+    app[THEME_NAMES] = theme_names(settings.themes_file)
     app[CLOCK] = clock
     app[LIVE_CHATS] = {}
     app[LIVE_EVENTS] = live_events(
@@ -124,6 +146,7 @@ def create_app(
     if run_scheduler:
         app.cleanup_ctx.append(scheduler)
         app.cleanup_ctx.append(owner_news_loop)
+        app.cleanup_ctx.append(improvement_notices_loop)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -137,6 +160,7 @@ def create_app(
     app.add_routes(dashboard.routes)
     app.add_routes(agent_api.routes)
     app.add_routes(privacy_api.routes)
+    app.add_routes(improvements_api.routes)
     app.add_routes(webhooks.routes)
     app.router.add_static("/static", HERE / "static", name="static", append_version=True)
     return app
@@ -239,6 +263,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         on_ended=app[OWNER_NEWS].kick,
     )
     app[OPT_OUTS] = OptOutStore(engine)
+    app[IMPROVEMENTS] = ImprovementStore(engine, claim=settings.claim)
     try:
         sender = TwilioSender(
             settings, SmsOutbox(engine, claim=settings.claim), app[OPT_OUTS], app[CLOCK]
@@ -255,6 +280,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             app[SURVEY_CONFIG].sms,
             app[CLOCK],
             handoffs=app[HANDOFFS],
+            improvements=app[IMPROVEMENTS],
         )
         if sender
         else None
@@ -272,6 +298,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[HANDOFF_EVENTS].also_send_to(webhooks.notify)
         log.info("hand-off events go to %d webhook URL(s)", len(settings.webhook_urls))
     app[WEBHOOKS] = webhooks
+    app[IMPROVEMENT_NOTICES] = ImprovementNotices(
+        app[IMPROVEMENTS],
+        app[OPT_OUTS],
+        app[SURVEY_CONFIG].contact_rules,
+        app[CLOCK],
+        sender=sender,
+        http=http,
+        webhook_urls=settings.webhook_urls,
+        webhook_secret=settings.webhook_secret,
+    )
     yield
     if webhooks is not None:
         await webhooks.drain(within=5)

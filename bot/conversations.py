@@ -162,6 +162,14 @@ class Conversations:
                 unanswered=None if record_replies else message_id,
             )
 
+    async def hand_over(self, survey: Survey, reason: str, detail: str, urgency: int) -> None:
+        """Put the conversation in the agents' queue (the app's own hand-offs,
+        such as a reply to an improvement's message)."""
+        handoff, made = await self._handoffs.open(survey.id, reason, detail, urgency, self._clock())
+        if made:
+            log.info("survey %s handed over (%s)", survey.id, reason)
+            self._events.publish({"event": "opened", "handoff_id": handoff.id, "urgency": urgency})
+
     async def answered(self, turn: Turn) -> None:
         """The channel has the turn's replies (SMS: in the outbox): the
         customer's message is answered."""

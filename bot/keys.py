@@ -18,6 +18,7 @@ from feedbot.settings import Settings
 from feedbot.store.accounts import Sessions
 from feedbot.store.audit import AuditLog
 from feedbot.store.handoffs import HandoffStore
+from feedbot.store.improvements import ImprovementStore
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.sms_inbox import SmsInbox
 from feedbot.store.surveys import SurveyStore
@@ -46,3 +47,7 @@ LIVE_EVENTS = web.AppKey("live_events", LiveEvents)
 HANDOFF_EVENTS = web.AppKey("handoff_events", HandoffEvents)
 # The outbound hand-off webhooks; None when no URL is configured.
 WEBHOOKS = web.AppKey("webhooks", object)
+# "You said, we did": improvements and the notices that tell customers.
+IMPROVEMENTS = web.AppKey("improvements", ImprovementStore)
+# The themes of themes.yml (an improvement names one).
+THEME_NAMES = web.AppKey("theme_names", frozenset)

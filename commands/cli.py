@@ -22,8 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analytics.query import ExportFormat, Interval, ReportFormat, Scope
-from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
-from feedbot.touchpoints import TouchpointConfigError, load_survey_config
+from feedbot.settings import PROJECT_ROOT, Settings
+from feedbot.touchpoints import load_survey_config
 
 if TYPE_CHECKING:
     from feedbot.understanding.reader import Understanding
@@ -36,26 +36,7 @@ app = typer.Typer(
     # A crash report must not print local variables: settings hold tokens.
     pretty_exceptions_show_locals=False,
 )
-# Messages are not wrapped at the terminal's width: paths and hints stay whole.
-err = Console(stderr=True, soft_wrap=True)
-
-
-def error(message: object) -> None:
-    """An error line; the message is printed as it is (no rich markup in it)."""
-    err.print(f"[red]error:[/red] {escape(str(message))}")
-
-
-def _settings() -> Settings:
-    from feedbot.understanding.themes import TaxonomyError, load_taxonomy
-
-    try:
-        settings = Settings.from_env()
-        load_survey_config(settings.touchpoints_file)
-        load_taxonomy(settings.themes_file)
-    except (SettingsError, TouchpointConfigError, TaxonomyError) as exc:
-        error(exc)
-        raise typer.Exit(2) from None
-    return settings
+from commands.common import _settings, err, error  # noqa: E402
 
 
 def _progress(label: str, disable: bool = False) -> Progress:
@@ -848,9 +829,10 @@ def rasa_server(
 
 
 # Sub-commands kept in their own modules (they import this one's helpers).
-from commands.closing_loop import digest_app  # noqa: E402
+from commands.closing_loop import digest_app, improvement_app  # noqa: E402
 
 app.add_typer(digest_app, name="digest")
+app.add_typer(improvement_app, name="improvement")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from commands.cli import _settings, err, error
+from commands.common import _settings, err, error
 from feedbot.owners import DigestEvery, Owner
 from feedbot.settings import Settings
 from feedbot.touchpoints import SurveyConfig, load_survey_config
@@ -114,3 +114,124 @@ def digest_send(owner: OwnerOption, period: PeriodOption = None) -> None:
 
 def print_json(value: object) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+improvement_app = typer.Typer(
+    help='"You said, we did": log an improvement and tell the customers who raised it.',
+    no_args_is_help=True,
+)
+
+
+@improvement_app.command("add")
+def improvement_add(
+    theme: Annotated[str, typer.Option(help="The theme it answers (themes.yml).")],
+    title: Annotated[str, typer.Option(help="A short title, for reports and digests.")],
+    message: Annotated[str, typer.Option(help="What customers are told, in your words.")],
+    touchpoint: Annotated[
+        str | None, typer.Option(help="Only this touchpoint's customers.")
+    ] = None,
+    location: Annotated[str | None, typer.Option(help="Only this location's customers.")] = None,
+    lookback_days: Annotated[
+        int, typer.Option(min=1, max=365, help="Customers who raised it this many days back.")
+    ] = 90,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count who would be told; log and send nothing.")
+    ] = False,
+) -> None:
+    """Log an improvement, as POST /api/improvements does, and print the
+    same JSON. The running app sends the messages (within seconds)."""
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from feedbot.improvements import ImprovementRequest
+    from feedbot.store.audit import AuditLog
+    from feedbot.store.database import async_engine
+    from feedbot.store.improvements import ImprovementStore
+    from feedbot.understanding.themes import load_taxonomy
+    from feedbot.validation import describe
+
+    settings = _settings()
+    config = load_survey_config(settings.touchpoints_file)
+    try:
+        wanted = ImprovementRequest(
+            theme=theme,
+            touchpoint=touchpoint,
+            location=location,
+            title=title,
+            message=message,
+            lookback_days=lookback_days,
+            dry_run=dry_run,
+        )
+    except ValidationError as exc:
+        error(describe(exc))
+        raise typer.Exit(2) from None
+    refusal = wanted.refusal(config, load_taxonomy(settings.themes_file).themes)
+    if refusal:
+        error(refusal)
+        raise typer.Exit(2)
+
+    async def log_it() -> dict[str, object]:
+        engine = async_engine(settings.database_url)
+        try:
+            store = ImprovementStore(engine)
+            now = datetime.now(UTC)
+            audience = await store.audience(
+                wanted.theme,
+                wanted.touchpoint,
+                wanted.location,
+                now - timedelta(days=wanted.lookback_days),
+                now,
+                web_reachable=bool(settings.webhook_urls and settings.webhook_secret),
+            )
+            if wanted.dry_run:
+                return {
+                    "recipients": len(audience.reach),
+                    "by_channel": audience.by_channel(),
+                    "excluded": audience.excluded,
+                }
+            improvement = await store.log(
+                theme=wanted.theme,
+                touchpoint=wanted.touchpoint,
+                location=wanted.location,
+                title=wanted.title,
+                message=wanted.message,
+                lookback_days=wanted.lookback_days,
+                by="cli",
+                at=now,
+                customers=audience.reach,
+            )
+            await AuditLog(engine).record(
+                "cli",
+                "admin",
+                "improvement.log",
+                now,
+                improvement.id,
+                {"theme": wanted.theme, "recipients": improvement.recipients},
+            )
+            return {
+                "improvement_id": improvement.id,
+                "recipients": improvement.recipients,
+                "by_channel": audience.by_channel(),
+                "status": "sending" if improvement.recipients else "no recipients",
+            }
+        finally:
+            await engine.dispose()
+
+    print_json(asyncio.run(log_it()))
+
+
+@improvement_app.command("list")
+def improvement_list() -> None:
+    """Every improvement, with whether it worked (as GET /api/improvements)."""
+    from analytics.improvements import improvement_rows
+    from analytics.query import Scope
+    from feedbot.store.database import sync_engine
+
+    engine = sync_engine(_settings().database_url)
+    try:
+        with engine.connect() as conn:
+            rows = improvement_rows(conn, Scope(), datetime.now(UTC).date())
+    finally:
+        engine.dispose()
+    print_json({"improvements": rows})

@@ -20,6 +20,11 @@ class HandoffReason(StrEnum):
     ASKED = "asked_for_person"  # the customer asked for a person
     SEVERE = "severe_detractor"  # a low score or a serious subject, and they accepted
     NOT_UNDERSTOOD = "not_understood"  # the bot failed to understand twice in a row
+    IMPROVEMENT_REPLY = "improvement_reply"  # a reply to "you said, we did" (low urgency)
+
+
+# The urgency of a reply to an improvement's message: after every other hand-off.
+IMPROVEMENT_REPLY_URGENCY = 0
 
 
 class BusinessHours(BaseModel):

@@ -80,7 +80,12 @@ def test_hand_offs_are_counted_and_timed(engine: Engine) -> None:
         later = handoff_summary(conn, Scope(since=T0.date() + timedelta(days=1)))
     assert everything == {
         "handed_off": 5,  # the declined offer never reached an agent
-        "by_reason": {"asked_for_person": 2, "severe_detractor": 2, "not_understood": 1},
+        "by_reason": {
+            "asked_for_person": 2,
+            "severe_detractor": 2,
+            "not_understood": 1,
+            "improvement_reply": 0,
+        },
         "open": 2,
         "resolved": 3,
         "offers_declined": 1,

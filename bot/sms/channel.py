@@ -15,7 +15,9 @@ from bot.rasa_client import BotMessage, RasaUnavailable
 from bot.sms.keywords import Keyword, keyword_of
 from bot.sms.twilio_sender import TwilioSender
 from feedbot.customer_text import MAX_MESSAGE_CHARS
+from feedbot.handoff_rules import IMPROVEMENT_REPLY_URGENCY, HandoffReason
 from feedbot.store.handoffs import HandoffStore
+from feedbot.store.improvements import ImprovementStore
 from feedbot.store.models import Author, Channel, Direction, Survey, SurveyState
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # A survey whose first question Rasa could not give is sent again this much later.
 START_AGAIN_AFTER = timedelta(minutes=1)
+# A text this soon after an improvement's message, with no survey open, is a reply to it.
+REPLIES_TO_IMPROVEMENTS_WITHIN = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,10 @@ class SmsChannel:
         texts: SmsTexts,
         clock: Callable[[], datetime],
         handoffs: HandoffStore | None = None,
+        improvements: ImprovementStore | None = None,
     ) -> None:
         self.sender = sender
+        self._improvements = improvements
         self._store = store
         self._handoffs = handoffs or HandoffStore(store.engine)
         self._opt_outs = opt_outs
@@ -86,6 +92,8 @@ class SmsChannel:
             # customer's texts go on to them.
             handed = await self._handoffs.open_for_customer(Channel.SMS, phone)
             survey = handed.survey if handed is not None else None
+            if survey is None and not opted_out:
+                survey = await self._reply_to_improvement(phone, body)
         external_id = f"sms:{message_sid}"
         if keyword is None and survey is not None and not opted_out:
             try:
@@ -136,6 +144,23 @@ class SmsChannel:
             )
         elif not opted_out:  # no open survey
             await self.sender.send(phone, self._texts.no_open_survey)
+
+    async def _reply_to_improvement(self, phone: str, body: str) -> Survey | None:
+        """A text from a number told of an improvement lately, with no survey
+        open: a reply to it, for the agents (a low-urgency hand-off)."""
+        if self._improvements is None:
+            return None
+        since = self._clock() - REPLIES_TO_IMPROVEMENTS_WITHIN
+        survey_id = await self._improvements.recent_notice(Channel.SMS, phone, since)
+        survey = await self._store.get_survey(survey_id) if survey_id else None
+        if survey is not None:
+            await self._conversations.hand_over(
+                survey,
+                HandoffReason.IMPROVEMENT_REPLY,
+                f"replied to an improvement's message: {body[:200]}",
+                IMPROVEMENT_REPLY_URGENCY,
+            )
+        return survey
 
     async def _deliver(self, phone: str, replies: list[BotMessage], survey_id: str) -> str | None:
         """Send the bot's replies in order (buttons are for the widget only);

@@ -60,6 +60,34 @@ def _outgoing(message: Message) -> Outgoing:
     )
 
 
+def outbox_rows(
+    peer: str,
+    parts: Sequence[str],
+    at: datetime,
+    survey_id: str | None,
+    author: Author,
+    despite_opt_out: bool = False,
+) -> list[Message]:
+    """The parts of one text as pending outbox messages (for a caller that
+    stores them in its own transaction, then has the sender drain them)."""
+    return [
+        Message(
+            survey_id=survey_id,
+            peer=peer,
+            direction=Direction.OUTBOUND,
+            author=author,
+            text=part,
+            created_at=at,
+            delivery_status=PENDING,
+            status_at=at,
+            next_attempt_at=at,
+            delivery_attempts=0,
+            despite_opt_out=despite_opt_out,
+        )
+        for part in parts
+    ]
+
+
 class SmsOutbox:
     def __init__(self, engine: AsyncEngine, claim: timedelta = CLAIM_LAPSES_AFTER) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -76,22 +104,7 @@ class SmsOutbox:
         despite_opt_out: bool = False,
     ) -> list[int]:
         """Store the parts of one text, in order, as pending; their ids."""
-        messages = [
-            Message(
-                survey_id=survey_id,
-                peer=peer,
-                direction=Direction.OUTBOUND,
-                author=author,
-                text=part,
-                created_at=at,
-                delivery_status=PENDING,
-                status_at=at,
-                next_attempt_at=at,
-                delivery_attempts=0,
-                despite_opt_out=despite_opt_out,
-            )
-            for part in parts
-        ]
+        messages = outbox_rows(peer, parts, at, survey_id, author, despite_opt_out)
         async with self._sessions.begin() as session:
             session.add_all(messages)
         return [m.id for m in messages]
