@@ -66,7 +66,7 @@ class Period:
     @property
     def label(self) -> str:
         if self.since == self.until:
-            return f"{self.since:%A %d %B %Y}"
+            return f"{self.since:%a %d %b %Y}"
         return f"{self.since:%d %b} – {self.until:%d %b %Y}"
 
 

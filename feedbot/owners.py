@@ -67,4 +67,4 @@ class Owner(BaseModel):
             parts.append(", ".join(self.touchpoints))
         if self.locations:
             parts.append(("at " if parts else "") + ", ".join(self.locations))
-        return " ".join(parts) or "every touchpoint and location"
+        return " ".join(parts) or "all touchpoints and locations"

@@ -9,10 +9,21 @@ import yaml
 from feedbot.settings import PROJECT_ROOT
 
 # Owners of the session's stack (tests/test_closing_the_loop.py): each has a
-# location of their own, so other tests' answers never reach them.
+# location of their own, so other tests' answers never reach them, and no
+# digest (the stack runs on the real clock: a Monday would send one).
 TEST_OWNERS = [
-    {"name": "Alerted", "email": "alerts.owner@example.com", "locations": ["owner-alerts"]},
-    {"name": "Mail down", "email": "outage.owner@example.com", "locations": ["owner-outage"]},
+    {
+        "name": "Alerted",
+        "email": "alerts.owner@example.com",
+        "locations": ["owner-alerts"],
+        "digest": "none",
+    },
+    {
+        "name": "Mail down",
+        "email": "outage.owner@example.com",
+        "locations": ["owner-outage"],
+        "digest": "none",
+    },
 ]
 
 
