@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
 
 from analytics.query import Scope
 from feedbot.nps import Z95, NpsEstimate
@@ -174,7 +175,8 @@ def improvements_in(conn: Connection, scope: Scope) -> list[Improvement]:
     """Improvements whose place is within the scope's (an improvement for
     every location counts in a location's scope too)."""
     query = select(Improvement).order_by(Improvement.created_at.desc())
-    rows = list(conn.execute(query).scalars())
+    with Session(bind=conn) as session:
+        rows = list(session.scalars(query))
 
     def inside(value: str | None, only: str | None, allowed: tuple[str, ...] | None) -> bool:
         if only is not None and value not in (None, only):

@@ -83,6 +83,7 @@ async def report(request: web.Request) -> web.Response:
     require_role(request, Role.ANALYST)
     query = _parse(request, ReportQuery)
     engine = request.app[READ_ENGINE]
+    today = request.app[CLOCK]().date()
 
     def build() -> dict[str, Any]:
         with engine.connect() as conn:
@@ -92,6 +93,7 @@ async def report(request: web.Request) -> web.Response:
                 parse_by(query.by),
                 interval=query.interval,
                 min_sample=query.min_sample,
+                today=today,
             )
 
     found = await asyncio.to_thread(build)

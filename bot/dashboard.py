@@ -12,12 +12,15 @@ import asyncio
 import json
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 from pydantic import ValidationError
 
 from analytics.conversations import recent_detractors
+from analytics.digest import build_digest, period_before, render_digest
+from analytics.improvements import improvement_rows
 from analytics.query import Dimension, Interval, Scope
 from analytics.report import build_report, locations
 from bot.analytics_api import ScopeQuery
@@ -32,8 +35,9 @@ from bot.auth import (
     role_of_request,
     role_of_token,
 )
-from bot.keys import CLOCK, READ_ENGINE, SESSIONS, SETTINGS, STORE, SURVEY_CONFIG
+from bot.keys import CLOCK, READ_ENGINE, SESSIONS, SETTINGS, STORE, SURVEY_CONFIG, THEME_NAMES
 from bot.limits import FAILURE_WINDOW_SECONDS, LIMITS
+from feedbot.owners import DigestEvery, Owner
 from feedbot.validation import describe
 
 routes = web.RouteTableDef()
@@ -150,11 +154,12 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
     scope, interval, problem = _filters(request)
     scope = limited(request, scope)
     engine = request.app[READ_ENGINE]
+    today = request.app[CLOCK]().date()
 
     def read() -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
         with engine.connect() as conn:
             return (
-                build_report(conn, scope, (Dimension.TOUCHPOINT,), interval=interval),
+                build_report(conn, scope, (Dimension.TOUCHPOINT,), interval=interval, today=today),
                 recent_detractors(conn, scope),
                 locations(conn, limited(request, Scope(touchpoint=scope.touchpoint))),
             )
@@ -193,6 +198,68 @@ async def transcript(request: web.Request) -> dict[str, Any]:
         "themes": await store.theme_readings(survey.id),
         "messages": await store.transcript(survey.id),
     }
+
+
+@routes.get("/dashboard/improvements")
+@aiohttp_jinja2.template("improvements.html")
+async def improvements_page(request: web.Request) -> dict[str, Any]:
+    """Log an improvement, preview who would be told, and see each one's effect."""
+    _require_page_role(request, Role.ANALYST)
+    scope = limited(request, Scope())
+    today = request.app[CLOCK]().date()
+    engine = request.app[READ_ENGINE]
+
+    def read() -> tuple[list[dict[str, Any]], list[str]]:
+        with engine.connect() as conn:
+            return improvement_rows(conn, scope, today), locations(conn, scope)
+
+    rows, places = await asyncio.to_thread(read)
+    config = request.app[SURVEY_CONFIG]
+    person = person_of(request)
+    allowed = person.touchpoints if person else None
+    return {
+        "report": {"improvements": rows},
+        "names": {t.id: t.name for t in config.touchpoints},
+        "themes": sorted(request.app[THEME_NAMES]),
+        "touchpoints": [t for t in config.touchpoints if allowed is None or t.id in allowed],
+        "locations": places,
+    }
+
+
+@routes.get("/dashboard/digest")
+async def digest_page(request: web.Request) -> web.Response:
+    """The digest of the person's own scope (an owner's, when their e-mail
+    is an owner's), as the e-mail shows it: ?period=daily|weekly."""
+    _require_page_role(request, Role.ANALYST)
+    person = person_of(request)
+    config = request.app[SURVEY_CONFIG]
+    every = DigestEvery.DAILY if request.query.get("period") == "daily" else DigestEvery.WEEKLY
+    owner = Owner.model_construct(
+        name=person.name if person else "you",
+        email="",
+        slack_webhook_url=None,
+        touchpoints=list(person.touchpoints) if person and person.touchpoints else None,
+        locations=list(person.locations) if person and person.locations else None,
+    )
+    now = request.app[CLOCK]()
+    period = period_before(every, now.astimezone(ZoneInfo(config.owner_zone(owner))).date())
+    settings, engine = request.app[SETTINGS], request.app[READ_ENGINE]
+
+    def render() -> str:
+        with engine.connect() as conn:
+            found = build_digest(conn, owner, config, period, now, region=settings.default_region)
+        return render_digest(found, settings.public_base_url)[2]
+
+    page = await asyncio.to_thread(render)
+    # The e-mail's own HTML (inline styles, no scripts): its own policy.
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            "img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        },
+    )
 
 
 @routes.get("/agent")

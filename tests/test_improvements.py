@@ -296,3 +296,43 @@ async def test_an_analyst_limited_to_a_store_may_log_only_for_it(client: TestCli
         "/api/improvements", json={**body, "location": "leeds"}, headers=origin
     )
     assert resp.status == 200
+
+
+async def test_the_report_says_whether_an_improvement_worked(client: TestClient) -> None:
+    """30 days before: 20 of 40 reasons about waiting, NPS −50; 30 days
+    after: 2 of 40, NPS +50. The intervals separate: it fell, NPS rose."""
+    clock = clock_of(client)
+    store = client.app[STORE]
+
+    async def reasons(start: datetime, mentions: int, score_of: Any) -> None:
+        for n in range(40):
+            at = start + timedelta(hours=17 * n)
+            survey = await store.create_survey(
+                NewSurvey("web", "store_visit", location="leeds"), at
+            )
+            await store.record_score(survey.id, score_of(n), at)
+            theme = "wait_time" if n < mentions else "staff"
+            tags = ReasonTags([theme], "neutral", {theme: ThemeTag("neutral", [theme])})
+            await store.record_reason(survey.id, "words", at, tags)
+
+    logged_at = clock.now
+    await reasons(logged_at - timedelta(days=30), 20, lambda n: 2 if n % 4 else 9)
+    status, body = await post(client, theme="wait_time", location="leeds", lookback_days=30)
+    assert status == 201
+    await reasons(logged_at, 2, lambda n: 10 if n % 4 else 3)
+    clock.now = logged_at + timedelta(days=30)
+
+    resp = await client.get("/api/report?location=leeds", headers=ANALYST)
+    (row,) = (await resp.json())["improvements"]
+    effect = row["effect"]
+    assert row["improvement_id"] == body["improvement_id"] and effect["window_days"] == 30
+    assert (effect["before"]["reasons"], effect["before"]["mentions"]) == (40, 20)
+    assert (effect["after"]["reasons"], effect["after"]["mentions"]) == (40, 2)
+    assert effect["before"]["theme_share"] == 0.5 and effect["after"]["theme_share"] == 0.05
+    assert effect["after"]["theme_share_high"] < effect["before"]["theme_share_low"]
+    assert effect["theme_share_change"] == "fell"
+    assert effect["before"]["nps"] == -50 and effect["after"]["nps"] == 50
+    assert effect["nps_change"] == "rose"
+    listed = await client.get("/api/improvements", headers=ANALYST)
+    (same,) = (await listed.json())["improvements"]
+    assert same["effect"] == effect and same["notices"] == {}
