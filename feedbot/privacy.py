@@ -31,11 +31,15 @@ from feedbot.store.models import (
     Erasure,
     Handoff,
     HandoffNote,
+    ImprovementNotice,
     InboundSms,
     Message,
+    OwnerAlert,
+    OwnerMessage,
     Response,
     ResponseTheme,
     Survey,
+    TurnClock,
     WebhookDelivery,
 )
 from feedbot.store.rasa_tracker import RASA_EVENTS  # keyed by the conversation (survey) id
@@ -89,8 +93,22 @@ def erase_customer(
             messages += session.execute(
                 delete(InboundSms).where(InboundSms.phone == customer_ref)
             ).rowcount
-        for table in (ResponseTheme, Response):
+        for table in (ResponseTheme, Response, OwnerAlert):
             session.execute(delete(table).where(table.survey_id.in_(survey_ids)))
+        # "You said, we did": who was told, and when they may be told again.
+        session.execute(
+            delete(ImprovementNotice).where(
+                or_(
+                    ImprovementNotice.survey_id.in_(survey_ids),
+                    ImprovementNotice.customer_ref == customer_ref,
+                )
+            )
+        )
+        session.execute(
+            delete(TurnClock).where(
+                TurnClock.subject.in_([f"sms:{customer_ref}", f"web:{customer_ref}"])
+            )
+        )
         session.execute(delete(Survey).where(Survey.id.in_(survey_ids)))
         events = _delete_conversations(session, tracker_engine, survey_ids)
         erased = Erased(len(survey_ids), messages, handoffs, events)
@@ -191,6 +209,7 @@ def anonymise_before(
                 )
                 .values(recovery_answer="other")
             )
+            session.execute(delete(ImprovementNotice).where(ImprovementNotice.survey_id.in_(ids)))
             session.execute(
                 update(Survey)
                 .where(Survey.id.in_(ids))
@@ -204,6 +223,12 @@ def anonymise_before(
         ).rowcount
         messages += session.execute(
             delete(InboundSms).where(InboundSms.received_at < before)
+        ).rowcount
+        # Owners' alerts and digests quote customers (contacts masked).
+        messages += session.execute(
+            delete(OwnerMessage).where(
+                OwnerMessage.created_at < before, OwnerMessage.status.in_(["sent", "failed"])
+            )
         ).rowcount
     return Anonymised(surveys, messages, events)
 

@@ -336,3 +336,23 @@ async def test_the_report_says_whether_an_improvement_worked(client: TestClient)
     listed = await client.get("/api/improvements", headers=ANALYST)
     (same,) = (await listed.json())["improvements"]
     assert same["effect"] == effect and same["notices"] == {}
+
+
+async def test_erasing_a_customer_told_of_an_improvement_removes_it_all(
+    client: TestClient, twilio: FakeTwilio
+) -> None:
+    from feedbot.privacy import erase_customer
+    from feedbot.store.models import TurnClock
+
+    phone = await answered(client, "price")
+    other = await answered(client, "price")
+    await post(client, theme="price")
+    await send_round(client)
+    assert len(twilio.to(phone)) == 1
+    engine = sync_engine(client.app[SETTINGS].database_url)
+    erased = erase_customer(engine, customer_ref=phone, kind="phone", by="test", at=T0, key="k")
+    engine.dispose()
+    assert erased.surveys == 1
+    assert [n.customer_ref for n in rows(client, ImprovementNotice)] == [other]
+    assert [c.subject for c in rows(client, TurnClock)] == [f"sms:{other}"]
+    assert not [m for m in rows(client, Message) if m.peer == phone]
