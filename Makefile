@@ -20,7 +20,7 @@ FEEDBOT := $(VENV)/bin/feedbot
 RASA_ENV := RASA_TELEMETRY_ENABLED=false PYTHONWARNINGS=ignore TF_CPP_MIN_LOG_LEVEL=2 \
   SQLALCHEMY_SILENCE_UBER_WARNING=1
 
-.PHONY: help install run demo train test chromium lint format test-rasa test-python bench bench-bulk bench-scale bench-analytics bench-handoff clean
+.PHONY: help install run demo train test chromium lint format test-rasa test-python bench bench-bulk bench-scale bench-analytics bench-handoff bench-loop clean
 
 help:
 	@echo "make run    set up everything (first time: a few minutes) and run Feedbot on SQLite"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-bulk  10,000 SMS surveys at a rate limit: rate achieved, memory (about 45 min)"
 	@echo "make bench-scale  turns at 1/20/100 at once: 12d500a, now, 2 app + 2 Rasa (about 15 min)"
 	@echo "make bench-analytics  report and export over a million answers against pandas (about 30 min)"
+	@echo "make bench-loop  owners' alerts at 50 at once, a digest over 100,000 answers, 10,000 'you said, we did' texts (about 15 min)"
 	@echo "make clean  remove environments, models and var/"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -105,6 +106,11 @@ bench-scale: train
 
 bench-analytics: install
 	$(VENV)/bin/python -m bench.analytics --responses 1000000
+
+bench-loop: train
+	$(VENV)/bin/python -m bench.closing_loop alerts
+	$(VENV)/bin/python -m bench.closing_loop digest
+	$(VENV)/bin/python -m bench.closing_loop notices
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) models var .pytest_cache .ruff_cache

@@ -296,3 +296,41 @@ async def test_a_theme_far_above_its_eight_weeks_is_emerging(app: web.Applicatio
     assert [e["theme"] for e in found] == ["wait_time"]
     assert found[0]["mentions"] == 8 and found[0]["trailing_share"] == pytest.approx(0.05)
     assert found[0]["p_value"] < 0.01 and elsewhere == []
+
+
+async def test_an_emerging_theme_is_also_an_alert_once_a_week(
+    tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    settings = settings_for(tmp_path, port)
+    config = yaml.safe_load(settings.touchpoints_file.read_text())
+    config["owners"] = [
+        {"name": "Leeds", "email": LEEDS, "locations": ["leeds"], "digest": "none"},
+        {"name": "Quiet", "email": "quiet@example.com", "alerts": "none", "digest": "none"},
+    ]
+    settings.touchpoints_file.write_text(yaml.safe_dump(config))
+    clock = Clock(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    application = create_app(settings, clock, run_scheduler=False)
+    server = TestServer(application)
+    await server.start_server()
+    try:
+        week = date(2026, 11, 23)
+        for n in range(60):  # the 8 weeks before: waiting in 3 of 60
+            when = datetime.combine(week - timedelta(days=1 + n % 56), datetime.min.time(), UTC)
+            await answer(application, when, 8, "x", {"wait_time" if n < 3 else "staff": "neutral"})
+        for n in range(12):  # last week: waiting in 7 of 12
+            when = datetime.combine(week, datetime.min.time(), UTC) + timedelta(hours=n)
+            # (passives: detractors would bring alerts of their own)
+            await answer(application, when, 7, "x", {"wait_time" if n < 7 else "staff": "negative"})
+        await application[OWNER_NEWS].round()
+        await application[OWNER_NEWS].round()
+        mails = await asyncio.to_thread(inbox.wait_for, LEEDS)
+        assert [m["Subject"].strip() for m in mails] == ["Emerging in leeds: wait_time"]
+        mail = mails[0]
+        assert "7 of 12 reasons in the week from 23 Nov" in body(mail)
+        clock.now += timedelta(hours=3)
+        await application[OWNER_NEWS].round()
+        await asyncio.sleep(0.3)
+        assert len(inbox.to(LEEDS)) == 1 and inbox.to("quiet@example.com") == []
+    finally:
+        await server.close()
