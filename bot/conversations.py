@@ -15,6 +15,7 @@ from bot.handoff_events import HandoffEvents
 from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable, RasaUnreachable
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
 from feedbot.handoff_rules import HandoffConfig, is_severe, read_yes_no, when_someone_replies
+from feedbot.nps import DETRACTOR_AT_MOST
 from feedbot.store.handoffs import OPEN, HandoffStore
 from feedbot.store.models import Author, Direction, Handoff, HandoffState, Survey, SurveyState
 from feedbot.store.rasa_tracker import MESSAGE_ID, RasaTracker
@@ -56,7 +57,8 @@ class Conversations:
         such a message is sent to Rasa again). ``hold``: how long a turn holds
         its customer's message before a scheduler round (of any instance)
         takes it over; longer than Rasa's timeout. ``on_ended``: told the
-        survey's id after a turn that ended it (owners' alerts)."""
+        survey's id after a turn that ended a detractor's survey (owners'
+        alerts)."""
         self._store = store
         self._rasa = rasa
         self._clock = clock
@@ -317,7 +319,8 @@ class Conversations:
             offer = []
         else:
             offer = await self._offer_if_severe(done, record_replies)
-        self._on_ended(survey.id)  # after the offer: the alert says a person was offered
+        if done.score is not None and done.score <= DETRACTOR_AT_MOST:
+            self._on_ended(survey.id)  # after the offer: the alert says a person was offered
         return offer
 
     async def _offer_if_severe(self, survey: Survey, record_replies: bool) -> list[BotMessage]:

@@ -197,9 +197,10 @@ class OwnerOutbox:
         )
         async with self._sessions() as session:
             candidates = list(
-                await session.scalars(select(OwnerMessage).where(ready).order_by(OwnerMessage.id))
+                await session.scalars(
+                    select(OwnerMessage).where(ready).order_by(OwnerMessage.id).limit(limit)
+                )
             )
-        candidates = candidates[:limit]
         won = await claim_each(
             self._sessions,
             candidates,
