@@ -38,7 +38,7 @@ from feedbot.store.improvements import (
 from feedbot.store.models import Author, Direction, Improvement, Message
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.sms_outbox import outbox_rows
-from feedbot.store.turn_clocks import ensure_clock, next_turn, take_turn
+from feedbot.store.turn_clocks import next_turn, take_turn
 from feedbot.touchpoints import ContactRules
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,6 @@ class ImprovementNotices:
                 await self._store.later(notice.id, allowed.astimezone(now.tzinfo), "quiet hours")
                 return 0
         subject = notice_subject(notice.channel, phone)
-        await ensure_clock(self._store.sessions, subject, NOTICE)
         rows = outbox_rows(
             phone, sms_parts(sms_text(improvement.message)), now, notice.survey_id, Author.TEAM
         )
@@ -163,7 +162,6 @@ class ImprovementNotices:
             await self._store.skip(notice.id, "no FEEDBOT_WEBHOOK_URLS to reach web customers")
             return 0
         subject = notice_subject(notice.channel, notice.customer_ref)
-        await ensure_clock(self._store.sessions, subject, NOTICE)
         async with self._store.sessions() as session:
             if notice.attempts == 1 and await next_turn(session, subject, NOTICE) > now:
                 await self._store.skip(notice.id, "told of another improvement in the last 30 days")

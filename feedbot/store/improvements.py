@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from feedbot.store.database import claim_each
 from feedbot.store.models import (
     Improvement,
     ImprovementNotice,
@@ -205,45 +204,31 @@ class ImprovementStore:
             and_(ImprovementNotice.status == QUEUED, ImprovementNotice.next_attempt_at <= now),
             and_(ImprovementNotice.status == SENDING, ImprovementNotice.claimed_at < lapsed),
         )
-        async with self._sessions() as session:
-            candidates = list(
-                (
-                    await session.execute(
-                        select(
-                            ImprovementNotice.id,
-                            ImprovementNotice.status,
-                            ImprovementNotice.claimed_at,
-                        )
-                        .where(due)
-                        .order_by(ImprovementNotice.id)
-                        .limit(limit)
-                    )
-                ).all()
+        # One conditional update takes a batch (RETURNING says which rows
+        # this instance won): a round's claims cost one write, not one each.
+        async with self._sessions.begin() as session:
+            chosen = (
+                select(ImprovementNotice.id)
+                .where(due)
+                .order_by(ImprovementNotice.id)
+                .limit(limit)
+                .scalar_subquery()
             )
-        won = await claim_each(
-            self._sessions,
-            candidates,
-            lambda c: (
+            won = await session.execute(
                 update(ImprovementNotice)
-                .where(ImprovementNotice.id == c.id, ImprovementNotice.status == c.status)
-                .where(
-                    ImprovementNotice.claimed_at.is_(None)
-                    if c.claimed_at is None
-                    else ImprovementNotice.claimed_at == c.claimed_at
-                )
+                .where(ImprovementNotice.id.in_(chosen), due)
                 .values(status=SENDING, claimed_at=now, attempts=ImprovementNotice.attempts + 1)
-            ),
-        )
-        if not won:
-            return []
-        async with self._sessions() as session:
-            taken = await session.scalars(
-                select(ImprovementNotice).where(ImprovementNotice.id.in_([c.id for c in won]))
+                .returning(
+                    ImprovementNotice.id,
+                    ImprovementNotice.improvement_id,
+                    ImprovementNotice.survey_id,
+                    ImprovementNotice.channel,
+                    ImprovementNotice.customer_ref,
+                    ImprovementNotice.attempts,
+                )
+                .execution_options(synchronize_session=False)
             )
-            return [
-                Notice(n.id, n.improvement_id, n.survey_id, n.channel, n.customer_ref, n.attempts)
-                for n in sorted(taken, key=lambda n: n.id)
-            ]
+            return sorted((Notice(*row) for row in won), key=lambda n: n.id)
 
     async def has_due(self, now: datetime) -> bool:
         async with self._sessions() as session:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from feedbot.store.database import claim_each
 from feedbot.store.models import OwnerAlert, OwnerMessage, Survey
 from feedbot.store.surveys import ALERT_DUE
-from feedbot.store.turn_clocks import ensure_clock, next_turn, take_turn
+from feedbot.store.turn_clocks import next_turn, take_turn
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 ALERT = "alert"
@@ -126,7 +126,6 @@ class OwnerOutbox:
     ) -> bool:
         """Store a batch's messages and mark its alerts told, if the owner's
         turn has come and no other round took these alerts; else nothing."""
-        await ensure_clock(self._sessions, owner, ALERT)
         try:
             async with self._sessions.begin() as session:
                 if not await take_turn(session, owner, ALERT, now, gap):
