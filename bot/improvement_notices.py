@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bot.handoff_webhooks import SIGNATURE_HEADER, signature
 from bot.phones import time_zone_of
+from bot.rounds import run_rounds
 from bot.sms.keywords import sms_parts
 from bot.sms.twilio_sender import TwilioSender
 from feedbot.contact_rules import QuietHours
@@ -222,19 +223,13 @@ class ImprovementNotices:
         log.warning("improvement notice %s not sent (try %d): %s", notice.id, notice.attempts, why)
         await self._store.later(notice.id, self._clock() + wait, why)
 
+    async def one_round(self) -> None:
+        sent = await self.send_due()
+        if sent:
+            log.info("%d improvement notice(s) sent", sent)
+
     async def run(self, every: float = ROUND_SECONDS) -> None:
-        while True:
-            self._kicked.clear()
-            try:
-                sent = await self.send_due()
-                if sent:
-                    log.info("%d improvement notice(s) sent", sent)
-            except Exception:
-                log.exception("the improvement notices round failed")
-            try:
-                await asyncio.wait_for(self._kicked.wait(), timeout=every)
-            except TimeoutError:
-                pass
+        await run_rounds(self.one_round, self._kicked, self._clock, every, "improvement notices")
 
 
 IMPROVEMENT_NOTICES = web.AppKey("improvement_notices", ImprovementNotices)

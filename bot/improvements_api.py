@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -17,14 +16,14 @@ from bot.auth import Role, limited, person_of, require_role
 from bot.errors import json_body
 from bot.improvement_notices import IMPROVEMENT_NOTICES
 from bot.keys import AUDIT, CLOCK, IMPROVEMENTS, READ_ENGINE, SURVEY_CONFIG, THEME_NAMES
-from feedbot.improvements import ImprovementRequest
+from feedbot.improvements import ImprovementRequest, log_improvement
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/improvements")
-async def log_improvement(request: web.Request) -> web.Response:
+async def post_improvement(request: web.Request) -> web.Response:
     role = require_role(request, Role.ANALYST)
     wanted = await json_body(request, ImprovementRequest)
     app = request.app
@@ -34,61 +33,27 @@ async def log_improvement(request: web.Request) -> web.Response:
     person = person_of(request)
     if person is not None and (outside := wanted.outside(person.touchpoints, person.locations)):
         raise web.HTTPForbidden(text=outside)
-    now = app[CLOCK]()
-    store = app[IMPROVEMENTS]
-    audience = await store.audience(
-        wanted.theme,
-        wanted.touchpoint,
-        wanted.location,
-        now - timedelta(days=wanted.lookback_days),
-        now,
+    by = person.name if person else role.value
+    answer = await log_improvement(
+        wanted,
+        app[IMPROVEMENTS],
+        app[AUDIT],
+        by=by,
+        role=role.value,
+        now=app[CLOCK](),
         web_reachable=app[IMPROVEMENT_NOTICES].reaches_web,
     )
     if wanted.dry_run:
-        return web.json_response(
-            {
-                "recipients": len(audience.reach),
-                "by_channel": audience.by_channel(),
-                "excluded": audience.excluded,
-            }
-        )
-    by = person.name if person else role.value
-    improvement = await store.log(
-        theme=wanted.theme,
-        touchpoint=wanted.touchpoint,
-        location=wanted.location,
-        title=wanted.title,
-        message=wanted.message,
-        lookback_days=wanted.lookback_days,
-        by=by,
-        at=now,
-        customers=audience.reach,
-    )
-    await app[AUDIT].record(
-        by,
-        role.value,
-        "improvement.log",
-        now,
-        improvement.id,
-        {"theme": wanted.theme, "recipients": improvement.recipients},
-    )
+        return web.json_response(answer)
     log.info(
         "improvement %s (%s) logged by %s: %d customer(s) to tell",
-        improvement.id,
+        answer["improvement_id"],
         wanted.theme,
         by,
-        improvement.recipients,
+        answer["recipients"],
     )
     app[IMPROVEMENT_NOTICES].kick()
-    return web.json_response(
-        {
-            "improvement_id": improvement.id,
-            "recipients": improvement.recipients,
-            "by_channel": audience.by_channel(),
-            "status": "sending" if improvement.recipients else "no recipients",
-        },
-        status=201,
-    )
+    return web.json_response(answer, status=201)
 
 
 @routes.get("/api/improvements")

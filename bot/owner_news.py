@@ -10,7 +10,6 @@ survey kicks it (an alert leaves within seconds); otherwise it runs every
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
@@ -18,8 +17,7 @@ from aiohttp import web
 
 from bot.owner_alerts import OwnerAlerts
 from bot.owner_post import OwnerPost
-
-log = logging.getLogger(__name__)
+from bot.rounds import run_rounds
 
 ROUND_SECONDS = 5.0
 
@@ -53,19 +51,7 @@ class OwnerNews:
         return wake
 
     async def run(self, every: float = ROUND_SECONDS) -> None:
-        while True:
-            self._kicked.clear()
-            wait = every
-            try:
-                wake = await self.round()
-                if wake is not None:
-                    wait = max(0.05, min(every, (wake - self._clock()).total_seconds()))
-            except Exception:  # keep the loop alive; the next round retries
-                log.exception("the owner news round failed")
-            try:
-                await asyncio.wait_for(self._kicked.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+        await run_rounds(self.round, self._kicked, self._clock, every, "owner news")
 
 
 OWNER_NEWS = web.AppKey("owner_news", OwnerNews)

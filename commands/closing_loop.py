@@ -140,11 +140,9 @@ def improvement_add(
 ) -> None:
     """Log an improvement, as POST /api/improvements does, and print the
     same JSON. The running app sends the messages (within seconds)."""
-    from datetime import timedelta
-
     from pydantic import ValidationError
 
-    from feedbot.improvements import ImprovementRequest
+    from feedbot.improvements import ImprovementRequest, log_improvement
     from feedbot.store.audit import AuditLog
     from feedbot.store.database import async_engine
     from feedbot.store.improvements import ImprovementStore
@@ -174,47 +172,15 @@ def improvement_add(
     async def log_it() -> dict[str, object]:
         engine = async_engine(settings.database_url)
         try:
-            store = ImprovementStore(engine)
-            now = datetime.now(UTC)
-            audience = await store.audience(
-                wanted.theme,
-                wanted.touchpoint,
-                wanted.location,
-                now - timedelta(days=wanted.lookback_days),
-                now,
+            return await log_improvement(
+                wanted,
+                ImprovementStore(engine),
+                AuditLog(engine),
+                by="cli",
+                role="admin",
+                now=datetime.now(UTC),
                 web_reachable=bool(settings.webhook_urls and settings.webhook_secret),
             )
-            if wanted.dry_run:
-                return {
-                    "recipients": len(audience.reach),
-                    "by_channel": audience.by_channel(),
-                    "excluded": audience.excluded,
-                }
-            improvement = await store.log(
-                theme=wanted.theme,
-                touchpoint=wanted.touchpoint,
-                location=wanted.location,
-                title=wanted.title,
-                message=wanted.message,
-                lookback_days=wanted.lookback_days,
-                by="cli",
-                at=now,
-                customers=audience.reach,
-            )
-            await AuditLog(engine).record(
-                "cli",
-                "admin",
-                "improvement.log",
-                now,
-                improvement.id,
-                {"theme": wanted.theme, "recipients": improvement.recipients},
-            )
-            return {
-                "improvement_id": improvement.id,
-                "recipients": improvement.recipients,
-                "by_channel": audience.by_channel(),
-                "status": "sending" if improvement.recipients else "no recipients",
-            }
         finally:
             await engine.dispose()
 

@@ -5,9 +5,13 @@ against the operator's touchpoints and themes."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from feedbot.store.audit import AuditLog
+from feedbot.store.improvements import ImprovementStore
 from feedbot.touchpoints import SurveyConfig
 
 # An SMS of at most 3 parts, with room for " Reply STOP to opt out."
@@ -47,3 +51,57 @@ class ImprovementRequest(BaseModel):
         if locations is not None and self.location not in locations:
             return f"Your account covers the locations {', '.join(locations)}: name one of them."
         return None
+
+
+async def log_improvement(
+    wanted: ImprovementRequest,
+    store: ImprovementStore,
+    audit: AuditLog,
+    *,
+    by: str,
+    role: str,
+    now: datetime,
+    web_reachable: bool,
+) -> dict[str, Any]:
+    """Who would be told (a dry run), or the improvement logged with its
+    notices and the log entry: the answer `POST /api/improvements` and
+    `feedbot improvement add` give."""
+    audience = await store.audience(
+        wanted.theme,
+        wanted.touchpoint,
+        wanted.location,
+        now - timedelta(days=wanted.lookback_days),
+        now,
+        web_reachable=web_reachable,
+    )
+    if wanted.dry_run:
+        return {
+            "recipients": len(audience.reach),
+            "by_channel": audience.by_channel(),
+            "excluded": audience.excluded,
+        }
+    improvement = await store.log(
+        theme=wanted.theme,
+        touchpoint=wanted.touchpoint,
+        location=wanted.location,
+        title=wanted.title,
+        message=wanted.message,
+        lookback_days=wanted.lookback_days,
+        by=by,
+        at=now,
+        customers=audience.reach,
+    )
+    await audit.record(
+        by,
+        role,
+        "improvement.log",
+        now,
+        improvement.id,
+        {"theme": wanted.theme, "recipients": improvement.recipients},
+    )
+    return {
+        "improvement_id": improvement.id,
+        "recipients": improvement.recipients,
+        "by_channel": audience.by_channel(),
+        "status": "sending" if improvement.recipients else "no recipients",
+    }

@@ -12,7 +12,6 @@ own: the confirmation of its STOP and the answer to HELP.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -23,17 +22,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
-from twilio.request_validator import RequestValidator
 
 from bot.app import create_app
 from bot.improvement_notices import IMPROVEMENT_NOTICES, sms_text
-from bot.keys import SETTINGS, STORE, SURVEY_CONFIG
+from bot.keys import STORE, SURVEY_CONFIG
 from bot.tasks import TASKS
 from feedbot.settings import Settings
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import SurveyState
 from feedbot.store.surveys import NewSurvey, ReasonTags, ThemeTag
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.helpers.sms_in import text_in
 
 _numbers = count(1)
 THEMES = ["wait_time", "staff"]
@@ -139,16 +138,7 @@ def machine_for(
             was_out = self.opted_out[phone]
             kind = kind_of(text, was_out)
 
-            async def post() -> int:
-                form = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "Body": text}
-                url = app[SETTINGS].public_base_url + "/sms/inbound"
-                signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
-                resp = await client.post(
-                    "/sms/inbound", data=form, headers={"X-Twilio-Signature": signature}
-                )
-                return resp.status
-
-            status, sent = self.step(post)
+            status, sent = self.step(lambda: text_in(client, phone, text))
             assert status == 200
             self.check(sent, but=phone)
             mine = sent[phone]

@@ -30,14 +30,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
-from twilio.request_validator import RequestValidator
 
 from bot.app import create_app
-from bot.keys import SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.keys import SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.sms.scheduler import expire_unanswered, send_due, send_reminders
 from bot.tasks import TASKS
 from tests.conftest import API_TOKEN, settings_for
-from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
+from tests.fake_twilio import FakeTwilio
+from tests.helpers.sms_in import text_in
 from tests.system import System
 
 pytestmark = pytest.mark.system
@@ -140,17 +140,7 @@ def machine_for(
             was_out = self.opted_out[phone]
             kind = kind_of(text, was_out)
 
-            async def post() -> int:
-                form = {"MessageSid": "SM" + uuid.uuid4().hex, "From": phone, "Body": text}
-                # The app checks signatures against PUBLIC_BASE_URL + path.
-                url = app[SETTINGS].public_base_url + "/sms/inbound"
-                signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
-                resp = await client.post(
-                    "/sms/inbound", data=form, headers={"X-Twilio-Signature": signature}
-                )
-                return resp.status
-
-            status, sent = self.step(post)
+            status, sent = self.step(lambda: text_in(client, phone, text))
             assert status == 200
             self.assert_silent(sent, but=phone)
             mine = sent[phone]
