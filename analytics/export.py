@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, func, select
 
 from analytics.query import ExportFormat, Scope
 from feedbot.store.models import (
+    Channel,
     Handoff,
     HandoffState,
     Message,
@@ -35,6 +37,11 @@ from feedbot.store.models import (
 
 COLUMNS = (
     "survey_id",
+    # The company's own ids, to join feedback back to orders and tickets: the
+    # interaction the survey was about (POST /api/surveys' interaction_id) and
+    # the web customer's customer_id (None for SMS; the number is "customer").
+    "interaction_id",
+    "customer_id",
     "channel",
     "touchpoint",
     "location",
@@ -50,6 +57,7 @@ COLUMNS = (
     "handed_off",
     "completed",
     "state",
+    "created_at",
     "sent_at",
     "started_at",
     "completed_at",
@@ -101,7 +109,9 @@ def survey_rows(
             Survey.touchpoint,
             Survey.location,
             Survey.customer_ref,
+            Survey.interaction_id,
             Survey.state,
+            Survey.created_at,
             Survey.sent_at,
             Survey.started_at,
             Survey.completed_at,
@@ -189,7 +199,9 @@ def _row(
         touchpoint,
         location,
         customer,
+        interaction_id,
         state,
+        created_at,
         sent_at,
         started_at,
         completed_at,
@@ -201,6 +213,8 @@ def _row(
     ) = row  # fmt: skip  (unpacked once: a Row's attribute access costs at a million rows)
     found = {
         "survey_id": survey_id,
+        "interaction_id": interaction_id,
+        "customer_id": customer if channel == Channel.WEB else None,
         "channel": channel,
         "touchpoint": touchpoint,
         "location": location,
@@ -217,6 +231,7 @@ def _row(
         "handed_off": handoff is not None,
         "completed": state == SurveyState.COMPLETED,
         "state": state,
+        "created_at": _iso(created_at),
         "sent_at": _iso(sent_at),
         "started_at": _iso(started_at),
         "completed_at": _iso(completed_at),
@@ -266,9 +281,16 @@ def _iso(value: datetime | None) -> str | None:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
+# A phone number in E.164 ("+447700900123"), masked or not ("+44******0123"):
+# no spreadsheet can run it, and a quote in front would stay in every tool
+# that reads the CSV (Python, pandas, BI tools), so it is left as it is.
+_PHONE = re.compile(r"\+[0-9][0-9*]{5,15}")
+
+
 def csv_cell(value: Any) -> Any:
     """A value safe for spreadsheets: text that a spreadsheet would run as a
-    formula gets a leading apostrophe; empty values are empty cells."""
+    formula gets a leading apostrophe (not a phone number); empty values
+    are empty cells."""
     if value is None:
         return ""
     if type(value) is int:
@@ -282,7 +304,7 @@ def csv_cell(value: Any) -> Any:
             f"{k}:{','.join(map(str, v)) if isinstance(v, list) else v or ''}"
             for k, v in value.items()
         )
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PHONE.fullmatch(value):
         return "'" + value
     return value
 
@@ -290,6 +312,8 @@ def csv_cell(value: Any) -> Any:
 PARQUET_SCHEMA = pa.schema(
     [
         ("survey_id", pa.string()),
+        ("interaction_id", pa.string()),
+        ("customer_id", pa.string()),
         ("channel", pa.string()),
         ("touchpoint", pa.string()),
         ("location", pa.string()),
@@ -305,6 +329,7 @@ PARQUET_SCHEMA = pa.schema(
         ("handed_off", pa.bool_()),
         ("completed", pa.bool_()),
         ("state", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
         ("sent_at", pa.timestamp("us", tz="UTC")),
         ("started_at", pa.timestamp("us", tz="UTC")),
         ("completed_at", pa.timestamp("us", tz="UTC")),
@@ -323,7 +348,7 @@ PARQUET_SCHEMA = pa.schema(
         ),
     ]
 )
-_TIMES = ("sent_at", "started_at", "completed_at")
+_TIMES = ("created_at", "sent_at", "started_at", "completed_at")
 
 
 def _for_parquet(row: dict[str, Any]) -> dict[str, Any]:

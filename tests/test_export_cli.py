@@ -42,7 +42,12 @@ async def _seed(url: str) -> list[str]:
     engine = async_engine(url)
     store = SurveyStore(engine)
     ids = []
-    done = await store.create_survey(NewSurvey("web", "delivery", "store-12"), T0)
+    done = await store.create_survey(
+        NewSurvey(
+            "web", "delivery", "store-12", customer_ref="cust-881", interaction_id="order-1001"
+        ),
+        T0,
+    )
     await store.mark_started(done.id, T0)
     await store.record_score(done.id, 9, T0 + timedelta(seconds=5))
     await store.record_reason(
@@ -57,7 +62,10 @@ async def _seed(url: str) -> list[str]:
     )
     await store.finish(done.id, SurveyState.COMPLETED, T0 + timedelta(seconds=10))
     ids.append(done.id)
-    partial = await store.create_survey(NewSurvey("web", "support"), T0 + timedelta(minutes=1))
+    partial = await store.create_survey(
+        NewSurvey("sms", "support", customer_ref="+447700900123", interaction_id="ticket-7"),
+        T0 + timedelta(minutes=1),
+    )
     await store.record_score(partial.id, 2, T0 + timedelta(minutes=2))
     ids.append(partial.id)
     risky = await store.create_survey(NewSurvey("web", "checkout"), T0 + timedelta(minutes=3))
@@ -102,6 +110,13 @@ def test_csv_export_has_one_safe_row_per_survey(
     assert done["completed_at"] == "2026-11-02T09:00:10+00:00"
     assert (partial["score"], partial["reason"], partial["completed"]) == ("2", "", "false")
     assert risky["reason"].startswith("'=HYPERLINK")  # not run as a formula
+    # Joinable: the company's own ids and when each survey was made.
+    assert (done["interaction_id"], done["customer_id"]) == ("order-1001", "cust-881")
+    assert (partial["interaction_id"], partial["customer_id"]) == ("ticket-7", "")
+    assert done["created_at"] == "2026-11-02T09:00:00+00:00"
+    # A number exports as it is (masked), with no quote in front.
+    assert partial["customer"] == "+44******0123"
+    assert partial["channel"] == "sms"
 
 
 def test_jsonl_export_keeps_types(seeded: tuple[dict[str, str], list[str]], tmp_path: Path) -> None:
@@ -133,6 +148,9 @@ def test_unknown_export_format_is_a_clear_error(seeded: tuple[dict[str, str], li
     [
         ("=1+1", "'=1+1"),
         ("+44 7700", "'+44 7700"),
+        ("+447700900123", "+447700900123"),  # E.164: no spreadsheet runs it; no quote
+        ("+44******0123", "+44******0123"),
+        ("+447700900123+1", "'+447700900123+1"),
         ("-2", "'-2"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\uff1d1+1", "'\uff1d1+1"),  # fullwidth ＝, run as = by spreadsheets
