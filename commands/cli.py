@@ -313,6 +313,10 @@ def export(
         err.print(f"Wrote {written} surveys to {out}")
 
 
+# Wider than any report's tables: they are printed at their natural width.
+UNLIMITED_WIDTH = 10_000
+
+
 @app.command()
 def report(
     by: Annotated[
@@ -330,6 +334,14 @@ def report(
     min_sample: Annotated[
         int, typer.Option(min=1, help="Groups and periods with fewer answers are flagged.")
     ] = 30,
+    width: Annotated[
+        int | None,
+        typer.Option(
+            min=40,
+            help="Columns for the tables. Default: the terminal's; the tables' full width "
+            "when written to a file or a pipe.",
+        ),
+    ] = None,
 ) -> None:
     """NPS with its 95% interval, response and completion rates, time to
     answer and top themes per group; the themes that drive the score; the
@@ -356,7 +368,9 @@ def report(
     elif format is ReportFormat.CSV:
         sys.stdout.write(render.as_csv(found))
     else:
-        render.as_tables(found, Console(soft_wrap=False))
+        # Not a terminal (`feedbot report > file`): as wide as the tables need.
+        columns = width or (None if sys.stdout.isatty() else UNLIMITED_WIDTH)
+        render.as_tables(found, Console(soft_wrap=False, width=columns))
 
 
 @app.command("demo-data")
@@ -829,8 +843,10 @@ def rasa_server(
 
 
 # Sub-commands kept in their own modules (they import this one's helpers).
+from commands.check import check  # noqa: E402
 from commands.closing_loop import digest_app, improvement_app  # noqa: E402
 
+app.command()(check)
 app.add_typer(digest_app, name="digest")
 app.add_typer(improvement_app, name="improvement")
 

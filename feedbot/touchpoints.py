@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from feedbot.handoff_rules import HandoffConfig
 from feedbot.nps import Category
 from feedbot.owners import Owner
-from feedbot.validation import describe, time_zone_name
+from feedbot.validation import DuplicateKey, describe, load_yaml, time_zone_name
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
@@ -175,11 +175,13 @@ class TouchpointConfigError(ValueError):
 
 def load_survey_config(path: Path) -> SurveyConfig:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TouchpointConfigError(
             f"{path}: touchpoint file not found (set FEEDBOT_TOUCHPOINTS to its path)"
         ) from None
+    except DuplicateKey as exc:
+        raise TouchpointConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise TouchpointConfigError(f"{path}: not valid YAML: {exc}") from None
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -78,6 +79,20 @@ def test_report_table_reads_well(demo: dict[str, str]) -> None:
     for heading in ("NPS by touchpoint", "What drives the score", "Exit points", "Trend by week"):
         assert heading in result.stdout
     assert "fewer than 30 answers" in result.stdout
+
+
+def test_report_written_to_a_file_is_full_width(demo: dict[str, str]) -> None:
+    """stdout is a pipe here, as in `feedbot report > file`: nothing is cut
+    to 80 columns, unless --width says so."""
+    wide = feedbot("report", "--by", "touchpoint,location", env=demo)
+    assert wide.returncode == 0, wide.stderr
+    lines = wide.stdout.splitlines()
+    assert max(len(line) for line in lines) > 120
+    assert not re.search(r"…\s*│", wide.stdout)  # no cell cut short ("ease, pr… │")
+    assert "detractors talk about" in wide.stdout
+    narrow = feedbot("report", "--by", "touchpoint,location", "--width", "80", env=demo)
+    assert narrow.returncode == 0, narrow.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from spacy.tokens import Doc
 
 from feedbot.customer_text import without_symbols
 from feedbot.understanding.vocabulary import TypoCorrector
-from feedbot.validation import describe
+from feedbot.validation import DuplicateKey, describe, load_yaml
 
 THEME_ID = r"^[a-z][a-z0-9_]*$"
 _TEXT_ATTRS = {"NORM", "LOWER", "LEMMA", "TEXT", "ORTH"}
@@ -53,9 +53,11 @@ class TaxonomyError(ValueError):
 
 def load_taxonomy(path: Path) -> Taxonomy:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TaxonomyError(f"{path}: theme file not found (set FEEDBOT_THEMES)") from None
+    except DuplicateKey as exc:
+        raise TaxonomyError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise TaxonomyError(f"{path}: not valid YAML: {exc}") from None
     try:
