@@ -158,13 +158,17 @@ def _contact_decision(
     )
 
 
+# The API's `status` of a survey (docs/sms.md lists each); any other state is "sent".
+STATUS_OF = {
+    SurveyState.SUPPRESSED: "suppressed",
+    SurveyState.FAILED: "failed",
+    SurveyState.SCHEDULED: "scheduled",
+    SurveyState.EXPIRED: "expired",
+}
+
+
 def _summary(request: web.Request, survey: Survey, duplicate: bool = False) -> dict[str, Any]:
-    status = {
-        SurveyState.SUPPRESSED: "suppressed",
-        SurveyState.FAILED: "failed",
-        SurveyState.SCHEDULED: "scheduled",
-        SurveyState.EXPIRED: "expired",
-    }.get(SurveyState(survey.state), "sent")
+    status = STATUS_OF.get(SurveyState(survey.state), "sent")
     summary: dict[str, Any] = {
         "survey_id": survey.id,
         "status": status,

@@ -66,3 +66,13 @@ def test_check_names_every_problem_and_fails(tmp_path: Path) -> None:
     assert f"✗ {themes}: 'staff' is listed twice (lines 2 and 6)" in message
     assert f"✗ {touchpoints}: touchpoints: List should have at least 1 item" in message
     assert "3 problem(s): nothing was started." in message
+
+
+def test_the_sms_docs_list_every_status_the_api_answers() -> None:
+    from bot.surveys_api import STATUS_OF
+
+    text = (PROJECT_ROOT / "docs" / "sms.md").read_text()
+    for status in ("sent", *STATUS_OF.values()):
+        assert f'"{status}"' in text, f"docs/sms.md does not list the status {status!r}"
+    if "## Measured" in text:
+        assert "Not yet: the SMS benchmarks" not in text
