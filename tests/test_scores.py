@@ -75,6 +75,13 @@ def test_the_labelled_sets_are_read_almost_perfectly() -> None:
         ("It took 2 weeks. I give it 3", 3, "It took 2 weeks"),
         ("9 👍", 9, ""),
         ("very likely", None, "very likely"),
+        # A reply that opens with a number and people: the number is the
+        # score, the rest the why (an SMS answer; it used to be a re-ask).
+        ("4 staff ignored me", 4, "staff ignored me"),
+        ("2 staff on the tills, 5", 5, "2 staff on the tills"),
+        # A head count anywhere else, or one person, is not a score.
+        ("we were 4 people and nobody came", None, "we were 4 people and nobody came"),
+        ("1 guy was rude", None, "1 guy was rude"),
     ],
 )
 def test_the_rest_of_a_reply_is_its_reason(text: str, score: int | None, rest: str) -> None:

@@ -120,6 +120,24 @@ def test_sentiment(
         # it say nothing, the reason's sentiment (here from the score) is its.
         ("the delivery", Category.DETRACTOR, {"delivery": "negative"}),
         ("the delivery, what a disaster", None, {"delivery": "negative"}),
+        # Several themes, none with words of its own sentiment: with a score
+        # (a 2), each takes the answer's; without one, nothing is known.
+        (
+            "the driver threw my parcel over the fence, I want a refund",
+            Category.DETRACTOR,
+            {"staff": "negative", "resolution": "negative", "delivery": "negative"},
+        ),
+        (
+            "the driver threw my parcel over the fence, I want a refund",
+            None,
+            {"staff": "neutral", "resolution": "neutral", "delivery": "neutral"},
+        ),
+        # One theme with its own words keeps them; the rest are not made up.
+        (
+            "the price was fine, the manager was rude to us",
+            Category.DETRACTOR,
+            {"price": "neutral", "staff": "negative"},
+        ),
     ],
 )
 def test_each_theme_has_its_own_sentiment(

@@ -76,7 +76,7 @@ class Understanding:
         ):
             themes = tagged.themes
             sentiment = self.sentiment.read(text, category, about_something=bool(themes))
-            own = self.sentiment.of_themes(tagged, sentiment)
+            own = self.sentiment.of_themes(tagged, sentiment, scored=category is not None)
             because = tagged.because
             yield ReasonReading(
                 themes=themes,

@@ -46,12 +46,18 @@ _NOT_A_RATING_AFTER = frozenset(
     second seconds sec secs minute minutes min mins hour hours hr hrs h day days week weeks
     wk wks month months year years yr yrs time times call calls attempt attempts try tries
     visit visits item items thing things order orders parcel parcels package packages box
-    boxes email emails message messages text texts people person persons staff guy guys
-    man men woman women lady ladies kid kids pound pounds quid dollar dollars buck bucks
+    boxes email emails message messages text texts pound pounds quid dollar dollars buck bucks
     euro euros pence cent cents p am pm o'clock mile miles km kg step steps page pages
     click clicks ticket tickets seat seats floor floors aisle aisles till tills
     """.split()
 )
+# People after a number count them ("we were 4 people", "2 staff on the tills"),
+# except at the very start of a reply, where the number answers the question
+# and the words after it are the why: "4 staff ignored me".
+_PEOPLE_AFTER = frozenset(
+    "people person persons staff guy guys man men woman women lady ladies kid kids".split()
+)
+_ONE_PERSON = frozenset("person guy man woman lady kid".split())
 # Words after a number that put it on another scale: the reply is not an NPS score.
 _OTHER_SCALE_AFTER = frozenset("star stars percent % point points".split())
 # Words right before a number that make it an identifier or an amount.
@@ -111,6 +117,7 @@ def _decide(text: str) -> int | None:
         return None  # "6-7": two candidates
     text = _FRACTION.sub(" ", text)
     candidates: list[float] = []
+    opening_count: float | None = None
     for match in _NUMBER.finditer(text):
         token = match.group(1)
         before = _words_before(text, match.start())
@@ -119,11 +126,20 @@ def _decide(text: str) -> int | None:
             return None
         if after in _NOT_A_RATING_AFTER or (before and before[-1] in _NOT_A_RATING_BEFORE):
             continue
+        if after in _PEOPLE_AFTER:
+            # "1 guy was rude" is one guy; "4 staff ignored me", opening the
+            # reply, is a 4 (if no other number is the score).
+            singular = after in _ONE_PERSON and _value(token) == 1
+            if not text[: match.start()].strip() and not singular:
+                opening_count = _value(token)
+            continue
         if len(token.lstrip("-").split(".")[0].split(",")[0]) >= 3:
             continue  # ids, phone numbers, amounts: never a 0–10 rating
         if _negated(text, match.start()):
             continue  # "not a 10, more like 6"
         candidates.append(_value(token))
+    if not candidates and opening_count is not None:
+        candidates.append(opening_count)
     return _single_valid(candidates)
 
 

@@ -111,11 +111,17 @@ class SentimentReader:
                 return Sentiment.NEUTRAL  # clearly good about one thing, bad about another
         return _sentiment_of(self.polarity(text), category, about_something)
 
-    def of_themes(self, tagged: TaggedText, whole: Sentiment) -> dict[str, Sentiment]:
+    def of_themes(
+        self, tagged: TaggedText, whole: Sentiment, scored: bool = False
+    ) -> dict[str, Sentiment]:
         """Each theme's own sentiment: of the words within reach of the
         theme's words in their clause. A reason about one thing only is about
         that thing: when its words there carry no sentiment, the reason's
-        (`whole`) is the theme's."""
+        (`whole`) is the theme's. With a score (``scored``: `whole` counts its
+        category), the same holds for several themes when none has words
+        with a sentiment: nothing sets one apart, and the score is the best
+        evidence for each ("the driver threw my parcel over the fence, I want
+        a refund" from a 2)."""
         scopes: dict[str, set[tuple[int, int]]] = {}
         for theme, start, end in tagged.matches:
             first, last = _clause_around(tagged.doc, start, end)
@@ -125,7 +131,7 @@ class SentimentReader:
             theme: _sentiment_of(sum(self.polarity(tagged.doc[a:b].text) for a, b in spans))
             for theme, spans in scopes.items()
         }
-        if len(found) == 1 and Sentiment.NEUTRAL in found.values():
+        if (len(found) == 1 or scored) and set(found.values()) == {Sentiment.NEUTRAL}:
             return dict.fromkeys(found, whole)
         return found
 
