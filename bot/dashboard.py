@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
@@ -35,12 +36,28 @@ from bot.auth import (
     role_of_request,
     role_of_token,
 )
-from bot.keys import CLOCK, READ_ENGINE, SESSIONS, SETTINGS, STORE, SURVEY_CONFIG, THEME_NAMES
+from bot.keys import (
+    CLOCK,
+    HANDOFFS,
+    READ_ENGINE,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+    SURVEY_CONFIG,
+    THEME_NAMES,
+)
 from bot.limits import FAILURE_WINDOW_SECONDS, LIMITS
 from feedbot.owners import DigestEvery, Owner
 from feedbot.validation import describe
 
 routes = web.RouteTableDef()
+# Hand-off reasons in words, for people (the ids stay in the API and exports).
+HANDOFF_REASON_WORDS = {
+    "asked_for_person": "asked for a person",
+    "severe_detractor": "a severe detractor who accepted the offer of a person",
+    "not_understood": "the bot could not understand",
+    "improvement_reply": "a reply to an improvement's message",
+}
 HOME = {Role.ANALYST: "/dashboard", Role.ADMIN: "/dashboard", Role.AGENT: "/agent"}
 
 
@@ -178,8 +195,42 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
         "scope": scope,
         "interval": interval.value,
         "problem": problem,
-        "today": date.today().isoformat(),
+        "today": today.isoformat(),
+        "presets": date_presets(today, scope),
+        "export_url": "/api/export?" + urlencode({"format": "csv", **_filter_values(scope)}),
     }
+
+
+def _filter_values(scope: Scope) -> dict[str, str]:
+    values = {
+        "since": scope.since.isoformat() if scope.since else None,
+        "until": scope.until.isoformat() if scope.until else None,
+        "touchpoint": scope.touchpoint,
+        "location": scope.location,
+    }
+    return {k: v for k, v in values.items() if v}
+
+
+def date_presets(today: date, scope: Scope) -> list[dict[str, Any]]:
+    """Last 7, 30 and 90 days and this quarter, keeping the other filters;
+    each with its link and whether it is the period shown."""
+    quarter = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+    found = []
+    for label, since in (
+        ("Last 7 days", today - timedelta(days=6)),
+        ("Last 30 days", today - timedelta(days=29)),
+        ("Last 90 days", today - timedelta(days=89)),
+        ("This quarter", quarter),
+    ):
+        values = {**_filter_values(scope), "since": since.isoformat(), "until": today.isoformat()}
+        found.append(
+            {
+                "label": label,
+                "href": "/dashboard?" + urlencode(values),
+                "current": scope.since == since and scope.until == today,
+            }
+        )
+    return found
 
 
 @routes.get("/dashboard/surveys/{survey_id}")
@@ -197,6 +248,9 @@ async def transcript(request: web.Request) -> dict[str, Any]:
         "touchpoint_name": touchpoint.name if touchpoint else survey.touchpoint,
         "themes": await store.theme_readings(survey.id),
         "messages": await store.transcript(survey.id),
+        # The outcome of its hand-off, if a person had it.
+        "handoff": await request.app[HANDOFFS].latest_for_survey(survey.id),
+        "reasons": HANDOFF_REASON_WORDS,
     }
 
 

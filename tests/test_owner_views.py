@@ -206,3 +206,66 @@ def test_the_digest_page_shows_the_email_as_sent(site: tuple[str, str], page: Pa
     expect(page.locator("body")).to_contain_text("In their words")
     page.screenshot(path=str(SCREENSHOTS / "digest-page.png"), full_page=True)
     Path(SCREENSHOTS).mkdir(exist_ok=True)
+
+
+def test_date_presets_and_an_export_of_what_is_shown(site: tuple[str, str], page: Page) -> None:
+    """#16: the dashboard's periods in one click, and the CSV of the filters shown."""
+    from analytics.export import count_surveys
+    from analytics.query import Scope
+
+    base, url = site
+    page.goto(base + "/login?next=/dashboard?location=leeds")
+    page.get_by_text("Log in with a role token instead").click()
+    page.get_by_test_id("login-token").fill(ANALYST)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("date-presets").get_by_text("Last 30 days").click()
+    today = datetime.now(UTC).date()
+    since = today - timedelta(days=29)
+    expect(page).to_have_url(
+        f"{base}/dashboard?location=leeds&since={since.isoformat()}&until={today.isoformat()}"
+    )
+    expect(page.get_by_test_id("date-presets").get_by_text("Last 30 days")).to_have_attribute(
+        "aria-current", "page"
+    )
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-presets.png"), full_page=True)
+    href = page.get_by_test_id("export-csv").get_attribute("href") or ""
+    assert href.startswith("/api/export?format=csv&")
+    assert f"since={since.isoformat()}" in href and "location=leeds" in href
+    exported = page.request.get(base + href)
+    assert exported.status == 200
+    rows = exported.text().lstrip("\ufeff").splitlines()[1:]
+    engine = sync_engine(url)
+    with engine.connect() as conn:
+        expected = count_surveys(conn, Scope(since=since, until=today, location="leeds"))
+    engine.dispose()
+    assert len(rows) == expected > 0
+
+
+def test_a_transcript_shows_its_hand_offs_outcome(site: tuple[str, str]) -> None:
+    base, url = site
+    engine = sync_engine(url)
+    with Session(engine) as session:
+        resolved = session.scalar(
+            select(Handoff).where(Handoff.state == "resolved", Handoff.resolution_code.is_not(None))
+        )
+        assert resolved is not None
+        survey_id, code = resolved.survey_id, resolved.resolution_code
+    engine.dispose()
+    page = requests.get(
+        f"{base}/dashboard/surveys/{survey_id}",
+        headers={"Authorization": f"Bearer {ANALYST}"},
+        timeout=30,
+    ).text
+    assert 'data-testid="handoff-outcome"' in page
+    assert f": {code}" in page and "Sorted out?" in page
+
+
+def test_the_agent_consoles_logo_leads_to_the_console(site: tuple[str, str], page: Page) -> None:
+    base, _ = site
+    page.goto(base + "/login?next=/agent")
+    page.get_by_text("Log in with a role token instead").click()
+    page.get_by_test_id("login-token").fill(AGENT)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(base + "/agent")
+    expect(page.get_by_test_id("brand")).to_have_attribute("href", "/agent")
+    expect(page.get_by_test_id("nav-improvements")).to_have_count(0)
