@@ -151,6 +151,42 @@ def test_an_answer_lost_on_the_way_is_read_back_once_and_nothing_is_sent_twice(
     assert bot_messages(page)[-1] == answer and len(bot_messages(page)) == 3
 
 
+def test_an_outage_is_said_and_what_the_customer_wrote_stays_and_is_sent(
+    system: System, page: Page
+) -> None:
+    """#16: while the app cannot be reached the widget says so (not "…" for
+    ever), and a message written meanwhile keeps its bubble when the widget
+    reconnects and reads the conversation back, and is sent then."""
+    down = {"now": False}
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        if down["now"]:
+            ws.close()  # as if the app were down: every reconnection fails
+            return
+        sockets.append(ws)
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+        server.on_message(ws.send)
+
+    page.route_web_socket(re.compile(r".*/chat$"), route)
+    page.goto(f"{system.base_url}/?touchpoint=delivery")
+    wait_for_bot_messages(page, 2)
+    status = page.get_by_test_id("chat-status")
+    expect(status).to_be_hidden()
+    down["now"] = True
+    sockets[-1].close()
+    expect(status).to_contain_text("Connection lost. Reconnecting")
+    send(page, "7")
+    expect(page.get_by_test_id("customer-message")).to_have_text(["7"])
+    page.screenshot(path=str(SCREENSHOTS / "widget-outage.png"))
+    down["now"] = False
+    answer = wait_for_bot_messages(page, 3)[-1]
+    assert answer == follow_up("delivery", Category.PASSIVE)
+    expect(page.get_by_test_id("customer-message")).to_have_text(["7"])  # kept, once
+    expect(status).to_be_hidden()
+
+
 @pytest.fixture
 def other_site(system: System, tmp_path: Path) -> Iterator[str]:
     """A company's own page on another origin, embedding the widget from Feedbot."""

@@ -40,6 +40,10 @@
     panel.appendChild(el("h2", { "class": "fb-title" }, title));
     this.log = el("ol", { "class": "fb-log", "role": "log", "aria-live": "polite", "data-testid": "chat-log" });
     panel.appendChild(this.log);
+    // The connection's state, when it is not the usual one ("Connection lost…").
+    this.status = el("p", { "class": "fb-status", "role": "status", "data-testid": "chat-status" });
+    this.status.hidden = true;
+    panel.appendChild(this.status);
     var form = el("form", { "class": "fb-form" });
     var label = el("label", { "class": "fb-sr", "for": "fb-input-" + this.storageKey }, "Your answer");
     this.input = el("textarea", { "class": "fb-input", "id": "fb-input-" + this.storageKey, "rows": "1",
@@ -63,6 +67,7 @@
     this.ws = ws;
     ws.addEventListener("open", function () {
       self.retry = 0;
+      if (self.lost) { self.lost = false; self.showStatus(""); }
       var start = { type: "start" };
       if (self.surveyId) start.survey_id = self.surveyId;
       else { start.touchpoint = self.touchpoint; start.location = self.location; }
@@ -70,7 +75,11 @@
     });
     ws.addEventListener("message", function (e) { self.receive(JSON.parse(e.data)); });
     ws.addEventListener("close", function () {
-      // Reconnect and resend what was not acknowledged; the server stores each id once.
+      // Say so (no "…" for ever), reconnect, and resend what was not
+      // acknowledged; the server stores each id once.
+      self.setTyping(false);
+      self.lost = true;
+      self.showStatus("Connection lost. Reconnecting… Your messages will be sent.");
       self.retry = Math.min(self.retry + 1, 6);
       setTimeout(function () { self.connect(); }, 500 * Math.pow(2, self.retry - 1));
     });
@@ -83,6 +92,8 @@
       this.resendOnReady = true;  // after the history, which says what was stored
     } else if (frame.type === "history") {
       this.log.textContent = "";
+      this.typing = null;  // (its node went with the rest)
+      this.choices = null;
       var self = this;
       frame.messages.forEach(function (m, i) {
         // Stored: not sent again (its answer is in the history, or follows).
@@ -91,6 +102,11 @@
         else if (m.author === "agent") self.addAgent(m.text);
         else self.addBot(m.text, i === frame.messages.length - 1 ? m.buttons : []);
       });
+      // What the customer wrote that the server has not stored yet stays on
+      // screen, after the history, and is sent again once it is ready.
+      var unsent = Object.keys(this.pending);
+      unsent.forEach(function (id) { self.log.appendChild(self.pending[id].node); });
+      if (unsent.length) this.setTyping(true);
     } else if (frame.type === "bot") {
       this.addBot(frame.text, frame.buttons || []);
     } else if (frame.type === "agent") {
@@ -191,6 +207,11 @@
   Widget.prototype.addNotice = function (text) {
     this.log.appendChild(el("li", { "class": "fb-msg fb-notice", "role": "alert", "data-testid": "chat-notice" }, text));
     this.scroll();
+  };
+
+  Widget.prototype.showStatus = function (text) {
+    this.status.textContent = text;
+    this.status.hidden = !text;
   };
 
   Widget.prototype.clearChoices = function () {
