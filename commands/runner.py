@@ -319,13 +319,18 @@ def wait_for_rasa(settings: Settings, layout: Layout, children: list[Child], wit
 
 
 def _answers(url: str) -> bool:
+    import http.client
     import urllib.error
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=3) as resp:
             return resp.status == 200
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        # HTTPException: not an HTTP answer. Before the server listens, a
+        # connection to a port in the ephemeral range can connect to itself
+        # (Linux's TCP self-connect) and read back its own request as the
+        # "status line" (BadStatusLine: "GET / HTTP/1.1"): not up yet.
         return False
 
 

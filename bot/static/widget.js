@@ -138,7 +138,8 @@
     this.pending[id] = { text: text, node: node };
     this.input.value = "";
     this.clearChoices();
-    this.setTyping(true);
+    // "…" only while the bot can be working on it (not during an outage).
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.setTyping(true);
     this.transmit(id, text);
     this.input.focus();
   };

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -295,8 +296,8 @@ def wait_for_url(url: str, within: float = 120) -> None:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
                     return
-        except OSError:
-            pass
+        except (OSError, http.client.HTTPException):
+            pass  # (HTTPException: a port connected to itself before the server listened)
         time.sleep(0.5)
     raise AssertionError(f"{url} did not come back")
 

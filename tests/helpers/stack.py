@@ -4,6 +4,7 @@ instances and app instances as processes on free ports, started the way
 
 from __future__ import annotations
 
+import http.client
 import socket
 import urllib.error
 import urllib.request
@@ -110,7 +111,7 @@ def block_until_healthy(url: str, children: list[Child], within: float) -> None:
             with urllib.request.urlopen(url, timeout=3) as resp:
                 if resp.status == 200:
                     return
-        except (urllib.error.URLError, OSError):
-            pass
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
+            pass  # (HTTPException: a port connected to itself before the app listened)
         time.sleep(0.5)
     raise ChildFailed(f"not healthy after {within:.0f} s")
