@@ -204,6 +204,10 @@ class ImprovementStore:
             and_(ImprovementNotice.status == QUEUED, ImprovementNotice.next_attempt_at <= now),
             and_(ImprovementNotice.status == SENDING, ImprovementNotice.claimed_at < lapsed),
         )
+        # Most rounds find nothing: a read says so without a write transaction.
+        async with self._sessions() as session:
+            if await session.scalar(select(ImprovementNotice.id).where(due).limit(1)) is None:
+                return []
         # One conditional update takes a batch (RETURNING says which rows
         # this instance won): a round's claims cost one write, not one each.
         async with self._sessions.begin() as session:
