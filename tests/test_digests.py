@@ -33,6 +33,7 @@ from feedbot.store.migrate import upgrade
 from feedbot.store.models import OwnerMessage, SurveyState
 from feedbot.store.surveys import NewSurvey, ReasonTags, ThemeTag
 from tests.databases import fresh_database
+from tests.helpers.clock import Clock
 from tests.helpers.mail import Inbox, body, smtp_server
 
 LEEDS = "leeds@example.com"
@@ -40,14 +41,6 @@ NEW_YORK = "ny@example.com"
 DAILY = "daily@example.com"
 # Monday 30 November 2026, 07:59 in London (UTC in winter).
 MONDAY_0759 = datetime(2026, 11, 30, 7, 59, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def owners_file(tmp_path: Path) -> Path:

@@ -32,20 +32,13 @@ from feedbot.store.migrate import upgrade
 from feedbot.store.models import SurveyState
 from feedbot.store.surveys import NewSurvey, ReasonTags, ThemeTag
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.helpers.clock import Clock
 from tests.helpers.sms_in import text_in
 
 _numbers = count(1)
 THEMES = ["wait_time", "staff"]
 TEXTS = ["STOP", "stop", "unsubscribe", "START", "HELP", "Thanks!", "yes", "hello?"]
 MESSAGE = "You told us about the queue; we added a till."
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2032, 5, 4, 10, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def kind_of(text: str, opted_out: bool) -> str:
@@ -173,7 +166,7 @@ def test_no_sequence_tells_an_opted_out_number(tmp_path: Path) -> None:
         twilio_from_number=FROM_NUMBER,
         twilio_api_base=fake.base_url,
     )
-    clock = Clock()
+    clock = Clock(datetime(2032, 5, 4, 10, 0, tzinfo=UTC))
     loop = asyncio.new_event_loop()
     app = create_app(app_settings, clock=clock, run_scheduler=False)
     client = TestClient(TestServer(app, loop=loop), loop=loop)

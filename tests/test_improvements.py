@@ -31,6 +31,7 @@ from feedbot.store.migrate import upgrade
 from feedbot.store.models import Handoff, ImprovementNotice, Message, SurveyState
 from feedbot.store.surveys import NewSurvey, ReasonTags, ThemeTag
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
+from tests.helpers.clock import Clock
 
 ANALYST = {"Authorization": "Bearer analyst-token"}
 SECRET = "improvement-secret"
@@ -41,14 +42,6 @@ _numbers = count(1)
 
 def new_number() -> str:
     return f"+4479118{next(_numbers):05d}"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -97,7 +90,7 @@ async def client(
         webhook_urls=(receiver[1],),
         webhook_secret=SECRET,
     )
-    async with TestClient(TestServer(create_app(settings, Clock(), run_scheduler=False))) as c:
+    async with TestClient(TestServer(create_app(settings, Clock(T0), run_scheduler=False))) as c:
         yield c
 
 

@@ -28,20 +28,13 @@ from feedbot.store.models import OwnerMessage, SurveyState
 from feedbot.store.surveys import NewSurvey, ReasonTags, ThemeTag
 from feedbot.touchpoints import TouchpointConfigError, load_survey_config
 from tests.databases import fresh_database
+from tests.helpers.clock import Clock
 from tests.helpers.mail import Inbox, SlackReceiver, body, free_port, slack_receiver, smtp_server
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LEEDS = "leeds.manager@example.com"
 SUPPORT = "support.lead@example.com"
 QUIET = "quiet@example.com"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def owners_file(tmp_path: Path, slack_url: str) -> Path:
@@ -99,7 +92,7 @@ def settings_for(
 async def app(
     tmp_path: Path, smtp: tuple[Inbox, int], slack: tuple[SlackReceiver, str]
 ) -> AsyncIterator[web.Application]:
-    clock = Clock()
+    clock = Clock(T0)
     application = create_app(settings_for(tmp_path, slack[1], smtp[1]), clock, run_scheduler=False)
     server = TestServer(application)
     await server.start_server()
@@ -250,7 +243,7 @@ async def test_a_failed_send_is_retried_and_never_lost(
     tmp_path: Path, slack: tuple[SlackReceiver, str]
 ) -> None:
     port = free_port()  # nothing listens here yet
-    clock = Clock()
+    clock = Clock(T0)
     application = create_app(settings_for(tmp_path, slack[1], port), clock, run_scheduler=False)
     server = TestServer(application)
     await server.start_server()
@@ -289,7 +282,7 @@ async def _two_instances(
 ) -> None:
     inbox, port = smtp
     settings = settings_for(tmp_path, slack[1], port, url)
-    clock = Clock()
+    clock = Clock(T0)
     apps = [create_app(settings, clock, run_scheduler=False) for _ in range(2)]
     servers = [TestServer(a) for a in apps]
     for server in servers:
