@@ -4,7 +4,10 @@ implementations: in this process (one instance), or Redis pub/sub (several
 instances; any instance's event reaches every instance's listeners).
 
 Delivery is at most once (Redis pub/sub keeps nothing for a listener that
-is away), so a console that reconnects re-reads the queue from the store."""
+is away). Where events may have been missed (Redis was lost and found
+again, or a listener fell more than QUEUE_SIZE events behind), the listener
+gets ``RESYNC`` instead and re-reads what it shows from the store: a console
+its queue, a widget its transcript."""
 
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 100
 Event = dict[str, Any]
+# "You may have missed events: read the state again." Carries no other key.
+RESYNC: Event = {"event": "resync"}
 
 
 class LiveEvents:
@@ -53,8 +58,17 @@ class LiveEvents:
         for queue in list(self._listeners.get(topic, ())):
             try:
                 queue.put_nowait(event)
-            except asyncio.QueueFull:  # a stalled listener misses events; it re-reads state
-                log.warning("a %s listener is not keeping up; an event was dropped", topic)
+            except asyncio.QueueFull:
+                # A listener this far behind gets one resync in place of what
+                # it has not read yet (and of this event): it re-reads state.
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(dict(RESYNC))
+                log.warning(
+                    "a %s listener fell %d events behind; it will read the state again",
+                    topic,
+                    QUEUE_SIZE,
+                )
 
 
 class InProcessEvents(LiveEvents):
@@ -77,7 +91,8 @@ class RedisEvents(LiveEvents):
 
         # Pub/sub channels are shared by all of a Redis server's databases.
         self.CHANNEL_PREFIX = f"feedbot:{deployment}:live:"
-        self._redis = redis.Redis.from_url(url)
+        # Named, so an operator sees it in CLIENT LIST (and a test can cut it).
+        self._redis = redis.Redis.from_url(url, client_name=f"feedbot-{deployment}-live")
         self._url = url
         self._topics = topics
         self._outbox: asyncio.Queue[tuple[str, Event]] = asyncio.Queue(10_000)
@@ -141,7 +156,7 @@ class RedisEvents(LiveEvents):
                 log.info("live events through Redis (%s)", ", ".join(self._topics))
                 if reconnected:  # events may have been missed: listeners re-read state
                     for topic in self._topics:
-                        self._deliver(topic, {"event": "resync"})
+                        self._deliver(topic, dict(RESYNC))
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue

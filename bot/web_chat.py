@@ -18,7 +18,7 @@ from bot.json_input import InputRefused, read_json
 from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, LIVE_EVENTS, STORE, SURVEY_CONFIG
 from bot.limits import LIMITS
 from bot.rasa_client import BotMessage
-from feedbot.store.models import Author, Channel, Survey
+from feedbot.store.models import Author, Channel, Message, Survey
 from feedbot.store.surveys import NewSurvey, SurveyStore
 from feedbot.touchpoints import SurveyConfig
 
@@ -101,19 +101,33 @@ async def widget_pushes(app: web.Application) -> AsyncIterator[None]:
         async with app[LIVE_EVENTS].listen(PUSH_TOPIC) as queue:
             while True:
                 event = await queue.get()
-                if "survey_id" not in event:  # a resync: a widget's history is in the store
+                if "survey_id" not in event:
+                    # Pushes may have been missed: every widget here reads
+                    # its conversation again, from the store.
+                    sessions = [s for chats in app[LIVE_CHATS].values() for s in chats]
+                    log.info("live events resynced: %d widget(s) read again", len(sessions))
+                    for session in sessions:
+                        await _safely(session.resync(), session.survey_id)
                     continue
                 for session in list(app[LIVE_CHATS].get(event["survey_id"], ())):
-                    try:
-                        await session.push(event["kind"], event["text"])
-                    except ConnectionError:
-                        log.info("survey %s: widget went away during a push", event["survey_id"])
+                    await _safely(session.push(event["kind"], event["text"]), event["survey_id"])
 
     task = asyncio.create_task(deliver(), name="pushes to widgets")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _safely(push: Awaitable[None], survey_id: str | None) -> None:
+    """One widget's push; a widget that went away, or any failure, is
+    logged and does not stop the pushes to the others."""
+    try:
+        await push
+    except ConnectionError:
+        log.info("survey %s: widget went away during a push", survey_id)
+    except Exception:  # the loop that pushes to every widget must live on
+        log.exception("survey %s: a push to the widget failed", survey_id)
 
 
 def _parse_frame(data: str) -> dict[str, Any]:
@@ -183,6 +197,12 @@ class ChatSession:
             else {"type": kind, "text": text}
         )
 
+    async def resync(self) -> None:
+        """The conversation as stored, again (pushes may have been missed):
+        the widget redraws it, keeping what it has not had acknowledged."""
+        if self._survey is not None:
+            await self._send(await self._history(self._survey))
+
     async def _start(self, frame: dict[str, Any]) -> None:
         if self._survey is not None:
             raise FrameError("This chat has already started.")
@@ -218,22 +238,11 @@ class ChatSession:
         await self._send(
             {"type": "survey", "survey_id": survey.id, "touchpoint": survey.touchpoint}
         )
-        await self._send(
-            {
-                "type": "history",
-                "messages": [
-                    {
-                        "author": m.author,
-                        "text": m.text,
-                        "buttons": (m.buttons or []) if m.author == Author.BOT else [],
-                        # The widget's own id of a message it sent: stored.
-                        **({"id": client} if (client := _client_id(m.external_id)) else {}),
-                    }
-                    for m in transcript
-                ],
-            }
-        )
+        await self._send(_history_frame(transcript))
         await self._send({"type": "ready"})
+
+    async def _history(self, survey: Survey) -> dict[str, Any]:
+        return _history_frame(await self._store.transcript(survey.id))
 
     async def _begin(self, survey: Survey) -> None:
         self._survey = survey
@@ -269,6 +278,22 @@ class ChatSession:
     async def _send(self, frame: dict[str, Any]) -> None:
         if not self._ws.closed:
             await self._ws.send_json(frame)
+
+
+def _history_frame(transcript: list[Message]) -> dict[str, Any]:
+    return {
+        "type": "history",
+        "messages": [
+            {
+                "author": m.author,
+                "text": m.text,
+                "buttons": (m.buttons or []) if m.author == Author.BOT else [],
+                # The widget's own id of a message it sent: stored.
+                **({"id": client} if (client := _client_id(m.external_id)) else {}),
+            }
+            for m in transcript
+        ],
+    }
 
 
 def _client_id(external_id: str | None) -> str | None:

@@ -206,6 +206,38 @@ async def test_a_hand_off_on_one_instance_is_live_on_the_other_and_the_reply_com
                 reader.cancel()
 
 
+async def test_a_widget_reads_its_conversation_again_when_live_events_were_cut(
+    scaled: Scaled,
+) -> None:
+    """Redis drops the app's subscription (a restart, a network cut): pushes
+    published meanwhile are gone, so once subscribed again each instance
+    sends its open widgets their conversation as stored (a "history" frame,
+    which widget.js redraws) instead of leaving a customer waiting for a
+    message that will never come."""
+    import redis
+
+    name = f"feedbot-{scaled.stack.settings.deployment_key}-live"
+    async with aiohttp.ClientSession() as http, http.ws_connect(scaled.ws[0]) as ws:
+        chat = ChatClient(ws)
+        await chat.start(touchpoint="support", location="leeds")
+        await chat.say("9")
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            cut = [c["id"] for c in client.client_list(_type="pubsub") if c.get("name") == name]
+            assert len(cut) == 2, "each instance subscribes once, under its name"
+            for ident in cut:
+                client.client_kill_filter(_id=ident)
+        finally:
+            client.close()
+        frame = await ws.receive_json(timeout=15)
+        assert frame["type"] == "history"
+        said = [(m["author"], m["text"]) for m in frame["messages"]]
+        assert ("customer", "9") in said
+        assert said[-1][0] == "bot"  # the why question, as stored
+        # The conversation carries on over the same socket.
+        assert await chat.say(REASON)
+
+
 async def test_scheduled_surveys_are_sent_once_with_two_schedulers(
     scaled: Scaled, fake_twilio: FakeTwilio
 ) -> None:

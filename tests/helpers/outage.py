@@ -93,6 +93,10 @@ class Widget:
                     replies.append(frame["text"])
             elif frame["type"] == "ready" and replies:
                 return replies
+            elif frame["type"] == "history":  # a resync (pushes may have been missed)
+                _, answer = _answer_in(frame["messages"], ident)
+                if answer:
+                    return answer
         raise AssertionError(f"no answer to {text!r} within 300 s")
 
     async def close(self) -> None:
