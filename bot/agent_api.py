@@ -25,9 +25,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from analytics.export import mask_phone
 from bot.auth import Role, may_see, person_of, require_role
 from bot.errors import json_body
-from bot.keys import AUDIT, CLOCK, HANDOFF_EVENTS, HANDOFFS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.keys import (
+    AUDIT,
+    CLOCK,
+    HANDOFF_EVENTS,
+    HANDOFFS,
+    SMS_CHANNEL,
+    STORE,
+    SURVEY_CONFIG,
+    THEME_LABELS,
+)
 from bot.web_chat import push_to_widget
 from feedbot.customer_text import MAX_MESSAGE_CHARS
+from feedbot.handoff_rules import reason_words
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Channel, Direction, Handoff, HandoffState, Survey
 
@@ -109,6 +119,7 @@ def _card(handoff: Handoff, survey: Survey, now: datetime, flag_after: float) ->
         "survey_id": survey.id,
         "state": handoff.state,
         "reason": handoff.reason,
+        "reason_words": reason_words(handoff.reason),
         "detail": handoff.detail,
         "urgency": handoff.urgency,
         "created_at": handoff.created_at.isoformat(),
@@ -160,8 +171,14 @@ async def card(request: web.Request) -> web.Response:
     readings = await store.theme_readings(survey.id)
     found["themes"] = list(readings)
     # Why each theme was tagged (the customer's words) and its own sentiment.
+    labels = request.app[THEME_LABELS]
     found["theme_details"] = [
-        {"theme": theme, "sentiment": tag.sentiment, "words": tag.words or []}
+        {
+            "theme": theme,
+            "label": labels.get(theme, theme),
+            "sentiment": tag.sentiment,
+            "words": tag.words or [],
+        }
         for theme, tag in readings.items()
     ]
     found["transcript"] = [

@@ -55,6 +55,7 @@ from bot.keys import (
     SMS_INBOX,
     STORE,
     SURVEY_CONFIG,
+    THEME_LABELS,
     THEME_NAMES,
     WEBHOOKS,
 )
@@ -95,15 +96,21 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 64 * 1024
 
 
-def theme_names(themes_file: Path) -> frozenset[str]:
-    """The themes of themes.yml, read without loading spaCy (the app tags
-    nothing itself; the file is checked in full by the commands at start)."""
+def theme_labels(themes_file: Path) -> dict[str, str]:
+    """Each theme of themes.yml and its label for people ("wait_time":
+    "Waiting time"), read without loading spaCy (the app tags nothing
+    itself; the file is checked in full by the commands at start)."""
     try:
         raw = yaml.safe_load(themes_file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
-        return frozenset()
+        return {}
     themes = raw.get("themes") if isinstance(raw, dict) else None
-    return frozenset(themes) if isinstance(themes, dict) else frozenset()
+    if not isinstance(themes, dict):
+        return {}
+    return {
+        str(theme): str(spec.get("label") or theme) if isinstance(spec, dict) else str(theme)
+        for theme, spec in themes.items()
+    }
 
 
 def utc_now() -> datetime:
@@ -126,7 +133,8 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
-    app[THEME_NAMES] = theme_names(settings.themes_file)
+    app[THEME_LABELS] = theme_labels(settings.themes_file)
+    app[THEME_NAMES] = frozenset(app[THEME_LABELS])
     app[CLOCK] = clock
     app[LIVE_CHATS] = {}
     app[LIVE_EVENTS] = live_events(

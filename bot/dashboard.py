@@ -44,20 +44,15 @@ from bot.keys import (
     SETTINGS,
     STORE,
     SURVEY_CONFIG,
+    THEME_LABELS,
     THEME_NAMES,
 )
 from bot.limits import FAILURE_WINDOW_SECONDS, LIMITS
+from feedbot.handoff_rules import REASON_WORDS
 from feedbot.owners import DigestEvery, Owner
 from feedbot.validation import describe
 
 routes = web.RouteTableDef()
-# Hand-off reasons in words, for people (the ids stay in the API and exports).
-HANDOFF_REASON_WORDS = {
-    "asked_for_person": "asked for a person",
-    "severe_detractor": "a severe detractor who accepted the offer of a person",
-    "not_understood": "the bot could not understand",
-    "improvement_reply": "a reply to an improvement's message",
-}
 HOME = {Role.ANALYST: "/dashboard", Role.ADMIN: "/dashboard", Role.AGENT: "/agent"}
 
 
@@ -184,11 +179,15 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
     report, detractors, places = await asyncio.to_thread(read)
     config = request.app[SURVEY_CONFIG]
     names = {t.id: t.name for t in config.touchpoints}
+    labels = request.app[THEME_LABELS]  # theme ids stay in the API and exports
     return {
         "report": report,
         # "<" escaped: a location named "</script>" cannot end the data block.
-        "report_json": json.dumps({**report, "names": names}).replace("<", "\\u003c"),
+        "report_json": json.dumps({**report, "names": names, "theme_labels": labels}).replace(
+            "<", "\\u003c"
+        ),
         "names": names,
+        "labels": labels,
         "detractors": detractors,
         "touchpoints": config.touchpoints,
         "locations": places,
@@ -250,7 +249,7 @@ async def transcript(request: web.Request) -> dict[str, Any]:
         "messages": await store.transcript(survey.id),
         # The outcome of its hand-off, if a person had it.
         "handoff": await request.app[HANDOFFS].latest_for_survey(survey.id),
-        "reasons": HANDOFF_REASON_WORDS,
+        "reasons": REASON_WORDS,
     }
 
 
@@ -325,6 +324,7 @@ async def agent_console(request: web.Request) -> dict[str, Any]:
     person = person_of(request)
     return {
         "flag_after": request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes,
+        "canned_replies": request.app[SURVEY_CONFIG].handoff.canned_replies,
         # With their own account, agents are who they logged in as.
         "account_name": person.name if person and person.user_id else None,
     }

@@ -51,3 +51,5 @@ WEBHOOKS = web.AppKey("webhooks", object)
 IMPROVEMENTS = web.AppKey("improvements", ImprovementStore)
 # The themes of themes.yml (an improvement names one).
 THEME_NAMES = web.AppKey("theme_names", frozenset)
+# Theme id -> its label in themes.yml, for what people read.
+THEME_LABELS = web.AppKey("theme_labels", dict)

@@ -23,6 +23,48 @@ class HandoffReason(StrEnum):
     IMPROVEMENT_REPLY = "improvement_reply"  # a reply to "you said, we did" (low urgency)
 
 
+# Hand-off reasons in words, for people (the ids stay in the API and exports).
+REASON_WORDS = {
+    HandoffReason.ASKED: "asked for a person",
+    HandoffReason.SEVERE: "a severe detractor who accepted the offer of a person",
+    HandoffReason.NOT_UNDERSTOOD: "the bot could not understand",
+    HandoffReason.IMPROVEMENT_REPLY: "a reply to an improvement's message",
+}
+
+
+def reason_words(reason: str) -> str:
+    return REASON_WORDS.get(reason, reason.replace("_", " "))  # type: ignore[call-overload]
+
+
+class CannedReply(BaseModel):
+    """A saved reply an agent can insert and edit before sending."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=60)
+    text: str = Field(min_length=1, max_length=2000)
+
+
+DEFAULT_CANNED_REPLIES = [
+    CannedReply(
+        title="Introduce yourself",
+        text="Hi, I'm {agent} from the team. I've read what you told us and "
+        "I'm looking into it now.",
+    ),
+    CannedReply(
+        title="Ask for the order number",
+        text="So I can look into this, could you send me your order or booking number?",
+    ),
+    CannedReply(
+        title="Apologise",
+        text="I'm sorry about this. It isn't the experience we want you to have.",
+    ),
+    CannedReply(
+        title="Sorted",
+        text="That's sorted now. Thank you for your patience, and for telling us.",
+    ),
+]
+
+
 # The urgency of a reply to an improvement's message: after every other hand-off.
 IMPROVEMENT_REPLY_URGENCY = 0
 
@@ -96,6 +138,10 @@ class HandoffConfig(BaseModel):
         default="Did we sort this out for you? Please reply yes or no.", min_length=1
     )
     recovery_thanks: str = Field(default="Thank you for letting us know.", min_length=1)
+    # Saved replies in the agent console ({agent}: the agent's name).
+    canned_replies: list[CannedReply] = Field(
+        default_factory=lambda: list(DEFAULT_CANNED_REPLIES), max_length=30
+    )
 
 
 def severe_phrase_in(text: str, phrases: list[str]) -> str | None:

@@ -5,6 +5,7 @@ customer's answer reaches the console. Screenshots land in test-output/."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -42,14 +43,33 @@ def log_in(page: Page, base: str, token: str, then: str) -> None:
     page.get_by_test_id("login-submit").click()
 
 
+# Headless Chromium shows no system notifications and keeps every tab
+# visible: the page's Notification is wrapped to record what it is asked to
+# show (the real one still runs), and "in the background" is set by the test.
+NOTIFICATION_SPY = """
+(() => {
+  const Real = window.Notification;
+  window.__notes = [];
+  window.Notification = class extends Real {
+    constructor(title, options) { super(title, options); window.__notes.push(title); }
+  };
+  Object.defineProperty(Document.prototype, "hidden", { get: () => window.__background === true });
+})();
+"""
+
+
 def test_a_handoff_appears_live_and_the_reply_reaches_the_widget(
     system: System, pages: tuple[Page, Page]
 ) -> None:
     console, customer = pages
+    console.context.grant_permissions(["notifications"], origin=system.base_url)
+    console.add_init_script(NOTIFICATION_SPY)
     log_in(console, system.base_url, AGENT_TOKEN, "/agent")
     expect(console).to_have_url(f"{system.base_url}/agent")
     expect(console.get_by_test_id("live-status")).to_have_text("live", timeout=15_000)
+    expect(console.get_by_test_id("notify-state")).to_have_text("(on)")
     console.get_by_test_id("agent-name").fill("Sam")
+    console.evaluate("window.__background = true")  # the agent is in another tab
 
     customer.goto(f"{system.base_url}/?touchpoint=store_visit&location=leeds")
     wait_for_bot_messages(customer, 2)
@@ -67,12 +87,19 @@ def test_a_handoff_appears_live_and_the_reply_reaches_the_widget(
     expect(item).to_be_visible(timeout=15_000)
     expect(item).to_contain_text("detractor (2)")
     expect(item).to_contain_text("store_visit / leeds")
+    # In the background: a notification, and the count in the tab's title.
+    assert console.evaluate("window.__notes") == ["New hand-off waiting"]
+    expect(console).to_have_title(re.compile(r"^\(\d+\) Agent console"))
+    console.evaluate("window.__background = false")
     item.click()
     expect(console.get_by_test_id("agent-transcript-customer").last).to_have_text(
-        "customer" + "yes please"
+        "Customer" + "yes please"
     )
-    # Each theme with its own sentiment and the words that made it.
-    expect(console.locator("#detail-facts")).to_contain_text("staff (negative: “cashier”, “rude”)")
+    # Each theme (its label) with its own sentiment and the words that made it;
+    # the reason in words, not its id.
+    expect(console.locator("#detail-facts")).to_contain_text("Staff (negative: “cashier”, “rude”)")
+    expect(console.locator("#detail-facts")).to_contain_text("a severe detractor who accepted")
+    expect(console.locator("#detail-facts")).not_to_contain_text("severe_detractor")
     console.get_by_test_id("claim").click()
     expect(console.get_by_test_id("claim")).to_be_disabled()
     # Sam's to give back: release, and claim again.

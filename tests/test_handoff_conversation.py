@@ -371,9 +371,11 @@ async def test_the_agent_and_the_analyst_see_why_each_theme_was_tagged(
         card = await r.json()
     assert card["themes"] == ["product", "staff"]
     assert card["theme_details"] == [
-        {"theme": "product", "sentiment": "positive", "words": ["pizza"]},
-        {"theme": "staff", "sentiment": "negative", "words": ["waiter", "rude"]},
+        {"theme": "product", "label": "Product", "sentiment": "positive", "words": ["pizza"]},
+        {"theme": "staff", "label": "Staff", "sentiment": "negative", "words": ["waiter", "rude"]},
     ]
+    assert card["reason"] == "severe_detractor"  # the id, for systems; and in words, for people
+    assert card["reason_words"] == "a severe detractor who accepted the offer of a person"
     # The analyst's transcript page says the same.
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as analyst:
         async with analyst.post(f"{system.base_url}/login", data={"token": ANALYST_TOKEN}) as r:

@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 from feedbot.nps import Category
 from tests.chat import about, follow_up, response_texts
 from tests.conftest import SCREENSHOTS
+from tests.helpers.a11y import assert_accessible
 from tests.system import System
 
 pytestmark = pytest.mark.browser
@@ -56,6 +57,7 @@ def test_a_customer_answers_the_survey_in_the_widget(system: System, page: Page)
     choices = page.get_by_test_id("chat-choice")
     expect(choices).to_have_count(11)
     assert choices.all_inner_texts() == [str(n) for n in range(11)]
+    assert_accessible(page, "widget-question")
     choices.nth(9).click()
     expect(page.get_by_test_id("customer-message")).to_have_text(["9"])
     expect(page.get_by_test_id("chat-choice")).to_have_count(0)  # quick replies are gone
@@ -76,6 +78,10 @@ def test_a_customer_answers_the_survey_in_the_widget(system: System, page: Page)
 
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "widget-completed.png"), full_page=True)
+    assert_accessible(page, "widget-completed")
+    # A screen reader hears who said each message, not only the words.
+    heard = page.get_by_test_id("chat-log").aria_snapshot()
+    assert "You: 9 Feedbot: " + follow_up("support", Category.PROMOTER) in heard
 
     survey_id = page.evaluate("Object.values(sessionStorage)[0]")
     survey = system.survey(survey_id)
@@ -216,14 +222,15 @@ def test_the_widget_works_embedded_in_another_site(
 
 
 def test_the_widget_fits_a_phone_screen(system: System, browser: Browser) -> None:
-    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     page.goto(f"{system.base_url}/?touchpoint=checkout")
     wait_for_bot_messages(page, 2)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     for test_id in ("chat-input", "chat-send", "chat-log"):
         box = page.get_by_test_id(test_id).bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert_accessible(page, "widget-phone")
     expect(page.get_by_label("Your answer")).to_be_visible()  # the input has a label
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "widget-phone.png"), full_page=True)

@@ -40,25 +40,71 @@
           "data-testid": "queue-item",
           "data-handoff": h.id,
         });
+        // One button per hand-off, so a keyboard reaches and opens it.
+        var button = el("button", { "type": "button", "data-testid": "queue-open" });
+        if (current === h.id) button.setAttribute("aria-current", "true");
         var head = (h.score === null ? "No score" : h.category + " (" + h.score + ")") +
           " · " + h.touchpoint + (h.location ? " / " + h.location : "") + " · " + h.channel;
-        item.appendChild(el("strong", {}, head));
-        item.appendChild(el("span", { "class": "why" }, h.why || h.detail || ""));
-        item.appendChild(el("span", { "class": "meta" },
+        button.appendChild(el("strong", {}, head));
+        button.appendChild(el("span", { "class": "why" }, h.why || h.detail || ""));
+        button.appendChild(el("span", { "class": "meta" },
           h.state + (h.claimed_by ? " by " + h.claimed_by : "") + " · waiting " +
           Math.round(h.waiting_minutes) + " min" + (h.overdue ? " · overdue" : "")));
-        item.addEventListener("click", function () { open(h.id); });
+        button.addEventListener("click", function () { open(h.id); });
+        item.appendChild(button);
         list.appendChild(item);
       });
+      badge(data.handoffs.filter(function (h) { return h.state === "waiting"; }).length);
     }).catch(problem);
   }
+
+  // "(3) Agent console": how many wait for an agent, in the tab's title.
+  var baseTitle = document.title;
+  function badge(waiting) {
+    document.title = (waiting ? "(" + waiting + ") " : "") + baseTitle;
+  }
+
+  // A browser notification for a new hand-off while the console is in the
+  // background (once the agent has allowed it).
+  function notifySupported() { return "Notification" in window; }
+  function showNotifyState() {
+    var state = !notifySupported() ? "not supported by this browser" :
+      Notification.permission === "granted" ? "on" :
+      Notification.permission === "denied" ? "blocked in the browser's settings" : "off";
+    $("notify-state").textContent = "(" + state + ")";
+    $("notify").hidden = notifySupported() && Notification.permission !== "default";
+  }
+  $("notify").addEventListener("click", function () {
+    if (!notifySupported()) return showNotifyState();
+    Notification.requestPermission().then(showNotifyState, showNotifyState);
+  });
+  function notifyOpened(event) {
+    if (!notifySupported() || Notification.permission !== "granted" || !document.hidden) return;
+    var note = new Notification("New hand-off waiting", {
+      body: event.urgency >= 3 ? "Most urgent: a severe detractor." : "A customer is waiting for a person.",
+      tag: "handoff-" + event.handoff_id,
+    });
+    note.addEventListener("click", function () { window.focus(); open(event.handoff_id); note.close(); });
+  }
+  showNotifyState();
+
+  // A saved reply goes into the reply box, to be edited before sending.
+  $("canned").addEventListener("change", function () {
+    var chosen = $("canned").value;
+    if (!chosen) return;
+    var box = $("reply-text");
+    var text = chosen.replace(/\{agent\}/g, agent());
+    box.value = box.value ? box.value.replace(/\s*$/, " ") + text : text;
+    $("canned").value = "";
+    box.focus();
+  });
 
   // "staff (negative: “waiter”, “rude”); product (positive: “risotto”)": why
   // each theme was tagged, so an agent can trust or discount it.
   function themeWords(details) {
     return details.map(function (d) {
       var words = d.words.map(function (w) { return "\u201c" + w + "\u201d"; }).join(", ");
-      return d.theme + " (" + (d.sentiment || "\u2013") + (words ? ": " + words : "") + ")";
+      return (d.label || d.theme) + " (" + (d.sentiment || "\u2013") + (words ? ": " + words : "") + ")";
     }).join("; ");
   }
 
@@ -71,7 +117,8 @@
       var facts = $("detail-facts");
       facts.textContent = "";
       [["Why", h.why], ["Themes", themeWords(h.theme_details || [])], ["Sentiment", h.sentiment],
-       ["Customer", (h.customer || "web visitor") + " · " + h.channel], ["Handed over", h.reason],
+       ["Customer", (h.customer || "web visitor") + " · " + h.channel],
+       ["Handed over", h.reason_words + (h.detail ? " (" + h.detail + ")" : "")],
        ["State", h.state + (h.claimed_by ? " by " + h.claimed_by : "")],
        ["Earlier surveys", (h.earlier_surveys || []).map(function (s) {
          return s.touchpoint + " " + (s.score === null ? "–" : s.score);
@@ -81,9 +128,10 @@
       });
       var transcript = $("transcript");
       transcript.textContent = "";
+      var who = { customer: "Customer", bot: "Feedbot", agent: "Agent" };
       h.transcript.forEach(function (m) {
         var item = el("li", { "class": m.author, "data-testid": "agent-transcript-" + m.author });
-        item.appendChild(el("span", { "class": "who" }, m.author));
+        item.appendChild(el("span", { "class": "who" }, who[m.author] || m.author));
         item.appendChild(el("p", {}, m.text));
         transcript.appendChild(item);
       });
@@ -129,6 +177,7 @@
   source.addEventListener("error", function () { $("live-status").textContent = "reconnecting…"; });
   source.addEventListener("message", function (e) {
     var event = JSON.parse(e.data);
+    if (event.event === "opened") notifyOpened(event);
     if (current && event.handoff_id === current) open(current);
     else loadQueue();
   });

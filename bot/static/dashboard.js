@@ -82,7 +82,7 @@
   new Chart(document.getElementById("chart-drivers"), {
     type: "bar",
     data: {
-      labels: drivers.map((d) => d.theme),
+      labels: drivers.map((d) => (data.theme_labels || {})[d.theme] || d.theme),
       datasets: [
         {
           label: "NPS difference (mentions − the rest)",

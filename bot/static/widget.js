@@ -38,7 +38,8 @@
   Widget.prototype.build = function (title) {
     var panel = el("section", { "class": "fb-panel", "aria-label": title });
     panel.appendChild(el("h2", { "class": "fb-title" }, title));
-    this.log = el("ol", { "class": "fb-log", "role": "log", "aria-live": "polite", "data-testid": "chat-log" });
+    // A log of divs: role=log on a list would take away its list semantics.
+    this.log = el("div", { "class": "fb-log", "role": "log", "tabindex": "0", "aria-label": "Conversation", "aria-live": "polite", "data-testid": "chat-log" });
     panel.appendChild(this.log);
     // The connection's state, when it is not the usual one ("Connection lost…").
     this.status = el("p", { "class": "fb-status", "role": "status", "data-testid": "chat-status" });
@@ -147,7 +148,9 @@
   // "…" while the bot is working on its answer.
   Widget.prototype.setTyping = function (on) {
     if (on && !this.typing) {
-      this.typing = el("li", { "class": "fb-msg fb-bot fb-typing", "aria-label": "The bot is typing" }, "…");
+      this.typing = el("div", { "class": "fb-msg fb-bot fb-typing" });
+      this.typing.appendChild(el("span", { "class": "fb-sr" }, "typing"));
+      this.typing.appendChild(el("span", { "aria-hidden": "true" }, "…"));
       this.log.appendChild(this.typing);
       this.scroll();
     } else if (!on && this.typing) {
@@ -171,11 +174,11 @@
     this.clearChoices();
     var typing = !!this.typing;
     this.setTyping(false);
-    var node = el("li", { "class": "fb-msg fb-bot", "data-testid": "bot-message" }, text);
+    var node = el("div", { "class": "fb-msg fb-bot", "data-testid": "bot-message" }, text);
     this.log.appendChild(node);
     if (buttons && buttons.length) {
       var self = this;
-      var group = el("li", { "class": "fb-choices", "role": "group", "aria-label": "Quick answers" });
+      var group = el("div", { "class": "fb-choices", "role": "group", "aria-label": "Quick answers" });
       buttons.forEach(function (b) {
         var button = el("button", { "type": "button", "data-testid": "chat-choice" }, b.title);
         button.addEventListener("click", function () { self.submit(b.payload); });
@@ -191,7 +194,7 @@
   // A person from the company's team, after a hand-off.
   Widget.prototype.addAgent = function (text) {
     this.setTyping(false);
-    var node = el("li", { "class": "fb-msg fb-agent", "data-testid": "agent-message" });
+    var node = el("div", { "class": "fb-msg fb-agent", "data-testid": "agent-message" });
     node.appendChild(el("span", { "class": "fb-who" }, "Our team"));
     node.appendChild(el("span", {}, text));
     this.log.appendChild(node);
@@ -199,14 +202,14 @@
   };
 
   Widget.prototype.addCustomer = function (text) {
-    var node = el("li", { "class": "fb-msg fb-customer", "data-testid": "customer-message" }, text);
+    var node = el("div", { "class": "fb-msg fb-customer", "data-testid": "customer-message" }, text);
     this.log.appendChild(node);
     this.scroll();
     return node;
   };
 
   Widget.prototype.addNotice = function (text) {
-    this.log.appendChild(el("li", { "class": "fb-msg fb-notice", "role": "alert", "data-testid": "chat-notice" }, text));
+    this.log.appendChild(el("div", { "class": "fb-msg fb-notice", "role": "alert", "data-testid": "chat-notice" }, text));
     this.scroll();
   };
 
