@@ -155,11 +155,13 @@ def create_app(
         app.cleanup_ctx.append(scheduler)
         app.cleanup_ctx.append(owner_news_loop)
         app.cleanup_ctx.append(improvement_notices_loop)
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
     )
+    # Pages show a theme by its label in themes.yml ("Waiting time"), not its id.
+    env.filters["theme_label"] = lambda theme: app[THEME_LABELS].get(theme, theme)
     app.add_routes(pages.routes)
     app.add_routes(web_chat.routes)
     app.add_routes(health.routes)
@@ -289,6 +291,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             app[CLOCK],
             handoffs=app[HANDOFFS],
             improvements=app[IMPROVEMENTS],
+            about=lambda t: tp.about if (tp := app[SURVEY_CONFIG].touchpoint(t)) else None,
         )
         if sender
         else None

@@ -187,7 +187,6 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
             "<", "\\u003c"
         ),
         "names": names,
-        "labels": labels,
         "detractors": detractors,
         "touchpoints": config.touchpoints,
         "locations": places,

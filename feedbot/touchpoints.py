@@ -6,6 +6,7 @@ The file format is documented in docs/touchpoints.md. Loading it fails with a
 
 from __future__ import annotations
 
+import string
 from datetime import time
 from pathlib import Path
 
@@ -76,23 +77,43 @@ class Location(BaseModel):
     name: str = Field(min_length=1)
 
 
+# The placeholders each SMS text may use (str.format): checked at start.
+_SMS_PLACEHOLDERS = {
+    "first_text": {"sender", "message"},
+    "help": {"sender", "about"},
+    "stop_confirmation": {"sender"},
+    "start_confirmation": {"sender"},
+    "reminder": {"sender"},
+    "no_open_survey": {"sender"},
+}
+# For HELP when the number has no open survey.
+ABOUT_ANYTHING = "your recent experience with us"
+
+
 class SmsTexts(BaseModel):
-    """What the app itself texts (not the bot): carrier keywords and strays."""
+    """What the app itself texts (not the bot): the first text's frame,
+    carrier keywords and strays. ``{sender}`` is who customers know you as."""
 
     model_config = ConfigDict(extra="forbid")
+    sender: str = Field(default="Feedbot", min_length=1, max_length=40)
+    # The survey's first text: who is writing, the bot's greeting and question
+    # ({message}) in one text, and how to stop (carriers expect both).
+    first_text: str = Field(default="{sender}: {message} Reply STOP to opt out.", min_length=1)
     help: str = Field(
-        default="Feedbot: short feedback surveys from us. Reply STOP to stop all messages.",
+        default="{sender}: a short feedback survey about {about}. Reply to this text to "
+        "answer, or STOP to stop all messages.",
         min_length=1,
     )
     stop_confirmation: str = Field(
-        default="You won't get any more messages from us. Reply START to opt back in.",
+        default="You won't get any more messages from {sender}. Reply START to opt back in.",
         min_length=1,
     )
     start_confirmation: str = Field(
-        default="You're opted back in. Reply STOP at any time to stop.", min_length=1
+        default="You're opted back in to {sender} feedback. Reply STOP at any time to stop.",
+        min_length=1,
     )
     reminder: str = Field(
-        default="A quick reminder: we'd love your answer to our question above. "
+        default="A quick reminder from {sender}: we'd love your answer to our question above. "
         "Reply STOP to opt out.",
         min_length=1,
     )
@@ -100,6 +121,32 @@ class SmsTexts(BaseModel):
         default="Thanks for your message. There is no open survey for this number right now.",
         min_length=1,
     )
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> SmsTexts:
+        for name, allowed in _SMS_PLACEHOLDERS.items():
+            text = getattr(self, name)
+            try:
+                used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            except ValueError as exc:  # a lone "{" or "}"
+                raise ValueError(f"{name}: {exc} (write {{{{ or }}}} for a brace)") from None
+            unknown = used - allowed
+            if unknown:
+                raise ValueError(
+                    f"{name} uses {{{', '.join(sorted(unknown))}}}; it may use "
+                    + ", ".join(f"{{{a}}}" for a in sorted(allowed))
+                )
+        if "{message}" not in self.first_text:
+            raise ValueError("first_text must contain {message} (the greeting and question)")
+        for name in ("first_text", "help"):
+            if "STOP" not in getattr(self, name):
+                raise ValueError(f"{name} must say how to stop (carriers require STOP)")
+        return self
+
+    def say(self, name: str, **values: str) -> str:
+        """One of these texts, filled in."""
+        text: str = getattr(self, name)
+        return text.format(sender=self.sender, **values)
 
 
 class SurveyConfig(BaseModel):

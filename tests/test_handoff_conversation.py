@@ -55,13 +55,13 @@ async def sms_survey(
     http: aiohttp.ClientSession, system: System, fake: FakeTwilio, touchpoint: str
 ) -> tuple[str, dict]:
     """A new number sent a survey through the API: (the number, the API's answer)
-    once the greeting and the question have reached it."""
+    once the first text (greeting and question) has reached it."""
     phone = new_number()
     status, body = await create(
         http, system, channel="sms", phone=phone, touchpoint=touchpoint, interaction_id=phone
     )
     assert status == 201 and body["status"] == "sent", body
-    await wait_for(fake, phone, 2)
+    await wait_for(fake, phone, 1)
     return phone, body
 
 
@@ -105,8 +105,8 @@ async def test_by_sms_a_person_takes_over_and_texts_reach_them(
 ) -> None:
     phone, body = await sms_survey(http, system, fake_twilio, "delivery")
     await text_in(http, system, phone, "I want to speak to a manager")
-    messages = await wait_for(fake_twilio, phone, 3)
-    assert is_handoff_message(messages[2]), messages[2]
+    messages = await wait_for(fake_twilio, phone, 2)
+    assert is_handoff_message(messages[1]), messages[1]
     (handoff,) = handoffs_of(system, body["survey_id"])
     assert (handoff.reason, handoff.urgency) == ("asked_for_person", 2)  # no score yet
     assert system.survey(body["survey_id"]).state == "left"
@@ -121,7 +121,7 @@ async def test_by_sms_a_person_takes_over_and_texts_reach_them(
         "The parcel is at the wrong address",
     )
     await asyncio.sleep(1)
-    assert len(fake_twilio.to(phone)) == 3  # no bot reply, no "no open survey" answer
+    assert len(fake_twilio.to(phone)) == 2  # no bot reply, no "no open survey" answer
 
 
 def agent(token: str = AGENT_TOKEN) -> dict[str, str]:
@@ -279,7 +279,7 @@ async def test_an_agents_reply_reaches_an_sms_customer(
 ) -> None:
     phone, body = await sms_survey(http, system, fake_twilio, "support")
     await text_in(http, system, phone, "please call me back")
-    await wait_for(fake_twilio, phone, 3)
+    await wait_for(fake_twilio, phone, 2)
     (handoff,) = handoffs_of(system, body["survey_id"])
     reply = "Hello, this is Alex from support. When suits you for a call?"
     async with http.post(
@@ -300,7 +300,7 @@ async def test_an_agents_reply_reaches_an_sms_customer(
         assert r.status == 200
     assert fake_twilio.to(phone)[-1] == RECOVERY.recovery_question
     await text_in(http, system, phone, "not really, nobody called")
-    assert (await wait_for(fake_twilio, phone, 6))[-1] == RECOVERY.recovery_thanks
+    assert (await wait_for(fake_twilio, phone, 5))[-1] == RECOVERY.recovery_thanks
     (done,) = handoffs_of(system, body["survey_id"])
     assert done.recovery_answer == "no"
 
@@ -383,8 +383,8 @@ async def test_the_agent_and_the_analyst_see_why_each_theme_was_tagged(
         async with analyst.get(f"{system.base_url}/dashboard/surveys/{survey_id}") as r:
             page = await r.text()
     themes = page.split('data-testid="survey-themes"', 1)[1].split("</ul>", 1)[0]
-    assert "<strong>product</strong> · positive · because: “pizza”" in themes
-    assert "<strong>staff</strong> · negative · because: “waiter”, “rude”" in themes
+    assert "<strong>Product</strong> · positive · because: “pizza”" in themes
+    assert "<strong>Staff</strong> · negative · because: “waiter”, “rude”" in themes
 
 
 async def test_a_severe_detractor_may_decline_the_offer(system: System, chat: ChatClient) -> None:
@@ -413,10 +413,10 @@ async def test_by_sms_a_severe_detractor_accepts_the_offer(
 ) -> None:
     phone, body = await sms_survey(http, system, fake_twilio, "support")
     await text_in(http, system, phone, "0, nobody ever called me back about my complaint")
-    texts = await wait_for(fake_twilio, phone, 4)
-    assert texts[3] == RECOVERY.offer_question
+    texts = await wait_for(fake_twilio, phone, 3)
+    assert texts[2] == RECOVERY.offer_question
     await text_in(http, system, phone, "Yes")
-    assert (await wait_for(fake_twilio, phone, 5))[4].startswith("Thank you. A person")
+    assert (await wait_for(fake_twilio, phone, 4))[3].startswith("Thank you. A person")
     (handoff,) = handoffs_of(system, body["survey_id"])
     assert (handoff.reason, handoff.state) == ("severe_detractor", "waiting")
 
@@ -501,15 +501,15 @@ async def test_by_sms_two_answers_not_understood_go_to_a_person_and_back(
 ) -> None:
     phone, body = await sms_survey(http, system, fake_twilio, "delivery")
     await text_in(http, system, phone, "dunno")
-    await wait_for(fake_twilio, phone, 3)  # re-asked
+    await wait_for(fake_twilio, phone, 2)  # re-asked
     await text_in(http, system, phone, "eleven out of ten")
-    texts = await wait_for(fake_twilio, phone, 4)
-    assert is_handoff_message(texts[3], NOT_UNDERSTOOD), texts[3]
+    texts = await wait_for(fake_twilio, phone, 3)
+    assert is_handoff_message(texts[2], NOT_UNDERSTOOD), texts[2]
     (handoff,) = handoffs_of(system, body["survey_id"])
     assert (handoff.reason, handoff.urgency) == ("not_understood", 1)
     await agent_loop(system, http, handoff.id, phone=phone, fake=fake_twilio)
     await text_in(http, system, phone, "no")
-    assert (await wait_for(fake_twilio, phone, 7))[-1] == RECOVERY.recovery_thanks
+    assert (await wait_for(fake_twilio, phone, 6))[-1] == RECOVERY.recovery_thanks
     (done,) = handoffs_of(system, body["survey_id"])
     assert (done.state, done.recovery_answer) == ("resolved", "no")
 

@@ -136,12 +136,15 @@ def machine_for(
             self.check(sent, but=phone)
             mine = sent[phone]
             if kind == "stop":
-                assert mine == ([] if was_out else [texts.stop_confirmation]), mine
+                assert mine == ([] if was_out else [texts.say("stop_confirmation")]), mine
                 self.opted_out[phone] = True
             elif kind == "start":
                 self.opted_out[phone] = False
             elif kind == "help":
-                assert mine == [texts.help], mine
+                # Who is writing, what about (the open survey's touchpoint), STOP.
+                (helped,) = mine
+                assert helped.startswith(f"{texts.sender}: a short feedback survey about ")
+                assert "STOP" in helped
             elif was_out:
                 assert mine == [], f"{phone} opted out, yet was sent {mine}"
 

@@ -129,7 +129,7 @@ def test_an_analyst_previews_logs_and_sees_an_improvement(
     expect(page.get_by_test_id("improvement-result")).to_contain_text(f"Telling {expected}")
     row = page.get_by_test_id("improvement-row").filter(has_text="Two more tills at lunch")
     expect(row).to_have_count(1, timeout=10_000)
-    expect(row).to_contain_text("wait_time")
+    expect(row).to_contain_text("Wait time")  # the label from themes.yml, not the id
     expect(row).to_contain_text("logged today")
     page.screenshot(path=str(SCREENSHOTS / "improvements-logged.png"), full_page=True)
 

@@ -88,13 +88,16 @@ async def test_a_survey_by_sms_from_api_call_to_stored_response(
         interaction_id=f"order-{phone}",
     )
     assert status == 201 and body["status"] == "sent"
-    greeting, question = await wait_for(fake_twilio, phone, 2)  # normalised to E.164
-    assert "your recent delivery" in greeting and "10" in question
+    # One first text (to the number normalised to E.164): who is writing, the
+    # greeting and the question, and how to stop.
+    (opening,) = await wait_for(fake_twilio, phone, 1)
+    assert opening.startswith("Northwind Goods: ") and opening.endswith("Reply STOP to opt out.")
+    assert "your recent delivery" in opening and "0" in opening and "10" in opening
 
     assert await text_in(http, system, phone, "8") == 200
-    assert (await wait_for(fake_twilio, phone, 3))[2] == follow_up("delivery", "passive")
+    assert (await wait_for(fake_twilio, phone, 2))[1] == follow_up("delivery", "passive")
     await text_in(http, system, phone, "The driver left it in the rain")
-    thanks = (await wait_for(fake_twilio, phone, 4))[3]
+    thanks = (await wait_for(fake_twilio, phone, 3))[2]
     assert thanks in response_texts("utter_thanks")
 
     survey = system.survey(body["survey_id"])
@@ -103,7 +106,8 @@ async def test_a_survey_by_sms_from_api_call_to_stored_response(
     assert survey.response.reason == "The driver left it in the rain"
     assert survey.sent_at is not None
     transcript = system.transcript(survey.id)
-    assert [a for a, _ in transcript] == ["bot", "bot", "customer", "bot", "customer", "bot"]
+    assert [a for a, _ in transcript] == ["bot", "customer", "bot", "customer", "bot"]
+    assert transcript[0] == ("bot", opening)  # the transcript holds what was texted
 
     # Twilio reports delivery; the message's status follows.
     sid = next(m["sid"] for m in fake_twilio.messages if m["Body"] == thanks and m["To"] == phone)
@@ -135,13 +139,13 @@ async def test_the_same_message_sid_twice_is_one_turn(
 ) -> None:
     phone = new_number()
     _, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 2)
+    await wait_for(fake_twilio, phone, 1)
     sid = "SM" + uuid.uuid4().hex
     await text_in(http, system, phone, "9", sid=sid)
     await text_in(http, system, phone, "9", sid=sid)  # Twilio retried
-    await wait_for(fake_twilio, phone, 3)
+    await wait_for(fake_twilio, phone, 2)
     await asyncio.sleep(1.5)
-    assert len(fake_twilio.to(phone)) == 3  # one follow-up, not two
+    assert len(fake_twilio.to(phone)) == 2  # one follow-up, not two
     customer = [t for a, t in system.transcript(body["survey_id"]) if a == "customer"]
     assert customer == ["9"]
 
@@ -151,25 +155,41 @@ async def test_stop_start_help_and_yes(
 ) -> None:
     phone = new_number()
     await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 2)
+    await wait_for(fake_twilio, phone, 1)
     await text_in(http, system, phone, "  stop ")
-    assert "START" in (await wait_for(fake_twilio, phone, 3))[2]  # confirmed once
+    assert "START" in (await wait_for(fake_twilio, phone, 2))[1]  # confirmed once
     await text_in(http, system, phone, "STOP")
     await text_in(http, system, phone, "hello?")
     await asyncio.sleep(1.5)
-    assert len(fake_twilio.to(phone)) == 3  # then silence
+    assert len(fake_twilio.to(phone)) == 2  # then silence
 
     status, body = await create(http, system, channel="sms", phone=phone, touchpoint="checkout")
     assert (status, body["status"], body["reason"]) == (201, "suppressed", "opted out")
 
     await text_in(http, system, phone, "Help")  # help is answered even when opted out
-    assert "STOP" in (await wait_for(fake_twilio, phone, 4))[3]
+    helped = (await wait_for(fake_twilio, phone, 3))[2]
+    assert helped.startswith("Northwind Goods: ") and "STOP" in helped
+    assert "your recent experience with us" in helped  # no survey open: nothing particular
     await text_in(http, system, phone, "yes")  # YES opts back in an opted-out number
-    assert "opted back in" in (await wait_for(fake_twilio, phone, 5))[4]
+    assert "opted back in" in (await wait_for(fake_twilio, phone, 4))[3]
     # Opted in again, but surveyed minutes ago: the minimum gap holds.
     status, body = await create(http, system, channel="sms", phone=phone, touchpoint="checkout")
     assert (body["status"], body["state"]) == ("suppressed", "suppressed")
     assert "minimum gap is 30 days" in body["reason"]
+
+
+async def test_help_says_who_is_writing_and_what_the_open_survey_is_about(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()
+    await create(http, system, channel="sms", phone=phone, touchpoint="checkout")
+    await wait_for(fake_twilio, phone, 1)
+    await text_in(http, system, phone, "HELP")
+    helped = (await wait_for(fake_twilio, phone, 2))[1]
+    assert helped == (
+        "Northwind Goods: a short feedback survey about your recent checkout on our website. "
+        "Reply to this text to answer, or STOP to stop all messages."
+    )
 
 
 async def test_a_text_with_no_open_survey_gets_a_short_answer(
@@ -186,11 +206,11 @@ async def test_an_sms_with_no_words_gets_a_polite_re_ask(
 ) -> None:
     phone = new_number()
     await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 2)
+    await wait_for(fake_twilio, phone, 1)
     await text_in(http, system, phone, "   ")  # a picture with no words, say
-    assert (await wait_for(fake_twilio, phone, 3))[2] == "Please type a message before sending."
+    assert (await wait_for(fake_twilio, phone, 2))[1] == "Please type a message before sending."
     await text_in(http, system, phone, "9")  # and the survey carries on
-    assert len(await wait_for(fake_twilio, phone, 4)) == 4
+    assert len(await wait_for(fake_twilio, phone, 3)) == 3
 
 
 async def test_a_stray_text_is_stored_within_the_length_limit(
@@ -209,14 +229,14 @@ async def test_a_text_is_stored_before_twilio_is_answered_and_handled_after_a_cr
 ) -> None:
     phone = new_number()
     _, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 2)
+    await wait_for(fake_twilio, phone, 1)
     # Acknowledged: already in the inbox by the time Twilio has its 200.
     sid = "SM" + uuid.uuid4().hex
     assert await text_in(http, system, phone, "I'd say 8", sid=sid) == 200
     with Session(system.engine) as session:
         stored = session.get(InboundSms, sid)
         assert stored is not None and (stored.phone, stored.body) == (phone, "I'd say 8")
-    await wait_for(fake_twilio, phone, 3)
+    await wait_for(fake_twilio, phone, 2)
     # A text that an app stopped before handling (stored, claimed, never
     # handled) is handled by a later round of another app: once.
     lost = "SM" + uuid.uuid4().hex
@@ -232,7 +252,7 @@ async def test_a_text_is_stored_before_twilio_is_answered_and_handled_after_a_cr
     async with TestClient(TestServer(app)):
         assert await handle_lapsed(app) == 1
         assert await handle_lapsed(app) == 0  # handled: not again
-    await wait_for(fake_twilio, phone, 4)
+    await wait_for(fake_twilio, phone, 3)
     customer = [t for a, t in system.transcript(body["survey_id"]) if a == "customer"]
     assert customer == ["I'd say 8", "the hold music"]
     with Session(system.engine) as session:
@@ -247,9 +267,10 @@ async def test_twilio_failing_twice_then_succeeding_delivers_once(
     fake_twilio.fail_next(500, 429)
     _, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
     assert body["status"] == "sent"
-    messages = await wait_for(fake_twilio, phone, 2)
-    assert len(messages) == 2 and len(set(messages)) == 2  # each once
-    assert fake_twilio.attempts - before == 4  # 2 failures + 2 messages
+    await wait_for(fake_twilio, phone, 1)
+    await asyncio.sleep(1)
+    assert len(fake_twilio.to(phone)) == 1  # once
+    assert fake_twilio.attempts - before == 3  # 2 failures + the one first text
 
 
 async def test_a_permanent_twilio_failure_is_recorded(
@@ -327,7 +348,7 @@ async def test_contact_rules_gap_across_channels_and_sampling(
     assert first["status"] == "sent"
     _, second = await create(http, system, channel="sms", phone=phone, touchpoint="support")
     assert second["status"] == "suppressed" and "minimum gap" in second["reason"]
-    assert len(await wait_for(fake_twilio, phone, 2)) == 2  # nothing more was sent
+    assert len(await wait_for(fake_twilio, phone, 1)) == 1  # nothing more was sent
     # The same customer reference on the web channel is held to the same gap.
     _, web = await create(http, system, channel="web", touchpoint="support", customer_id="C-77")
     assert web["status"] == "sent" and "link" in web
@@ -345,13 +366,13 @@ async def test_every_decision_can_be_read_back(
 ) -> None:
     phone = new_number()
     _, sent = await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 2)
+    await wait_for(fake_twilio, phone, 1)
     _, held = await create(http, system, channel="sms", phone=phone, touchpoint="delivery")
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     async with http.get(f"{system.base_url}/api/surveys/{sent['survey_id']}", headers=headers) as r:
         body = await r.json()
     assert (r.status, body["status"], body["sent_at"] is not None) == (200, "sent", True)
-    assert [m["delivery_status"] for m in body["messages"]] == ["queued", "queued"]
+    assert [m["delivery_status"] for m in body["messages"]] == ["queued"]
     async with http.get(f"{system.base_url}/api/surveys/{held['survey_id']}", headers=headers) as r:
         body = await r.json()
     assert body["status"] == "suppressed" and "minimum gap" in body["reason"]
@@ -388,13 +409,13 @@ def test_bulk_send_from_a_csv_is_safe_to_re_run(
     )
     assert "line 5: invalid" in first.stderr and "line 6: invalid" in first.stderr
     assert "no interaction_id" in first.stderr
-    assert len(fake_twilio.wait_for(a, 2)) == 2 and len(fake_twilio.wait_for(b, 2)) == 2
+    assert len(fake_twilio.wait_for(a, 1)) == 1 and len(fake_twilio.wait_for(b, 1)) == 1
 
     again = subprocess.run(
         [*command, "--url", system.base_url], env=env, capture_output=True, text=True, timeout=120
     )
     assert "3 already sent" in again.stderr and "0 sent" in again.stderr
-    assert len(fake_twilio.to(a)) == 2 and len(fake_twilio.to(b)) == 2  # nothing sent twice
+    assert len(fake_twilio.to(a)) == 1 and len(fake_twilio.to(b)) == 1  # nothing sent twice
 
 
 def test_bulk_send_names_a_bad_file(tmp_path: Path) -> None:

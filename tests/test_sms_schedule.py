@@ -108,8 +108,8 @@ async def test_the_scheduler_sends_due_surveys_once(
     assert await send_due(store, channel.sms, send_at - timedelta(minutes=1)) == 0
     assert fake_twilio.to(phone) == []
     assert await send_due(store, channel.sms, send_at) == 1
-    greeting, _ = fake_twilio.wait_for(phone, 2)
-    assert "your recent delivery" in greeting
+    (opening,) = fake_twilio.wait_for(phone, 1)
+    assert "your recent delivery" in opening
     assert await send_due(store, channel.sms, send_at + timedelta(minutes=30)) == 0  # once
     sent = await store.get_survey(survey.id)
     assert sent is not None and sent.state == "started" and sent.sent_at is not None
@@ -157,7 +157,7 @@ async def test_an_unanswered_survey_expires_and_later_texts_get_the_short_answer
 async def test_one_reminder_to_a_customer_who_has_not_replied(
     channel: Channel, fake_twilio: FakeTwilio
 ) -> None:
-    store, rules, reminder = channel.store, channel.rules, channel.texts.reminder
+    store, rules, reminder = channel.store, channel.rules, channel.texts.say("reminder")
     silent, replied = "+447911200004", "+447911200005"
     # Sent at 11:00 London two days ago (reminder after 24 h, quiet 21:00-08:00).
     sent_at = datetime.now(LONDON).replace(hour=11, minute=0) - timedelta(days=2)
@@ -196,7 +196,7 @@ async def test_a_reminder_due_at_night_waits_for_the_morning(
     assert fake_twilio.to(phone) == []
     # 09:00 London (an hour either way across a clock change: still outside quiet hours)
     await send_reminders(store, channel.sms, channel.rules, night + timedelta(hours=10))
-    assert fake_twilio.to(phone) == [channel.texts.reminder]
+    assert fake_twilio.to(phone) == [channel.texts.say("reminder")]
 
 
 def test_the_shipped_contact_rules_are_the_documented_defaults() -> None:
@@ -222,8 +222,8 @@ async def test_a_scheduled_survey_claimed_by_an_instance_that_stopped_is_sent_la
     # Once the claim is five minutes old, a round sends it: once.
     later = send_at + timedelta(minutes=6)
     assert await send_due(store, channel.sms, later) == 1
-    fake_twilio.wait_for(phone, 2)
+    fake_twilio.wait_for(phone, 1)
     assert await send_due(store, channel.sms, later + timedelta(minutes=10)) == 0
     sent = await store.get_survey(survey.id)
     assert sent is not None and sent.sent_at is not None and sent.state == "started"
-    assert len(fake_twilio.to(phone)) == 2  # the greeting and the question, not twice
+    assert len(fake_twilio.to(phone)) == 1  # the first text, not twice

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -5,6 +6,7 @@ import pytest
 from feedbot.nps import Category
 from feedbot.settings import PROJECT_ROOT
 from feedbot.touchpoints import TouchpointConfigError, load_survey_config
+from tests.chat import response_texts
 
 VALID = """
 default_touchpoint: support
@@ -92,3 +94,37 @@ def test_one_place_says_why_a_survey_is_refused(
 ) -> None:
     config = load_survey_config(write(tmp_path, VALID))
     assert config.refusal(touchpoint, location) == refusal
+
+
+def test_every_way_of_asking_the_score_says_what_0_and_10_mean() -> None:
+    """Read alone in a text, each variant must say which end is which."""
+    for text in response_texts("utter_ask_score"):
+        lowered = text.lower()
+        assert "0" in text and "10" in text, text
+        assert "not at all likely" in lowered and "extremely likely" in lowered, text
+
+
+def test_no_greeting_promises_how_many_questions() -> None:
+    """A vague reason brings a third question (the probe): "two quick
+    questions" would not be true."""
+    numbers = re.compile(r"\b(one|two|three|\d+)\s+(quick\s+)?questions?\b", re.I)
+    for text in response_texts("utter_greet_survey"):
+        assert not numbers.search(text), text
+
+
+def test_the_sms_texts_say_who_is_writing_and_are_checked_at_start(tmp_path: Path) -> None:
+    texts = load_survey_config(PROJECT_ROOT / "touchpoints.yml").sms
+    assert texts.say("first_text", message="Hi! How likely…?") == (
+        "Northwind Goods: Hi! How likely…? Reply STOP to opt out."
+    )
+    assert "your recent delivery" in texts.say("help", about="your recent delivery")
+    for sms, expected in [
+        ('first_text: "Hi from {company}: {message} STOP to stop"', "first_text uses {company}"),
+        ('first_text: "{sender}: hi. Reply STOP"', "first_text must contain {message}"),
+        ('first_text: "{sender}: {message}"', "first_text must say how to stop"),
+        ('help: "{sender} {about"', "help:"),
+    ]:
+        path = write(tmp_path, VALID + f"sms:\n  {sms}\n")
+        with pytest.raises(TouchpointConfigError) as caught:
+            load_survey_config(path)
+        assert expected in str(caught.value), str(caught.value)

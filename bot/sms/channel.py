@@ -21,7 +21,7 @@ from feedbot.store.improvements import ImprovementStore
 from feedbot.store.models import Author, Channel, Direction, Survey, SurveyState
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
-from feedbot.touchpoints import SmsTexts
+from feedbot.touchpoints import ABOUT_ANYTHING, SmsTexts
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,11 @@ class SmsChannel:
         clock: Callable[[], datetime],
         handoffs: HandoffStore | None = None,
         improvements: ImprovementStore | None = None,
+        about: Callable[[str], str | None] = lambda touchpoint: None,
     ) -> None:
+        """``about``: a touchpoint's words for what a survey is about
+        ("your recent delivery"), for HELP."""
+        self._about = about
         self.sender = sender
         self._improvements = improvements
         self._store = store
@@ -72,7 +76,10 @@ class SmsChannel:
             log.warning("survey %s: %s (%s)", survey.id, reason, exc)
             await self._store.schedule(survey.id, self._clock() + START_AGAIN_AFTER, reason)
             return StartResult("scheduled", reason)
-        error = await self._deliver(phone, replies, survey.id)
+        # One first text: who is writing, the greeting and the question, and
+        # how to stop (a long text is one message on the phone, in parts).
+        opening = self._texts.say("first_text", message=" ".join(r.text for r in replies))
+        error = await self._deliver(phone, [BotMessage(text=opening)], survey.id)
         if error:
             await self._store.finish(survey.id, SurveyState.FAILED, self._clock(), reason=error)
             return StartResult("failed", error)
@@ -81,7 +88,9 @@ class SmsChannel:
 
     async def remind(self, survey: Survey) -> None:
         """The one reminder to a customer who has not replied."""
-        await self.sender.send(survey.customer_ref or "", self._texts.reminder, survey_id=survey.id)
+        await self.sender.send(
+            survey.customer_ref or "", self._texts.say("reminder"), survey_id=survey.id
+        )
 
     async def inbound(self, message_sid: str, phone: str, body: str) -> None:
         opted_out = await self._opt_outs.is_opted_out(phone)
@@ -126,7 +135,7 @@ class SmsChannel:
                 log.info("a number opted out (%s)", body.strip().upper())
                 await self.sender.send(
                     phone,
-                    self._texts.stop_confirmation,
+                    self._texts.say("stop_confirmation"),
                     survey_id=survey_id,
                     even_if_opted_out=True,
                 )
@@ -137,13 +146,21 @@ class SmsChannel:
         elif keyword is Keyword.START:
             if await self._opt_outs.opt_in(phone):
                 log.info("a number opted back in")
-                await self.sender.send(phone, self._texts.start_confirmation, survey_id=survey_id)
+                await self.sender.send(
+                    phone, self._texts.say("start_confirmation"), survey_id=survey_id
+                )
         elif keyword is Keyword.HELP:
+            # What this survey is about, when one is open (HELP after a
+            # delivery survey does not talk of a visit).
+            about = (survey and self._about(survey.touchpoint)) or ABOUT_ANYTHING
             await self.sender.send(
-                phone, self._texts.help, survey_id=survey_id, even_if_opted_out=True
+                phone,
+                self._texts.say("help", about=about),
+                survey_id=survey_id,
+                even_if_opted_out=True,
             )
         elif not opted_out:  # no open survey
-            await self.sender.send(phone, self._texts.no_open_survey)
+            await self.sender.send(phone, self._texts.say("no_open_survey"))
 
     async def _reply_to_improvement(self, phone: str, body: str) -> Survey | None:
         """A text from a number told of an improvement lately, with no survey

@@ -259,7 +259,7 @@ async def sms_customer(
     starting: asyncio.Semaphore,
 ) -> str:
     """One SMS customer: a survey asked for through the API (greeting and
-    question by text), then, once everyone has theirs, the score and the why."""
+    question in one text), then, once everyone has theirs, the score and the why."""
     phone = phone_of(n)
     async with aiohttp.ClientSession() as http:
         async with starting:
@@ -270,7 +270,7 @@ async def sms_customer(
             ) as resp:
                 body = await resp.json()
                 assert resp.status == 201 and body["status"] == "sent", body
-        await _texts(twilio, phone, 2)  # the greeting and the question
+        await _texts(twilio, phone, 1)  # the first text: greeting and question
         await started.wait()
         await _text(http, stack, twilio, phone, str(score_of(n)), f"s{n}", outcome)
         await _text(http, stack, twilio, phone, reason_of(n), f"r{n}", outcome)
