@@ -9,6 +9,7 @@ yesterday, a weekly one (Mondays) the week from Monday to Sunday.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -232,9 +233,17 @@ def digest_subject(digest: dict[str, Any]) -> str:
     return f"{every} feedback for {digest['owner']['scope']}: {digest['period']['label']}"
 
 
-def render_digest(digest: dict[str, Any], base_url: str) -> tuple[str, str, str]:
-    """(subject, plain text, HTML)."""
-    context = {"d": digest, "subject": digest_subject(digest), "base_url": base_url.rstrip("/")}
+def render_digest(
+    digest: dict[str, Any], base_url: str, theme_labels: Mapping[str, str] | None = None
+) -> tuple[str, str, str]:
+    """(subject, plain text, HTML); themes by their label in themes.yml."""
+    labels = dict(theme_labels or {})
+    context = {
+        "d": digest,
+        "subject": digest_subject(digest),
+        "base_url": base_url.rstrip("/"),
+        "label": lambda theme: labels.get(theme, theme),
+    }
     return (
         context["subject"],
         TEMPLATES.get_template("digest.txt").render(context),

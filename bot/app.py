@@ -10,7 +10,6 @@ from pathlib import Path
 import aiohttp
 import aiohttp_jinja2
 import jinja2
-import yaml
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -85,6 +84,7 @@ from feedbot.store.rasa_tracker import RasaTracker
 from feedbot.store.sms_inbox import SmsInbox
 from feedbot.store.sms_outbox import SmsOutbox
 from feedbot.store.surveys import SurveyStore
+from feedbot.theme_labels import theme_labels
 from feedbot.touchpoints import load_survey_config
 
 HERE = Path(__file__).resolve().parent
@@ -94,23 +94,6 @@ log = logging.getLogger(__name__)
 # No request Feedbot takes comes near this (a survey, a reply of at most 2,000
 # characters, a Twilio webhook); a larger body gets 413 before it is read.
 MAX_REQUEST_BYTES = 64 * 1024
-
-
-def theme_labels(themes_file: Path) -> dict[str, str]:
-    """Each theme of themes.yml and its label for people ("wait_time":
-    "Waiting time"), read without loading spaCy (the app tags nothing
-    itself; the file is checked in full by the commands at start)."""
-    try:
-        raw = yaml.safe_load(themes_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    themes = raw.get("themes") if isinstance(raw, dict) else None
-    if not isinstance(themes, dict):
-        return {}
-    return {
-        str(theme): str(spec.get("label") or theme) if isinstance(spec, dict) else str(theme)
-        for theme, spec in themes.items()
-    }
 
 
 def utc_now() -> datetime:
@@ -219,6 +202,7 @@ def _owner_news(
         base_url=settings.public_base_url,
         mails=mailer is not None,
         region=settings.default_region,
+        theme_labels=app[THEME_LABELS],
     )
     unreachable = [o.email for o in config.owners if not alerts.reachable(o)]
     if unreachable:
@@ -235,6 +219,7 @@ def _owner_news(
         base_url=settings.public_base_url,
         mails=mailer is not None,
         region=settings.default_region,
+        theme_labels=app[THEME_LABELS],
     )
     return OwnerNews(alerts, post, app[CLOCK], digests=digests)
 

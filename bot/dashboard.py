@@ -300,7 +300,7 @@ async def digest_page(request: web.Request) -> web.Response:
     def render() -> str:
         with engine.connect() as conn:
             found = build_digest(conn, owner, config, period, now, region=settings.default_region)
-        return render_digest(found, settings.public_base_url)[2]
+        return render_digest(found, settings.public_base_url, request.app[THEME_LABELS])[2]
 
     page = await asyncio.to_thread(render)
     # The e-mail's own HTML (inline styles, no scripts): its own policy.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -98,7 +98,10 @@ class OwnerAlerts:
         base_url: str,
         mails: bool,
         region: str = "GB",
+        theme_labels: Mapping[str, str] | None = None,
     ) -> None:
+        """``theme_labels``: each theme's label in themes.yml, for what owners read."""
+        self._labels = dict(theme_labels or {})
         self._store, self._handoffs, self._outbox = store, handoffs, outbox
         self._config, self._clock, self._base_url = config, clock, base_url.rstrip("/")
         self._mails, self._region = mails, region
@@ -175,7 +178,7 @@ class OwnerAlerts:
             score=survey.score,
             reason=self._mask(response.reason if response else None),
             follow_up=self._mask(response.follow_up if response else None),
-            themes=[(theme, tag.sentiment) for theme, tag in themes.items()],
+            themes=[(self._labels.get(t, t), tag.sentiment) for t, tag in themes.items()],
             person=person_line(handoff),
             handoff_id=handoff.id if handoff else None,
             transcript_url=f"{self._base_url}/dashboard/surveys/{survey.id}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -51,7 +51,9 @@ class OwnerDigests:
         base_url: str,
         mails: bool,
         region: str = "GB",
+        theme_labels: Mapping[str, str] | None = None,
     ) -> None:
+        self._labels = dict(theme_labels or {})
         self._outbox, self._config, self._engine = outbox, config, read_engine
         self._clock, self._base_url, self._mails, self._region = clock, base_url, mails, region
         self._done: set[str] = set()  # keys this instance has seen stored
@@ -93,7 +95,7 @@ class OwnerDigests:
     def render(self, owner: Owner, period: Period, now: datetime) -> tuple[str, str, str]:
         with self._engine().connect() as conn:
             digest = build_digest(conn, owner, self._config, period, now, region=self._region)
-        return render_digest(digest, self._base_url)
+        return render_digest(digest, self._base_url, self._labels)
 
     async def _emerging(self, owner: Owner, today: date, now: datetime) -> bool:
         if owner.alerts is AlertsFor.NONE:

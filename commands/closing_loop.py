@@ -48,6 +48,7 @@ def _rendered(
     """(owner, period key, subject, text, HTML) of the owner's digest now."""
     from analytics.digest import build_digest, period_before, render_digest
     from feedbot.store.database import sync_engine
+    from feedbot.theme_labels import theme_labels
 
     config = load_survey_config(settings.touchpoints_file)
     owner = _owner(config, owner_email)
@@ -64,7 +65,8 @@ def _rendered(
             digest = build_digest(conn, owner, config, chosen, now, region=settings.default_region)
     finally:
         engine.dispose()
-    subject, text, html = render_digest(digest, settings.public_base_url)
+    labels = theme_labels(settings.themes_file)
+    subject, text, html = render_digest(digest, settings.public_base_url, labels)
     return owner, chosen.key, subject, text, html
 
 

@@ -61,7 +61,7 @@ async def test_a_detractor_is_in_the_owners_inbox_within_seconds(
     assert "offered a person (no answer yet)" in text
     assert f"{system.base_url}/dashboard/surveys/{chat.survey_id}" in text
     assert "/agent#handoff=" in text
-    assert "Themes: " in text and "product (negative)" in text, text
+    assert "Themes: " in text and "Product (negative)" in text, text
 
 
 async def test_a_mail_server_that_is_down_delays_the_alert_not_the_customer(

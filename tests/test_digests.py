@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analytics.digest import build_digest, period_before
+from analytics.digest import build_digest, period_before, render_digest
 from analytics.improvements import binomial_upper_tail, emerging_themes, wilson
 from analytics.query import Scope
 from bot.app import create_app
@@ -32,6 +32,7 @@ from feedbot.store.database import sync_engine
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import OwnerMessage, SurveyState
 from feedbot.store.surveys import NewSurvey, ReasonTags, ThemeTag
+from feedbot.theme_labels import theme_labels
 from tests.databases import fresh_database
 from tests.helpers.clock import Clock
 from tests.helpers.mail import Inbox, body, smtp_server
@@ -164,6 +165,10 @@ async def test_the_weekly_digest_says_what_happened_in_the_owners_scope(
     assert len(texts) == 3 and "Bristol was awful" not in texts
     assert "Waited 40 min, call [hidden]" in texts  # detractors first, contacts masked
     assert digest["handoffs"] == {"open": 1, "overdue": 1}
+    # Owners read themes by their labels (themes.yml), not their ids.
+    _, text, html = render_digest(digest, "https://x", theme_labels(PROJECT_ROOT / "themes.yml"))
+    assert "Wait time: " in text and "<strong>Wait time</strong>" in html
+    assert "wait_time" not in text and "wait_time" not in html
 
 
 async def test_digests_go_at_eight_local_once_weekly_on_mondays_daily_every_day(

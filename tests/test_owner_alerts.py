@@ -158,7 +158,8 @@ async def test_a_detractor_reaches_the_owners_of_its_location_by_email_and_slack
         assert "5/10" in part
         assert "The driver was rude." in part
         assert "07700" not in part and "jo@example.com" not in part  # contacts masked
-        assert "delivery (negative)" in part and "staff (negative)" in part
+        # Themes by their labels in themes.yml, each with its sentiment.
+        assert "Delivery (negative)" in part and "Staff (negative)" in part
         assert "not offered or asked for" in part
         assert f"https://feedback.example.com/dashboard/surveys/{survey_id}" in part
     (posted,) = slack[0].posted
