@@ -24,22 +24,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.export import mask_phone
 from bot.auth import Role, may_see, person_of, require_role
+from bot.channels import ChannelUnavailable, NotDelivered
 from bot.errors import json_body
 from bot.keys import (
     AUDIT,
+    CHANNELS,
     CLOCK,
     HANDOFF_EVENTS,
     HANDOFFS,
-    SMS_CHANNEL,
     STORE,
     SURVEY_CONFIG,
     THEME_LABELS,
 )
-from bot.web_chat import push_to_widget
 from feedbot.customer_text import MAX_MESSAGE_CHARS
 from feedbot.handoff_rules import reason_words
 from feedbot.store.handoffs import HandoffStore
-from feedbot.store.models import Author, Channel, Direction, Handoff, HandoffState, Survey
+from feedbot.store.models import Author, Handoff, HandoffState, Survey
 
 routes = web.RouteTableDef()
 
@@ -289,7 +289,7 @@ async def reply(request: web.Request) -> web.Response:
         raise _not_yours(handoff)
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
-    await _deliver(app, survey, body.text, Author.AGENT, now)
+    await _deliver(app, survey, body.text, Author.AGENT)
     await _handoffs(request).replied(handoff.id, now)
     await _audit(request, role, who, "handoff.reply", handoff)
     _announce(request, "replied", handoff, agent=who)
@@ -315,7 +315,7 @@ async def resolve(request: web.Request) -> web.Response:
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
     question = app[SURVEY_CONFIG].handoff.recovery_question
-    await _deliver(app, survey, question, Author.BOT, now)
+    await _deliver(app, survey, question, Author.BOT)
     _announce(request, "resolved", handoff, agent=who, code=body.code)
     return web.json_response({"id": handoff.id, "state": HandoffState.RESOLVED})
 
@@ -324,25 +324,14 @@ def _announce(request: web.Request, event: str, handoff: Handoff, **more: str) -
     request.app[HANDOFF_EVENTS].publish({"event": event, "handoff_id": handoff.id, **more})
 
 
-async def _deliver(
-    app: web.Application, survey: Survey, text: str, author: Author, now: datetime
-) -> None:
+async def _deliver(app: web.Application, survey: Survey, text: str, author: Author) -> None:
     """Say this to the customer on their channel, and keep it in the transcript."""
-    if survey.channel == Channel.SMS:
-        sms = app[SMS_CHANNEL]
-        if sms is None:
-            raise web.HTTPServiceUnavailable(text="SMS is not configured on this Feedbot.")
-        deliveries = await sms.sender.send(
-            survey.customer_ref or "", text, survey_id=survey.id, author=author
-        )
-        failure = next((d for d in deliveries if not d.ok), None)
-        if failure is not None:
-            raise web.HTTPBadGateway(
-                text=f"The text was not sent: {failure.error or failure.status}."
-            )
-        return
-    await app[STORE].add_message(survey.id, Direction.OUTBOUND, author, text, now)
-    push_to_widget(app, survey.id, "agent" if author == Author.AGENT else "bot", text)
+    try:
+        await app[CHANNELS].of(survey).say(survey, text, author)
+    except ChannelUnavailable as exc:
+        raise web.HTTPServiceUnavailable(text=str(exc)) from None
+    except NotDelivered as exc:
+        raise web.HTTPBadGateway(text=str(exc)) from None
 
 
 @routes.get("/agent/events")

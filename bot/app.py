@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +26,9 @@ from bot import (
     web_chat,
 )
 from bot.auth import SESSION_SECONDS, identify
+from bot.channels import Channels, CustomerChannel
+from bot.channels.sms import SmsPort
+from bot.channels.web import WebChannel
 from bot.conversations import Conversations
 from bot.errors import error_middleware
 from bot.handoff_events import HandoffEvents
@@ -37,6 +40,7 @@ from bot.improvement_notices import (
 )
 from bot.keys import (
     AUDIT,
+    CHANNELS,
     CLOCK,
     CONVERSATIONS,
     HANDOFF_EVENTS,
@@ -45,6 +49,7 @@ from bot.keys import (
     IMPROVEMENTS,
     LIVE_CHATS,
     LIVE_EVENTS,
+    MORE_CHANNELS,
     OPT_OUTS,
     RASA,
     READ_ENGINE,
@@ -105,14 +110,18 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     *,
     run_scheduler: bool = True,
+    channels: Sequence[Callable[[web.Application], CustomerChannel]] = (),
 ) -> web.Application:
     """Build the app. Migrations are applied by the caller (``feedbot serve``).
     Without ``run_scheduler`` the caller runs bot.sms.scheduler's rounds itself
-    (tests that move the clock)."""
+    (tests that move the clock). ``channels``: more customer channels beside
+    web and SMS, each made from the app once its resources are open
+    (README, "Adding a channel")."""
     app = web.Application(
         middlewares=[error_middleware, identify, same_origin_only, limit_guessing],
         client_max_size=MAX_REQUEST_BYTES,
     )
+    app[MORE_CHANNELS] = tuple(channels)
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
@@ -280,6 +289,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         )
         if sender
         else None
+    )
+    app[CHANNELS] = Channels(
+        [
+            WebChannel(app, app[STORE], app[CLOCK]),
+            SmsPort(app[SMS_CHANNEL], app[OPT_OUTS], settings.default_region),
+            *(make(app) for make in app[MORE_CHANNELS]),
+        ]
     )
     webhooks = None
     if settings.webhook_urls and settings.webhook_secret:

@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import Engine
 
+from bot.channels.registry import Channels
 from bot.conversations import Conversations
 from bot.handoff_events import HandoffEvents
 from bot.live_events import LiveEvents
@@ -38,6 +39,10 @@ CONVERSATIONS = web.AppKey("conversations", Conversations)
 OPT_OUTS = web.AppKey("opt_outs", OptOutStore)
 # None when Twilio is not configured: SMS endpoints answer 503 and say why.
 SMS_CHANNEL = web.AppKey("sms_channel", SmsChannel | None)  # type: ignore[arg-type]
+# Every customer channel, by name (bot.channels): web, sms.
+CHANNELS = web.AppKey("channels", Channels)
+# Factories of channels beside web and SMS (create_app(channels=...)).
+MORE_CHANNELS = web.AppKey("more_channels", tuple)
 # A synchronous engine for analytics (reports, exports) run on worker threads.
 READ_ENGINE = web.AppKey("read_engine", Engine)
 # The widgets connected now, by survey id: where an agent's reply is pushed.

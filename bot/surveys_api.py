@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 from bot.auth import Role, require_role
+from bot.channels import Contact, CustomerChannel, CustomerInvalid
 from bot.errors import json_body
-from bot.keys import CLOCK, OPT_OUTS, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG
-from bot.phones import InvalidPhone, time_zone_of, to_e164
+from bot.keys import CHANNELS, CLOCK, SETTINGS, STORE, SURVEY_CONFIG
 from feedbot.contact_rules import Decision, QuietHours, Verdict, decide
-from feedbot.store.models import Channel, Survey, SurveyState
+from feedbot.store.models import Survey, SurveyState
 from feedbot.store.surveys import NewSurvey
 
 routes = web.RouteTableDef()
@@ -23,7 +22,7 @@ routes = web.RouteTableDef()
 
 class SurveyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    channel: Literal["sms", "web"]
+    channel: str = Field(min_length=1, max_length=32)  # one of the app's channels
     touchpoint: str = Field(min_length=1)
     phone: str | None = None
     customer_id: str | None = Field(default=None, max_length=128)
@@ -45,25 +44,25 @@ async def create_survey(request: web.Request) -> web.Response:
     refusal = config.refusal(wanted.touchpoint, wanted.location)
     if refusal:
         raise _bad_request(refusal)
+    channels = app[CHANNELS]
+    if wanted.channel not in channels:
+        raise _bad_request(
+            f"Unknown channel {wanted.channel!r}; this Feedbot has {', '.join(channels.names)}."
+        )
+    channel = channels.named(wanted.channel)
     store = app[STORE]
     if wanted.interaction_id:
         existing = await store.survey_for_interaction(wanted.interaction_id)
         if existing is not None:  # the same interaction never makes two surveys
             return web.json_response(_summary(request, existing, duplicate=True), status=200)
 
-    customer_ref = wanted.customer_id
-    if wanted.channel == "sms":
-        if not wanted.phone:
-            raise _bad_request("An SMS survey needs a phone number.")
-        try:
-            customer_ref = to_e164(wanted.phone, app[SETTINGS].default_region)
-        except InvalidPhone as exc:
-            raise _bad_request(str(exc)) from None
-        if app[SMS_CHANNEL] is None:
-            raise web.HTTPServiceUnavailable(
-                text="SMS is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
-                "TWILIO_FROM_NUMBER (or TWILIO_MESSAGING_SERVICE_SID)."
-            )
+    try:
+        customer_ref = channel.customer_ref(Contact(wanted.phone, wanted.customer_id))
+    except CustomerInvalid as exc:
+        raise _bad_request(str(exc)) from None
+    unavailable = channel.unavailable()
+    if unavailable:
+        raise web.HTTPServiceUnavailable(text=unavailable)
     new = NewSurvey(
         channel=wanted.channel,
         touchpoint=wanted.touchpoint,
@@ -82,16 +81,14 @@ async def create_survey(request: web.Request) -> web.Response:
             raise
         return web.json_response(_summary(request, existing, duplicate=True), status=200)
 
-    opted_out = wanted.channel == "sms" and await app[OPT_OUTS].is_opted_out(customer_ref or "")
-    decision = _contact_decision(app, wanted, survey, last_surveyed, opted_out, clock())
+    opted_out = await channel.opted_out(customer_ref)
+    decision = _contact_decision(app, channel, wanted, survey, last_surveyed, opted_out, clock())
     if decision.verdict is Verdict.SUPPRESS:
         await store.suppress(survey.id, decision.reason)
     elif decision.verdict is Verdict.DELAY and decision.send_at is not None:
         await store.schedule(survey.id, decision.send_at, decision.reason)
-    elif wanted.channel == "sms":
-        await app[SMS_CHANNEL].start(survey)  # type: ignore[union-attr]
     else:
-        await store.mark_sent(survey.id, clock())
+        await channel.start(survey)
     stored = await store.get_survey(survey.id)
     assert stored is not None
     return web.json_response(_summary(request, stored), status=201)
@@ -130,6 +127,7 @@ async def read_survey(request: web.Request) -> web.Response:
 
 def _contact_decision(
     app: web.Application,
+    channel: CustomerChannel,
     wanted: SurveyRequest,
     survey: Survey,
     last_surveyed: datetime | None,
@@ -142,8 +140,7 @@ def _contact_decision(
     touchpoint = config.touchpoint(wanted.touchpoint)
     assert touchpoint is not None
     gap_days = touchpoint.min_days_between_surveys
-    phone = survey.customer_ref if wanted.channel == "sms" else None
-    quiet = rules.quiet_hours
+    quiet = rules.quiet_hours if channel.quiet_hours else None
     return decide(
         now,
         opted_out=opted_out,
@@ -151,10 +148,8 @@ def _contact_decision(
         min_gap=timedelta(days=rules.min_days_between_surveys if gap_days is None else gap_days),
         sample_percent=touchpoint.sample_percent,
         sample_key=wanted.interaction_id or survey.id,
-        quiet_hours=QuietHours(quiet.start, quiet.end) if phone and quiet else None,
-        time_zone=time_zone_of(phone, rules.default_time_zone)
-        if phone
-        else ZoneInfo(rules.default_time_zone),
+        quiet_hours=QuietHours(quiet.start, quiet.end) if quiet else None,
+        time_zone=channel.time_zone(survey.customer_ref, rules.default_time_zone),
     )
 
 
@@ -179,8 +174,9 @@ def _summary(request: web.Request, survey: Survey, duplicate: bool = False) -> d
     }
     if survey.send_at is not None:
         summary["send_at"] = survey.send_at.isoformat()
-    if survey.channel == Channel.WEB and status == "sent":
-        summary["link"] = f"{request.app[SETTINGS].public_base_url}/s/{survey.id}"
+    link = request.app[CHANNELS].of(survey).link(survey, request.app[SETTINGS].public_base_url)
+    if link and status == "sent":
+        summary["link"] = link
     if duplicate:
         summary["duplicate"] = True
     return summary

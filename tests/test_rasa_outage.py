@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from bot.conversations import BOT_WILL_REPLY
-from bot.keys import CONVERSATIONS, RASA, SMS_CHANNEL, STORE
+from bot.keys import CHANNELS, CONVERSATIONS, RASA, STORE
 from bot.replay import replay_awaiting
 from bot.sms.scheduler import send_due
 from feedbot.rasa_env import tracker_url
@@ -200,7 +200,8 @@ async def test_an_sms_survey_asked_for_while_rasa_is_down_is_texted_once_it_is_b
     assert fake_twilio.to(phone) == []
 
     later = datetime.now(UTC) + timedelta(minutes=1, seconds=1)
-    assert await send_due(back.app[STORE], back.app[SMS_CHANNEL], later) == 1
+    # (other tests' due surveys in the shared store may go in the same round)
+    assert await send_due(back.app[STORE], back.app[CHANNELS], later) >= 1
     texts = await asyncio.to_thread(fake_twilio.wait_for, phone, 1)
     assert "10" in texts[0]  # the first text asks the score
     assert system.survey(body["survey_id"]).state == "started"

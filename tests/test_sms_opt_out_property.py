@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from bot.app import create_app
-from bot.keys import SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.keys import CHANNELS, STORE, SURVEY_CONFIG
 from bot.sms.scheduler import expire_unanswered, send_due, send_reminders
 from bot.tasks import TASKS
 from tests.conftest import API_TOKEN, settings_for
@@ -166,10 +166,10 @@ def machine_for(
             rules = app[SURVEY_CONFIG].contact_rules
 
             async def rounds() -> None:
-                store, sms = app[STORE], app[SMS_CHANNEL]
+                store, channels = app[STORE], app[CHANNELS]
                 await expire_unanswered(store, timedelta(hours=rules.expire_after_hours), clock())
-                await send_due(store, sms, clock())
-                await send_reminders(store, sms, rules, clock())
+                await send_due(store, channels, clock())
+                await send_reminders(store, channels, rules, clock())
 
             _, sent = self.step(rounds)
             self.assert_silent(sent)

@@ -14,6 +14,8 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
+from bot.channels import Channels
+from bot.channels.sms import SmsPort
 from bot.conversations import Conversations
 from bot.rasa_client import RasaClient
 from bot.sms.channel import SmsChannel
@@ -49,6 +51,11 @@ class Channel:
 
     def clock(self) -> datetime:
         return self.now
+
+    @property
+    def channels(self) -> Channels:
+        """The app's channels as the scheduler sees them: SMS (the port)."""
+        return Channels([SmsPort(self.sms, self.opt_outs, "GB")])
 
 
 @pytest.fixture
@@ -105,12 +112,12 @@ async def test_the_scheduler_sends_due_surveys_once(
     send_at = NIGHT + timedelta(hours=1)
     await store.schedule(survey.id, send_at, "quiet hours")
 
-    assert await send_due(store, channel.sms, send_at - timedelta(minutes=1)) == 0
+    assert await send_due(store, channel.channels, send_at - timedelta(minutes=1)) == 0
     assert fake_twilio.to(phone) == []
-    assert await send_due(store, channel.sms, send_at) == 1
+    assert await send_due(store, channel.channels, send_at) == 1
     (opening,) = fake_twilio.wait_for(phone, 1)
     assert "your recent delivery" in opening
-    assert await send_due(store, channel.sms, send_at + timedelta(minutes=30)) == 0  # once
+    assert await send_due(store, channel.channels, send_at + timedelta(minutes=30)) == 0  # once
     sent = await store.get_survey(survey.id)
     assert sent is not None and sent.state == "started" and sent.sent_at is not None
 
@@ -125,7 +132,7 @@ async def test_a_scheduled_survey_is_not_sent_to_a_number_that_opted_out_meanwhi
     await store.schedule(survey.id, send_at, "quiet hours")
     await channel.opt_outs.opt_out(phone, "STOP", NIGHT + timedelta(minutes=5))
 
-    await send_due(store, channel.sms, send_at)
+    await send_due(store, channel.channels, send_at)
     assert fake_twilio.to(phone) == []
     suppressed = await store.get_survey(survey.id)
     assert suppressed is not None and suppressed.state == "suppressed"
@@ -171,13 +178,13 @@ async def test_one_reminder_to_a_customer_who_has_not_replied(
         ids[replied], Direction.INBOUND, Author.CUSTOMER, "8", sent_at, peer=replied
     )
 
-    await send_reminders(store, channel.sms, rules, sent_at + timedelta(hours=23))
+    await send_reminders(store, channel.channels, rules, sent_at + timedelta(hours=23))
     assert fake_twilio.to(silent) == []  # too early
-    await send_reminders(store, channel.sms, rules, sent_at + timedelta(hours=11))
+    await send_reminders(store, channel.channels, rules, sent_at + timedelta(hours=11))
     assert fake_twilio.to(silent) == []  # 22:00 London: quiet hours, and too early
-    await send_reminders(store, channel.sms, rules, sent_at + timedelta(hours=25))
+    await send_reminders(store, channel.channels, rules, sent_at + timedelta(hours=25))
     assert fake_twilio.to(silent) == [reminder]
-    await send_reminders(store, channel.sms, rules, sent_at + timedelta(hours=30))
+    await send_reminders(store, channel.channels, rules, sent_at + timedelta(hours=30))
     assert fake_twilio.to(silent) == [reminder]  # at most one
     assert fake_twilio.to(replied) == []  # they answered: no reminder
 
@@ -192,10 +199,10 @@ async def test_a_reminder_due_at_night_waits_for_the_morning(
     survey = await store.create_survey(NewSurvey("sms", "support", customer_ref=phone), sent_at)
     await store.mark_sent(survey.id, sent_at)
     night = sent_at + timedelta(hours=24, minutes=30)  # 23:00 London, a day later
-    await send_reminders(store, channel.sms, channel.rules, night)
+    await send_reminders(store, channel.channels, channel.rules, night)
     assert fake_twilio.to(phone) == []
     # 09:00 London (an hour either way across a clock change: still outside quiet hours)
-    await send_reminders(store, channel.sms, channel.rules, night + timedelta(hours=10))
+    await send_reminders(store, channel.channels, channel.rules, night + timedelta(hours=10))
     assert fake_twilio.to(phone) == [channel.texts.say("reminder")]
 
 
@@ -217,13 +224,13 @@ async def test_a_scheduled_survey_claimed_by_an_instance_that_stopped_is_sent_la
     await store.schedule(survey.id, send_at, "quiet hours")
     # An instance claims it, then stops before any text leaves.
     assert survey.id in [s.id for s in await store.claim_due(send_at)]
-    assert await send_due(store, channel.sms, send_at + timedelta(minutes=1)) == 0  # its claim
+    assert await send_due(store, channel.channels, send_at + timedelta(minutes=1)) == 0  # its claim
     assert fake_twilio.to(phone) == []
     # Once the claim is five minutes old, a round sends it: once.
     later = send_at + timedelta(minutes=6)
-    assert await send_due(store, channel.sms, later) == 1
+    assert await send_due(store, channel.channels, later) == 1
     fake_twilio.wait_for(phone, 1)
-    assert await send_due(store, channel.sms, later + timedelta(minutes=10)) == 0
+    assert await send_due(store, channel.channels, later + timedelta(minutes=10)) == 0
     sent = await store.get_survey(survey.id)
     assert sent is not None and sent.sent_at is not None and sent.state == "started"
     assert len(fake_twilio.to(phone)) == 1  # the first text, not twice

@@ -71,3 +71,26 @@ def test_there_is_one_composition_root() -> None:
     pyproject = (PROJECT_ROOT / "pyproject.toml").read_text()
     assert 'feedbot = "commands.cli:main"' in pyproject
     assert Path(PROJECT_ROOT / "commands" / "cli.py").exists()
+
+
+# A channel's own modules may name it; the rest of the app goes through the
+# port (bot.channels). What is left to move is listed, so it only shrinks.
+CHANNEL_MODULES = ("bot/channels/", "bot/sms/", "bot/web_chat.py", "bot/pages.py")
+NOT_YET_THROUGH_THE_PORT = {"bot/improvement_notices.py"}  # "you said, we did" (issue 15)
+
+
+def test_no_module_outside_a_channel_tests_a_channels_name() -> None:
+    naming = set()
+    for path in sorted((PROJECT_ROOT / "bot").rglob("*.py")):
+        where = str(path.relative_to(PROJECT_ROOT))
+        if where.startswith(CHANNEL_MODULES):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), where)):
+            if isinstance(node, ast.Compare):
+                names = [
+                    n.value if isinstance(n, ast.Constant) else getattr(n, "attr", None)
+                    for n in [node.left, *node.comparators]
+                ]
+                if {"sms", "web", "SMS", "WEB"} & set(names):
+                    naming.add(where)
+    assert naming == NOT_YET_THROUGH_THE_PORT

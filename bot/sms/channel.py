@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.channels.port import StartResult
 from bot.conversations import Conversations, CustomerMessageRejected
 from bot.rasa_client import BotMessage, RasaUnavailable
 from bot.sms.keywords import Keyword, keyword_of
@@ -29,12 +29,6 @@ log = logging.getLogger(__name__)
 START_AGAIN_AFTER = timedelta(minutes=1)
 # A text this soon after an improvement's message, with no survey open, is a reply to it.
 REPLIES_TO_IMPROVEMENTS_WITHIN = timedelta(days=30)
-
-
-@dataclass(frozen=True)
-class StartResult:
-    status: str  # sent, suppressed, failed, scheduled (the bot did not answer: later)
-    reason: str | None = None
 
 
 class SmsChannel:

@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from bot.channels import Channels
 from bot.handoff_webhooks import HandoffWebhooks
-from bot.keys import CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG, WEBHOOKS
-from bot.phones import time_zone_of
+from bot.keys import CHANNELS, CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG, WEBHOOKS
 from bot.replay import replay_awaiting
-from bot.sms.channel import SmsChannel
 from bot.sms.webhooks import handle_lapsed
 from feedbot.contact_rules import QuietHours
 from feedbot.privacy import Anonymised, anonymise_with_settings
@@ -30,35 +29,38 @@ log = logging.getLogger(__name__)
 UNSENT_AFTER = timedelta(minutes=5)
 
 
-async def send_due(store: SurveyStore, channel: SmsChannel, now: datetime) -> int:
-    """Send every scheduled survey whose time has come; returns how many."""
+async def send_due(store: SurveyStore, channels: Channels, now: datetime) -> int:
+    """Send every scheduled survey whose time has come, on its channel;
+    returns how many."""
     requeued = await store.requeue_unsent(claimed_before=now - UNSENT_AFTER)
     if requeued:
         log.warning("%d scheduled survey(s) claimed but never sent: sending them again", requeued)
     sent = 0
     for survey in await store.claim_due(now):
-        result = await channel.start(survey)
+        result = await channels.of(survey).start(survey)
         log.info("scheduled survey %s: %s", survey.id, result.status)
         sent += 1
     return sent
 
 
 async def send_reminders(
-    store: SurveyStore, channel: SmsChannel, rules: ContactRules, now: datetime
+    store: SurveyStore, channels: Channels, rules: ContactRules, now: datetime
 ) -> int:
-    """At most one reminder per survey to customers who have not replied, never
-    in their quiet hours (a later round sends it)."""
-    if rules.reminder_after_hours is None:
+    """At most one reminder per survey to customers who have not replied, on
+    the channels that remind, never in their quiet hours (a later round
+    sends it)."""
+    reminding = channels.with_reminders()
+    if rules.reminder_after_hours is None or not reminding:
         return 0
     quiet = (
         QuietHours(rules.quiet_hours.start, rules.quiet_hours.end) if rules.quiet_hours else None
     )
     sent = 0
     due = now - timedelta(hours=rules.reminder_after_hours)
-    for survey in await store.reminder_candidates(sent_before=due):
-        phone = survey.customer_ref or ""
-        local = now.astimezone(time_zone_of(phone, rules.default_time_zone))
-        if quiet is not None and quiet.contains(local.time()):
+    for survey in await store.reminder_candidates(sent_before=due, channels=reminding):
+        channel = channels.of(survey)
+        local = now.astimezone(channel.time_zone(survey.customer_ref, rules.default_time_zone))
+        if quiet is not None and channel.quiet_hours and quiet.contains(local.time()):
             continue
         if await store.claim_reminder(survey.id, now):
             await channel.remind(survey)
@@ -97,16 +99,16 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
         retained_at: datetime | None = None
         while True:
-            channel = app[SMS_CHANNEL]
+            sms = app[SMS_CHANNEL]
             rules = app[SURVEY_CONFIG].contact_rules
             try:
                 now = app[CLOCK]()
                 await expire_unanswered(app[STORE], timedelta(hours=rules.expire_after_hours), now)
-                if channel is not None:
-                    await handle_lapsed(app)
-                    await channel.sender.resume()  # the SMS outbox
-                    await send_due(app[STORE], channel, now)
-                    await send_reminders(app[STORE], channel, rules, now)
+                if sms is not None:
+                    await handle_lapsed(app)  # texts an instance took and never handled
+                    await sms.sender.resume()  # the SMS outbox
+                await send_due(app[STORE], app[CHANNELS], now)
+                await send_reminders(app[STORE], app[CHANNELS], rules, now)
                 await replay_awaiting(app)  # Rasa may be back
                 webhooks = app[WEBHOOKS]
                 if isinstance(webhooks, HandoffWebhooks):

@@ -475,9 +475,11 @@ class SurveyStore:
             )
             return result.rowcount or 0
 
-    async def reminder_candidates(self, sent_before: datetime) -> list[Survey]:
-        """SMS surveys sent before this time, still open, with no word from the
-        customer and no reminder yet."""
+    async def reminder_candidates(
+        self, sent_before: datetime, channels: Collection[str]
+    ) -> list[Survey]:
+        """Surveys on these channels sent before this time, still open, with
+        no word from the customer and no reminder yet."""
         answered = select(Message.survey_id).where(
             Message.survey_id == Survey.id, Message.direction == Direction.INBOUND
         )
@@ -485,7 +487,7 @@ class SurveyStore:
             return list(
                 await session.scalars(
                     select(Survey).where(
-                        Survey.channel == "sms",
+                        Survey.channel.in_(list(channels)),
                         Survey.state == SurveyState.STARTED,
                         Survey.sent_at < sent_before,
                         Survey.reminded_at.is_(None),
