@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from bot.app import create_app
+from bot.sms.keywords import Keyword, keyword_of
 from bot.sms.webhooks import handle_lapsed
 from feedbot.store.models import InboundSms, Message, OptOut
 from tests.chat import follow_up, response_texts
@@ -430,3 +431,26 @@ def test_bulk_send_names_a_bad_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "the header needs channel, interaction_id" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "opted_out", "keyword"),
+    [
+        ("BAJA", False, Keyword.STOP),
+        (" parar ", False, Keyword.STOP),
+        ("Cancelar.", False, Keyword.STOP),
+        ("ALTO", False, Keyword.STOP),
+        ("ayuda", False, Keyword.HELP),
+        ("ALTA", True, Keyword.START),
+        ("Comenzar", True, Keyword.START),
+        ("Sí", True, Keyword.START),  # like YES: only from a number that opted out
+        ("si", True, Keyword.START),
+        ("Sí", False, None),
+        ("dame de baja", False, None),  # a whole message is a keyword, or none is
+        ("STOP", False, Keyword.STOP),  # English still honoured
+    ],
+)
+def test_spanish_carrier_keywords_are_honoured_in_any_survey(
+    body: str, opted_out: bool, keyword: Keyword | None
+) -> None:
+    assert keyword_of(body, opted_out) == keyword

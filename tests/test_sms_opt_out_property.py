@@ -44,11 +44,13 @@ pytestmark = pytest.mark.system
 
 _numbers = count(0)
 STOP_WORDS = ["STOP", "stop", " Stop ", "STOPALL", "unsubscribe", "Cancel", "END", "quit."]
-START_WORDS = ["START", "unstop", "Start!"]
-HELP_WORDS = ["HELP", "info", " Help "]
-# Ordinary answers, "yes" (a keyword only from an opted-out number) and
-# near-keywords that are not keywords.
-OTHER_TEXTS = ["8", "3", "ten", "yes", "YES", "The driver was rude", "stop it please", "hello?"]
+STOP_WORDS += ["BAJA", "parar", "Cancelar", "ALTO"]  # Spanish, honoured in any survey
+START_WORDS = ["START", "unstop", "Start!", "ALTA", "comenzar"]
+HELP_WORDS = ["HELP", "info", " Help ", "AYUDA"]
+# Ordinary answers, "yes" / "sí" (keywords only from an opted-out number)
+# and near-keywords that are not keywords.
+OTHER_TEXTS = ["8", "3", "ten", "yes", "YES", "sí", "The driver was rude", "stop it please"]
+OTHER_TEXTS += ["hello?", "dame de baja por favor"]
 TEXTS = STOP_WORDS + START_WORDS + HELP_WORDS + OTHER_TEXTS
 TOUCHPOINTS = ["support", "delivery", "checkout"]
 WAITS = [timedelta(hours=h) for h in (1, 10, 25, 80, 24 * 31)]
@@ -69,7 +71,7 @@ def kind_of(text: str, opted_out: bool) -> str:
         return "stop"
     if word in {w.strip().strip(".!").upper() for w in START_WORDS}:
         return "start"
-    if word == "YES" and opted_out:
+    if word in ("YES", "SÍ") and opted_out:
         return "start"
     if word in {w.strip().upper() for w in HELP_WORDS}:
         return "help"

@@ -1,7 +1,10 @@
-"""Carrier keywords (case- and whitespace-insensitive), before anything else."""
+"""Carrier keywords (case-, accent- and whitespace-insensitive), before
+anything else: English and Spanish, whatever the survey's language (a
+customer may answer a Spanish survey with STOP, or an English one with BAJA)."""
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 
 # Messages longer than this are split; Twilio accepts up to 1600 characters.
@@ -16,18 +19,26 @@ class Keyword(StrEnum):
 
 _KEYWORDS = {
     **dict.fromkeys(["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"], Keyword.STOP),
-    **dict.fromkeys(["START", "UNSTOP"], Keyword.START),
-    **dict.fromkeys(["HELP", "INFO"], Keyword.HELP),
+    **dict.fromkeys(["BAJA", "PARAR", "CANCELAR", "ALTO"], Keyword.STOP),
+    **dict.fromkeys(["START", "UNSTOP", "ALTA", "COMENZAR"], Keyword.START),
+    **dict.fromkeys(["HELP", "INFO", "AYUDA"], Keyword.HELP),
 }
+# Opt an opted-out number back in; to anyone else an ordinary answer.
+_YES = frozenset({"YES", "SI"})
 
 
 def keyword_of(body: str, opted_out: bool) -> Keyword | None:
-    """The keyword a whole message is, if any. YES opts back in only a number
-    that has opted out; to anyone else it is an ordinary answer."""
-    word = " ".join(body.split()).upper().strip(".!")
-    if word == "YES" and opted_out:
+    """The keyword a whole message is, if any. YES (or SÍ) opts back in only
+    a number that has opted out; to anyone else it is an ordinary answer."""
+    word = _plain(" ".join(body.split()).upper().strip(".!¡"))
+    if word in _YES and opted_out:
         return Keyword.START
     return _KEYWORDS.get(word)
+
+
+def _plain(word: str) -> str:
+    """Without accents: "SÍ" is "SI"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def sms_parts(text: str, limit: int = MAX_SMS_CHARS) -> list[str]:
