@@ -293,7 +293,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[CHANNELS] = Channels(
         [
             WebChannel(app, app[STORE], app[CLOCK]),
-            SmsPort(app[SMS_CHANNEL], app[OPT_OUTS], settings.default_region),
+            SmsPort(
+                app[SMS_CHANNEL],
+                app[OPT_OUTS],
+                settings.default_region,
+                app[SURVEY_CONFIG].contact_rules,
+            ),
             *(make(app) for make in app[MORE_CHANNELS]),
         ]
     )
@@ -312,13 +317,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[WEBHOOKS] = webhooks
     app[IMPROVEMENT_NOTICES] = ImprovementNotices(
         app[IMPROVEMENTS],
-        app[OPT_OUTS],
-        app[SURVEY_CONFIG].contact_rules,
+        app[CHANNELS],
         app[CLOCK],
-        sender=sender,
-        http=http,
-        webhook_urls=settings.webhook_urls,
-        webhook_secret=settings.webhook_secret,
+        reaches_web=bool(settings.webhook_urls and settings.webhook_secret),
     )
     yield
     if webhooks is not None:

@@ -13,6 +13,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from bot.channels import Contact, CustomerInvalid
-from bot.keys import CHANNELS, SMS_CHANNEL
+from bot.keys import CHANNELS, SMS_CHANNEL, STORE, SURVEY_CONFIG
+from bot.sms.scheduler import send_reminders
 from feedbot.store.models import Handoff
 from tests.chat import follow_up, response_texts
 from tests.conftest import API_TOKEN, settings_for
@@ -199,6 +201,32 @@ async def test_an_agents_reply_reaches_the_customer_on_their_channel(
     assert resp.status == 200, await resp.text()
     await customer.wait_for(lambda got: reply in got, "agent's reply")
     assert ("agent", reply) in system.transcript(customer.survey_id)
+
+
+async def test_a_customer_who_does_not_answer_is_reminded_once_where_the_channel_reminds(
+    customer: Customer, client: TestClient, system: System
+) -> None:
+    """A day after the survey went out with no answer: one reminder on a
+    channel that reminds (SMS), none on the others; never in quiet hours
+    (of two rounds 12 hours apart, one is outside them)."""
+    before = len(await customer.wait_for(asks_the_score, "0-10 question"))
+    app = client.app
+    channel = app[CHANNELS].named(customer.channel)
+    rules = app[SURVEY_CONFIG].contact_rules
+    assert rules.reminder_after_hours is not None
+    survey = system.survey(customer.survey_id)
+    assert survey.sent_at is not None
+    later = survey.sent_at + timedelta(hours=rules.reminder_after_hours + 1)
+    for now in (later, later + timedelta(hours=12), later + timedelta(hours=13)):
+        await send_reminders(app[STORE], app[CHANNELS], rules, now)
+    if channel.reminders:
+        got = await customer.wait_for(lambda got: len(got) > before, "reminder")
+        await asyncio.sleep(0.5)
+        assert len(customer.received()) == before + 1  # once
+        assert "reminder" in got[-1].lower()
+    else:
+        await asyncio.sleep(0.5)
+        assert len(customer.received()) == before
 
 
 async def test_each_channel_names_its_customer_or_says_what_is_missing(

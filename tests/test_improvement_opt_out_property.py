@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from bot.app import create_app
-from bot.improvement_notices import IMPROVEMENT_NOTICES, sms_text
+from bot.channels.sms import sms_text
+from bot.improvement_notices import IMPROVEMENT_NOTICES
 from bot.keys import STORE, SURVEY_CONFIG
 from bot.tasks import TASKS
 from feedbot.settings import Settings

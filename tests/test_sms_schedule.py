@@ -55,7 +55,7 @@ class Channel:
     @property
     def channels(self) -> Channels:
         """The app's channels as the scheduler sees them: SMS (the port)."""
-        return Channels([SmsPort(self.sms, self.opt_outs, "GB")])
+        return Channels([SmsPort(self.sms, self.opt_outs, "GB", self.rules)])
 
 
 @pytest.fixture

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from datetime import datetime
+from typing import ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.rasa_client import BotMessage
-from feedbot.store.models import Author, Survey
+from feedbot.store.improvements import ImprovementStore, Notice
+from feedbot.store.models import Author, Improvement, Survey
 
 
 class ChannelUnavailable(RuntimeError):
@@ -35,6 +37,18 @@ class Contact:
 class StartResult:
     status: str  # sent, suppressed, failed, scheduled (the bot did not answer: later)
     reason: str | None = None
+
+
+class NoticeDesk(Protocol):
+    """What a channel telling a customer of an improvement works with
+    (bot.improvement_notices): the notices' store, the time, and a retry
+    with backoff when this try failed."""
+
+    store: ImprovementStore
+
+    def now(self) -> datetime: ...
+
+    async def retry(self, notice: Notice, why: str) -> None: ...
 
 
 class CustomerChannel(ABC):
@@ -86,3 +100,10 @@ class CustomerChannel(ABC):
     def link(self, survey: Survey, base_url: str) -> str | None:
         """Where the customer answers, when the company hands them a link."""
         return None
+
+    async def tell(self, notice: Notice, improvement: Improvement, desk: NoticeDesk) -> int:
+        """Tell one customer what changed ("you said, we did"), at most once
+        in 30 days, and keep it in their transcript; 1 when told now (else
+        the notice is skipped, retried or waits, through ``desk``)."""
+        await desk.store.skip(notice.id, f"the {self.name} channel does not tell of improvements")
+        return 0

@@ -12,13 +12,26 @@ from bot.channels.port import (
     CustomerChannel,
     CustomerInvalid,
     NotDelivered,
+    NoticeDesk,
     StartResult,
 )
 from bot.phones import InvalidPhone, time_zone_of, to_e164
 from bot.rasa_client import BotMessage
 from bot.sms.channel import SmsChannel
-from feedbot.store.models import Author, Survey
+from bot.sms.keywords import sms_parts
+from feedbot.contact_rules import QuietHours
+from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
+from feedbot.store.models import Author, Improvement, Survey
 from feedbot.store.opt_outs import OptOutStore
+from feedbot.store.sms_outbox import outbox_rows
+from feedbot.store.turn_clocks import take_turn
+from feedbot.touchpoints import ContactRules
+
+
+def sms_text(message: str) -> str:
+    """An improvement's message as texted: with how to stop, unless it says."""
+    return message if "STOP" in message.upper() else f"{message} Reply STOP to opt out."
+
 
 NOT_CONFIGURED = (
     "SMS is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
@@ -32,8 +45,10 @@ class SmsPort(CustomerChannel):
     reminders = True
     conversation_records_replies = False  # the sender stores what it delivered
 
-    def __init__(self, sms: SmsChannel | None, opt_outs: OptOutStore, region: str) -> None:
-        self._sms, self._opt_outs, self._region = sms, opt_outs, region
+    def __init__(
+        self, sms: SmsChannel | None, opt_outs: OptOutStore, region: str, rules: ContactRules
+    ) -> None:
+        self._sms, self._opt_outs, self._region, self._rules = sms, opt_outs, region, rules
 
     def unavailable(self) -> str | None:
         return NOT_CONFIGURED if self._sms is None else None
@@ -71,6 +86,42 @@ class SmsPort(CustomerChannel):
 
     async def remind(self, survey: Survey) -> None:
         await self._channel().remind(survey)
+
+    async def tell(self, notice: Notice, improvement: Improvement, desk: NoticeDesk) -> int:
+        """By text: never to a number that opted out; in the customer's quiet
+        hours it waits for their end; at most one improvement per customer
+        per 30 days (a turn clock). The parts go into the SMS outbox in the
+        transaction that marks the notice sent; the sender sends them at
+        its pace (TWILIO_MAX_PER_SECOND)."""
+        phone, now = notice.customer_ref, desk.now()
+        if self._sms is None:
+            await desk.retry(notice, "SMS is not configured (TWILIO_*)")
+            return 0
+        if await self._opt_outs.is_opted_out(phone):
+            await desk.store.skip(notice.id, "opted out")
+            return 0
+        quiet = self._rules.quiet_hours
+        if quiet is not None:
+            local = now.astimezone(time_zone_of(phone, self._rules.default_time_zone))
+            allowed = QuietHours(quiet.start, quiet.end).next_end(local)
+            if allowed != local:
+                await desk.store.later(notice.id, allowed.astimezone(now.tzinfo), "quiet hours")
+                return 0
+        subject = notice_subject(notice.channel, phone)
+        rows = outbox_rows(
+            phone, sms_parts(sms_text(improvement.message)), now, notice.survey_id, Author.TEAM
+        )
+        async with desk.store.sessions.begin() as session:
+            if not await take_turn(session, subject, NOTICE, now, NOTICE_GAP):
+                told = True
+            else:
+                told = False
+                await desk.store.finish(session, notice, now, rows)
+        if told:
+            await desk.store.skip(notice.id, "told of another improvement in the last 30 days")
+            return 0
+        await self._sms.sender.drain(phone)  # at the sender's pace; a failure stays in its outbox
+        return 1
 
     def _channel(self) -> SmsChannel:
         if self._sms is None:

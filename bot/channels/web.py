@@ -5,16 +5,25 @@ widget, on whichever app instance it is connected to."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 
+import aiohttp
 from aiohttp import web
 
-from bot.channels.port import Contact, CustomerChannel, StartResult
+from bot.channels.port import Contact, CustomerChannel, NoticeDesk, StartResult
+from bot.handoff_webhooks import SIGNATURE_HEADER, signature
+from bot.keys import HTTP, SETTINGS
 from bot.rasa_client import BotMessage
 from bot.web_chat import push_to_widget
-from feedbot.store.models import Author, Direction, Survey
+from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
+from feedbot.store.models import Author, Direction, Improvement, Message, Survey
 from feedbot.store.surveys import SurveyStore
+from feedbot.store.turn_clocks import next_turn, take_turn
+
+# The event a company's systems receive to tell a web customer what changed.
+IMPROVEMENT_EVENT = "improvement.notify"
 
 
 class WebChannel(CustomerChannel):
@@ -42,3 +51,63 @@ class WebChannel(CustomerChannel):
 
     def link(self, survey: Survey, base_url: str) -> str | None:
         return f"{base_url.rstrip('/')}/s/{survey.id}"
+
+    async def tell(self, notice: Notice, improvement: Improvement, desk: NoticeDesk) -> int:
+        """For a web customer with a customer id: a signed webhook event
+        ``improvement.notify`` to each FEEDBOT_WEBHOOK_URLS, for the company's
+        own systems to write to them; retried with backoff when it fails."""
+        settings = self._app[SETTINGS]
+        urls, secret = settings.webhook_urls, settings.webhook_secret
+        now = desk.now()
+        if not (urls and secret):
+            await desk.store.skip(notice.id, "no FEEDBOT_WEBHOOK_URLS to reach web customers")
+            return 0
+        subject = notice_subject(notice.channel, notice.customer_ref)
+        async with desk.store.sessions() as session:
+            if notice.attempts == 1 and await next_turn(session, subject, NOTICE) > now:
+                await desk.store.skip(notice.id, "told of another improvement in the last 30 days")
+                return 0
+        body = json.dumps(
+            {
+                "event": IMPROVEMENT_EVENT,
+                "at": now.isoformat(),
+                "notice_id": notice.id,  # the same on every try: receivers drop repeats by it
+                "customer_id": notice.customer_ref,
+                "survey_id": notice.survey_id,
+                "improvement": {
+                    "id": improvement.id,
+                    "theme": improvement.theme,
+                    "touchpoint": improvement.touchpoint,
+                    "location": improvement.location,
+                    "title": improvement.title,
+                    "message": improvement.message,
+                },
+            },
+            separators=(",", ":"),
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature(secret, body),
+        }
+        for url in urls:
+            try:
+                async with self._app[HTTP].post(
+                    url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+                ) as resp:
+                    if not 200 <= resp.status < 300:
+                        await desk.retry(notice, f"{url} answered HTTP {resp.status}")
+                        return 0
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                await desk.retry(notice, f"{url}: {type(exc).__name__}: {exc}")
+                return 0
+        copy = Message(
+            survey_id=notice.survey_id,
+            direction=Direction.OUTBOUND,
+            author=Author.TEAM,
+            text=improvement.message,
+            created_at=now,
+        )
+        async with desk.store.sessions.begin() as session:
+            await take_turn(session, subject, NOTICE, now, NOTICE_GAP)
+            await desk.store.finish(session, notice, now, [copy])
+        return 1
