@@ -14,6 +14,7 @@ from bot.channels import Contact, CustomerChannel, CustomerInvalid
 from bot.errors import json_body
 from bot.keys import CHANNELS, CLOCK, SETTINGS, STORE, SURVEY_CONFIG
 from feedbot.contact_rules import Decision, QuietHours, Verdict, decide
+from feedbot.locales import UnknownLocale, normalised
 from feedbot.store.models import Survey, SurveyState
 from feedbot.store.surveys import NewSurvey
 
@@ -63,13 +64,19 @@ async def create_survey(request: web.Request) -> web.Response:
     unavailable = channel.unavailable()
     if unavailable:
         raise web.HTTPServiceUnavailable(text=unavailable)
+    try:  # as given ("es-MX"), else the channel's guess (SMS: the number's country)
+        locale = (
+            normalised(wanted.locale) if wanted.locale else channel.default_locale(customer_ref)
+        )
+    except UnknownLocale as exc:
+        raise _bad_request(str(exc)) from None
     new = NewSurvey(
         channel=wanted.channel,
         touchpoint=wanted.touchpoint,
         location=wanted.location,
         customer_ref=customer_ref,
         interaction_id=wanted.interaction_id,
-        locale=wanted.locale,
+        locale=locale,
     )
     clock = app[CLOCK]
     last_surveyed = await store.last_surveyed_at(customer_ref) if customer_ref else None
@@ -171,6 +178,7 @@ def _summary(request: web.Request, survey: Survey, duplicate: bool = False) -> d
         "state": survey.state,
         "channel": survey.channel,
         "touchpoint": survey.touchpoint,
+        "locale": survey.locale,
     }
     if survey.send_at is not None:
         summary["send_at"] = survey.send_at.isoformat()

@@ -18,6 +18,7 @@ from bot.json_input import InputRefused, read_json
 from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, LIVE_EVENTS, STORE, SURVEY_CONFIG
 from bot.limits import LIMITS
 from bot.rasa_client import BotMessage
+from feedbot.locales import UnknownLocale, normalised
 from feedbot.store.models import Author, Channel, Message, Survey
 from feedbot.store.surveys import NewSurvey, SurveyStore
 from feedbot.touchpoints import SurveyConfig
@@ -220,7 +221,12 @@ class ChatSession:
                 "Too many new surveys from your network just now. Please try again later."
             )
         survey = await self._store.create_survey(
-            NewSurvey(channel=Channel.WEB, touchpoint=touchpoint_id, location=location),
+            NewSurvey(
+                channel=Channel.WEB,
+                touchpoint=touchpoint_id,
+                location=location,
+                locale=_locale(frame),
+            ),
             at=self._clock(),
         )
         await self._begin(survey)
@@ -301,6 +307,19 @@ def _client_id(external_id: str | None) -> str | None:
     if external_id is None or not external_id.startswith("web:"):
         return None
     return external_id.rsplit(":", 1)[-1]
+
+
+def _locale(frame: dict[str, Any]) -> str | None:
+    """The widget's language (?lang=, the page's lang, the browser's), as
+    stored; one Feedbot does not speak is the default, not an error (a
+    visitor's browser may be in any language)."""
+    tag = _optional_str(frame, "locale")
+    if tag is None:
+        return None
+    try:
+        return normalised(tag)
+    except UnknownLocale:
+        return None
 
 
 def _optional_str(frame: dict[str, Any], key: str) -> str | None:

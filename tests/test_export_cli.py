@@ -63,7 +63,9 @@ async def _seed(url: str) -> list[str]:
     await store.finish(done.id, SurveyState.COMPLETED, T0 + timedelta(seconds=10))
     ids.append(done.id)
     partial = await store.create_survey(
-        NewSurvey("sms", "support", customer_ref="+447700900123", interaction_id="ticket-7"),
+        NewSurvey(
+            "sms", "support", customer_ref="+447700900123", interaction_id="ticket-7", locale="es"
+        ),
         T0 + timedelta(minutes=1),
     )
     await store.record_score(partial.id, 2, T0 + timedelta(minutes=2))
@@ -117,6 +119,8 @@ def test_csv_export_has_one_safe_row_per_survey(
     # A number exports as it is (masked), with no quote in front.
     assert partial["customer"] == "+44******0123"
     assert partial["channel"] == "sms"
+    # The survey's language, for reports by language.
+    assert (done["locale"], partial["locale"]) == ("", "es")
 
 
 def test_jsonl_export_keeps_types(seeded: tuple[dict[str, str], list[str]], tmp_path: Path) -> None:

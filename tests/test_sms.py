@@ -454,3 +454,23 @@ def test_spanish_carrier_keywords_are_honoured_in_any_survey(
     body: str, opted_out: bool, keyword: Keyword | None
 ) -> None:
     assert keyword_of(body, opted_out) == keyword
+
+
+async def test_the_locale_is_kept_or_told_by_the_numbers_country(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    """Given: kept as a tag ("es-mx" -> "es-MX"). Not given, by SMS: Spanish
+    for a number in Spain or Spanish-speaking Latin America, else the
+    default. A language Feedbot does not speak is a 400 that says which it does."""
+    status, body = await create(
+        http, system, channel="web", touchpoint="support", customer_id="C-es", locale="es-mx"
+    )
+    assert (status, body["locale"]) == (201, "es-MX")
+    assert system.survey(body["survey_id"]).locale == "es-MX"
+    spain, mexico = "+34612345678", "+525512345678"
+    for phone, expected in [(spain, "es"), (mexico, "es"), (new_number(), None)]:
+        status, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
+        assert status == 201, body
+        assert system.survey(body["survey_id"]).locale == expected, phone
+    status, body = await create(http, system, channel="web", touchpoint="support", locale="fr")
+    assert status == 400 and "use one of en, es" in body["error"]

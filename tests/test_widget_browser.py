@@ -100,6 +100,22 @@ def test_the_touchpoint_comes_from_the_page_address(system: System, page: Page) 
     assert (survey.touchpoint, survey.location) == ("store_visit", "store-12")
 
 
+def test_the_widget_says_its_language_lang_first_then_the_page_then_the_browser(
+    system: System, browser: Browser
+) -> None:
+    for url, browser_locale, expected in [
+        ("/?touchpoint=support&lang=es", "en-GB", "es"),  # ?lang= wins
+        ("/?touchpoint=support", "es-ES", "en"),  # the page says lang="en"
+    ]:
+        context = browser.new_context(locale=browser_locale)
+        page = context.new_page()
+        page.goto(f"{system.base_url}{url}")
+        wait_for_bot_messages(page, 2)
+        survey_id = page.evaluate("Object.values(sessionStorage)[0]")
+        assert system.survey(survey_id).locale == expected, url
+        context.close()
+
+
 def test_a_reload_resumes_the_same_conversation(system: System, page: Page) -> None:
     page.goto(f"{system.base_url}/?touchpoint=delivery")
     wait_for_bot_messages(page, 2)
@@ -219,6 +235,18 @@ def test_the_widget_works_embedded_in_another_site(
     assert about("checkout") in greeting
     send(page, "10")
     assert wait_for_bot_messages(page, 3)[-1] == follow_up("checkout", Category.PROMOTER)
+
+
+def test_on_a_page_without_lang_the_widget_takes_the_browsers_language(
+    system: System, browser: Browser, other_site: str
+) -> None:
+    context = browser.new_context(locale="es-MX")
+    page = context.new_page()
+    page.goto(other_site)  # the company's page says no lang
+    wait_for_bot_messages(page, 2)
+    survey_id = page.evaluate("Object.values(sessionStorage)[0]")
+    assert system.survey(survey_id).locale == "es-MX"
+    context.close()
 
 
 def test_the_widget_fits_a_phone_screen(system: System, browser: Browser) -> None:

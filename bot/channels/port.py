@@ -72,6 +72,11 @@ class CustomerChannel(ABC):
     def customer_ref(self, contact: Contact) -> str | None:
         """Who the customer is on this channel, normalised (raises CustomerInvalid)."""
 
+    def default_locale(self, customer_ref: str | None) -> str | None:
+        """The customer's language when nobody said (SMS: the number's
+        country), or None for the default."""
+        return None
+
     def time_zone(self, customer_ref: str | None, default: str) -> ZoneInfo:
         """The customer's time zone, for quiet hours."""
         return ZoneInfo(default)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import phonenumbers
+
 from bot.channels.port import (
     ChannelUnavailable,
     Contact,
@@ -20,6 +22,7 @@ from bot.rasa_client import BotMessage
 from bot.sms.channel import SmsChannel
 from bot.sms.keywords import sms_parts
 from feedbot.contact_rules import QuietHours
+from feedbot.locales import for_region
 from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
 from feedbot.store.models import Author, Improvement, Survey
 from feedbot.store.opt_outs import OptOutStore
@@ -60,6 +63,12 @@ class SmsPort(CustomerChannel):
             return to_e164(contact.phone, self._region)
         except InvalidPhone as exc:
             raise CustomerInvalid(str(exc)) from None
+
+    def default_locale(self, customer_ref: str | None) -> str | None:
+        """Spanish for numbers in Spain and Spanish-speaking Latin America."""
+        if not customer_ref:
+            return None
+        return for_region(phonenumbers.region_code_for_number(phonenumbers.parse(customer_ref)))
 
     def time_zone(self, customer_ref: str | None, default: str) -> ZoneInfo:
         return time_zone_of(customer_ref, default) if customer_ref else ZoneInfo(default)

@@ -27,6 +27,9 @@
     this.root = root;
     this.touchpoint = root.dataset.feedbotTouchpoint || "";
     this.location = root.dataset.feedbotLocation || "";
+    // The language: ?lang= on the page, then the page's own lang, then the browser's.
+    this.locale = new URLSearchParams(location.search).get("lang") ||
+      document.documentElement.lang || (navigator.languages || [navigator.language])[0] || "";
     this.storageKey = "feedbot:" + this.touchpoint + ":" + this.location;
     this.surveyId = root.dataset.feedbotSurvey || sessionStorage.getItem(this.storageKey) || "";
     this.pending = {};      // id -> {text, node}: sent, not yet acknowledged
@@ -71,7 +74,7 @@
       if (self.lost) { self.lost = false; self.showStatus(""); }
       var start = { type: "start" };
       if (self.surveyId) start.survey_id = self.surveyId;
-      else { start.touchpoint = self.touchpoint; start.location = self.location; }
+      else { start.touchpoint = self.touchpoint; start.location = self.location; start.locale = self.locale; }
       ws.send(JSON.stringify(start));
     });
     ws.addEventListener("message", function (e) { self.receive(JSON.parse(e.data)); });
