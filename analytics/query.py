@@ -8,8 +8,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, or_, select
 
+from feedbot.locales import DEFAULT as DEFAULT_LANGUAGE
+from feedbot.locales import LANGUAGES
 from feedbot.store.models import Survey
 
 
@@ -71,6 +73,9 @@ class Scope:
     until: date | None = None
     touchpoint: str | None = None
     location: str | None = None
+    # Surveys spoken in this language ("es": es, es-MX…; the default
+    # language also takes surveys with no locale).
+    language: str | None = None
     # What the person asking may see at all (their account's scope); None: all.
     allowed_touchpoints: tuple[str, ...] | None = None
     allowed_locations: tuple[str, ...] | None = None
@@ -78,6 +83,8 @@ class Scope:
     def __post_init__(self) -> None:
         if self.since and self.until and self.since > self.until:
             raise ValueError(f"since ({self.since}) is after until ({self.until})")
+        if self.language is not None and self.language not in LANGUAGES:
+            raise ValueError(f"language {self.language!r} is not one of {', '.join(LANGUAGES)}")
 
     def conditions(self, source: Any = Survey) -> list[ColumnElement[bool]]:
         """WHERE conditions on ``source``'s day of creation (UTC), touchpoint
@@ -91,6 +98,16 @@ class Scope:
             found.append(source.touchpoint == self.touchpoint)
         if self.location:
             found.append(source.location == self.location)
+        if self.language:
+            spoken = or_(Survey.locale == self.language, Survey.locale.like(f"{self.language}-%"))
+            if self.language == DEFAULT_LANGUAGE:
+                spoken = or_(spoken, Survey.locale.is_(None))
+            # Theme rows carry no locale: their surveys'.
+            found.append(
+                spoken
+                if source is Survey
+                else source.survey_id.in_(select(Survey.id).where(spoken))
+            )
         if self.allowed_touchpoints is not None:
             found.append(source.touchpoint.in_(self.allowed_touchpoints))
         if self.allowed_locations is not None:
@@ -109,4 +126,5 @@ class Scope:
             "until": self.until.isoformat() if self.until else None,
             "touchpoint": self.touchpoint,
             "location": self.location,
+            "language": self.language,
         }

@@ -40,9 +40,15 @@ class ScopeQuery(BaseModel):
     until: date | None = None
     touchpoint: str | None = Field(default=None, max_length=64)
     location: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=8)
+
+    @field_validator("language")
+    @classmethod
+    def _all_when_empty(cls, value: str | None) -> str | None:
+        return value or None  # "language=" (the dashboard's "All"): every language
 
     def scope(self) -> Scope:
-        return Scope(self.since, self.until, self.touchpoint, self.location)
+        return Scope(self.since, self.until, self.touchpoint, self.location, self.language)
 
 
 class ReportQuery(ScopeQuery):

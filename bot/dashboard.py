@@ -147,7 +147,7 @@ def _filters(request: web.Request) -> tuple[Scope, Interval, str | None]:
     raw = {
         k: v
         for k, v in request.query.items()
-        if k in ("since", "until", "touchpoint", "location") and v
+        if k in ("since", "until", "touchpoint", "location", "language") and v
     }
     try:
         scope = ScopeQuery.model_validate(raw).scope()
@@ -205,6 +205,7 @@ def _filter_values(scope: Scope) -> dict[str, str]:
         "until": scope.until.isoformat() if scope.until else None,
         "touchpoint": scope.touchpoint,
         "location": scope.location,
+        "language": scope.language,
     }
     return {k: v for k, v in values.items() if v}
 

@@ -231,14 +231,25 @@ UntilOption = Annotated[
 ]
 TouchpointOption = Annotated[str | None, typer.Option(help="Only this touchpoint.")]
 LocationOption = Annotated[str | None, typer.Option(help="Only this location.")]
+LanguageOption = Annotated[
+    str | None, typer.Option(help="Only surveys in this language (en, es; en takes unset too).")
+]
 
 
 def _scope(
-    since: datetime | None, until: datetime | None, touchpoint: str | None, location: str | None
+    since: datetime | None,
+    until: datetime | None,
+    touchpoint: str | None,
+    location: str | None,
+    language: str | None = None,
 ) -> Scope:
     try:
         return Scope(
-            since.date() if since else None, until.date() if until else None, touchpoint, location
+            since.date() if since else None,
+            until.date() if until else None,
+            touchpoint,
+            location,
+            language,
         )
     except ValueError as exc:
         error(exc)
@@ -256,6 +267,7 @@ def export(
     until: UntilOption = None,
     touchpoint: TouchpointOption = None,
     location: LocationOption = None,
+    language: LanguageOption = None,
     unmasked: Annotated[
         bool,
         typer.Option(
@@ -272,7 +284,7 @@ def export(
     from analytics.export import ExportOptions, count_surveys, survey_rows, write_export
     from feedbot.store.database import sync_engine
 
-    scope = _scope(since, until, touchpoint, location)
+    scope = _scope(since, until, touchpoint, location, language)
     settings = _settings()
     names = {t.id: t.name for t in load_survey_config(settings.touchpoints_file).touchpoints}
     options = ExportOptions(scope, unmasked=unmasked, touchpoint_names=names)
@@ -326,6 +338,7 @@ def report(
     until: UntilOption = None,
     touchpoint: TouchpointOption = None,
     location: LocationOption = None,
+    language: LanguageOption = None,
     format: Annotated[
         ReportFormat,
         typer.Option("--format", help="table (to read), json (everything) or csv (the groups)."),
@@ -351,7 +364,7 @@ def report(
     from analytics.report import build_report
     from feedbot.store.database import sync_engine
 
-    scope = _scope(since, until, touchpoint, location)
+    scope = _scope(since, until, touchpoint, location, language)
     try:
         dims = parse_by(by)
     except ValueError as exc:

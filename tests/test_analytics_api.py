@@ -13,7 +13,7 @@ from datetime import date
 import pyarrow.parquet as pq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from analytics.demo import write_demo_data
 from analytics.query import Dimension, Scope
@@ -24,7 +24,7 @@ from bot.keys import SETTINGS
 from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.store.database import sync_engine
 from feedbot.store.migrate import upgrade
-from feedbot.store.models import AuditEvent
+from feedbot.store.models import AuditEvent, Survey
 from feedbot.understanding.reader import Understanding
 
 TOKENS = {"api": "t-api", "analyst": "t-analyst", "agent": "t-agent", "admin": "t-admin"}
@@ -250,3 +250,33 @@ async def test_a_transcript_page(client: TestClient) -> None:
     assert resp.status == 200 and 'data-testid="transcript"' in text
     missing = await client.get("/dashboard/surveys/nope")
     assert missing.status == 404
+
+
+async def test_reports_and_exports_filter_by_language(
+    client: TestClient, settings: Settings
+) -> None:
+    """language=es: surveys in es or es-MX; en: English and those with no
+    locale (the default). Theme figures follow their surveys' language."""
+    engine = sync_engine(settings.database_url)
+    with engine.begin() as conn:
+        first = select(Survey.id).order_by(Survey.id).limit(300).scalar_subquery()
+        conn.execute(update(Survey).where(Survey.id.in_(first)).values(locale="es-MX"))
+    engine.dispose()
+    reports = {}
+    for language in ("", "es", "en"):
+        resp = await client.get(f"/api/report?language={language}", headers=bearer("analyst"))
+        assert resp.status == 200, await resp.text()
+        reports[language] = await resp.json()
+    overall = {k: r["overall"] for k, r in reports.items()}
+    assert 0 < overall["es"]["sent"] < overall[""]["sent"]
+    assert overall["es"]["sent"] + overall["en"]["sent"] == overall[""]["sent"]
+    assert overall["es"]["responses"] + overall["en"]["responses"] == overall[""]["responses"]
+    mentions = {k: {d["theme"]: d["mentions"] for d in r["drivers"]} for k, r in reports.items()}
+    for theme, total in mentions[""].items():
+        assert mentions["es"].get(theme, 0) + mentions["en"].get(theme, 0) == total, theme
+
+    resp = await client.get("/api/export?format=csv&language=es", headers=bearer("analyst"))
+    rows = list(csv.DictReader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+    assert len(rows) == 300 and {r["locale"] for r in rows} == {"es-MX"}
+    resp = await client.get("/api/report?language=fr", headers=bearer("analyst"))
+    assert resp.status == 400 and "en, es" in (await resp.json())["error"]

@@ -71,6 +71,12 @@ def test_report_filters_and_csv(demo: dict[str, str]) -> None:
     leeds = next(r for r in rows if r["location"] == "leeds")
     others = [float(r["nps"]) for r in rows if r["location"] != "leeds"]
     assert float(leeds["nps"]) < min(others)  # the demo's Leeds store loses on staff
+    # The demo's surveys have no locale: all English, none Spanish.
+    english = feedbot("report", "--language", "en", "--format", "json", env=demo)
+    spanish = feedbot("report", "--language", "es", "--format", "json", env=demo)
+    everyone = feedbot("report", "--format", "json", env=demo)
+    assert json.loads(english.stdout)["overall"] == json.loads(everyone.stdout)["overall"]
+    assert json.loads(spanish.stdout)["overall"]["sent"] == 0
 
 
 def test_report_table_reads_well(demo: dict[str, str]) -> None:
@@ -102,6 +108,7 @@ def test_report_written_to_a_file_is_full_width(demo: dict[str, str]) -> None:
         (["--since", "2026-10-02", "--until", "2026-10-01"], "is after until"),
         (["--since", "yesterday"], "Invalid value for '--since'"),
         (["--format", "xml"], "Invalid value for '--format'"),
+        (["--language", "fr"], "language 'fr' is not one of en, es"),
     ],
 )
 def test_report_refuses_bad_options_clearly(

@@ -175,7 +175,7 @@ def test_filters_narrow_every_figure(page: Page, dashboard_url: tuple[str, Setti
     page.get_by_test_id("filter-touchpoint").select_option("store_visit")
     page.get_by_test_id("filter-apply").click()
     expect(page).to_have_url(
-        f"{base}/dashboard?since=&until=&touchpoint=store_visit&location=&interval=week"
+        f"{base}/dashboard?since=&until=&touchpoint=store_visit&location=&language=&interval=week"
     )
     expected = report(settings, Scope(touchpoint="store_visit"))
     expect(page.get_by_test_id("nps-row")).to_have_count(1)
@@ -188,6 +188,15 @@ def test_filters_narrow_every_figure(page: Page, dashboard_url: tuple[str, Setti
         str(leeds["overall"]["responses"])
     )
     page.screenshot(path=str(SCREENSHOTS / "dashboard-leeds.png"), full_page=True)
+    # By language: the demo store's surveys have no locale, so they are English.
+    page.get_by_test_id("filter-language").select_option("es")
+    page.get_by_test_id("filter-apply").click()
+    expect(page.get_by_test_id("no-answers")).to_be_visible()
+    page.get_by_test_id("filter-language").select_option("en")
+    page.get_by_test_id("filter-apply").click()
+    expect(page.get_by_test_id("overall-responses")).to_have_text(
+        str(leeds["overall"]["responses"])
+    )
 
 
 def test_a_detractor_links_to_the_transcript(

@@ -242,6 +242,7 @@ def test_filters_match_pandas(engine: Engine, exported: pd.DataFrame, raw: pd.Da
         "until": "2026-10-31",
         "touchpoint": "store_visit",
         "location": None,
+        "language": None,
     }
     assert_figures(report["overall"], figures_by_pandas(chosen, raw))
     groups = {g["location"]: g for g in report["groups"]}
