@@ -111,7 +111,10 @@ def _agent(request: web.Request, body: AgentAction) -> str:
     return person.name if person is not None and person.user_id else body.agent
 
 
-def _card(handoff: Handoff, survey: Survey, now: datetime, flag_after: float) -> dict[str, Any]:
+def _card(
+    handoff: Handoff, survey: Survey, now: datetime, flag_after: float, names: dict[str, str]
+) -> dict[str, Any]:
+    """``names``: each touchpoint's name for people (touchpoints.yml)."""
     waiting = (now - handoff.created_at).total_seconds() / 60
     response = survey.response
     return {
@@ -130,6 +133,7 @@ def _card(handoff: Handoff, survey: Survey, now: datetime, flag_after: float) ->
         "channel": survey.channel,
         "customer": mask_phone(survey.customer_ref),
         "touchpoint": survey.touchpoint,
+        "touchpoint_name": names.get(survey.touchpoint, survey.touchpoint),
         "location": survey.location,
         "score": response.score if response else None,
         "category": response.category if response else None,
@@ -138,16 +142,21 @@ def _card(handoff: Handoff, survey: Survey, now: datetime, flag_after: float) ->
     }
 
 
+def _touchpoint_names(request: web.Request) -> dict[str, str]:
+    return {t.id: t.name for t in request.app[SURVEY_CONFIG].touchpoints}
+
+
 @routes.get("/api/handoffs")
 async def queue(request: web.Request) -> web.Response:
     require_role(request, Role.AGENT)
     now = request.app[CLOCK]()
     flag_after = request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes
+    names = _touchpoint_names(request)
     queued = await _handoffs(request).queue()
     return web.json_response(
         {
             "handoffs": [
-                _card(q.handoff, q.survey, now, flag_after)
+                _card(q.handoff, q.survey, now, flag_after, names)
                 for q in queued
                 if may_see(request, q.survey.touchpoint, q.survey.location)
             ]
@@ -162,11 +171,13 @@ async def card(request: web.Request) -> web.Response:
     store, handoffs = request.app[STORE], _handoffs(request)
     survey = await store.get_survey(handoff.survey_id)
     assert survey is not None
+    names = _touchpoint_names(request)
     found = _card(
         handoff,
         survey,
         request.app[CLOCK](),
         request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes,
+        names,
     )
     readings = await store.theme_readings(survey.id)
     found["themes"] = list(readings)
@@ -198,6 +209,7 @@ async def card(request: web.Request) -> web.Response:
         {
             "survey_id": s.id,
             "touchpoint": s.touchpoint,
+            "touchpoint_name": names.get(s.touchpoint, s.touchpoint),
             "created_at": s.created_at.isoformat(),
             "score": s.response.score if s.response else None,
             "why": s.response.reason if s.response else None,

@@ -86,7 +86,7 @@ def test_a_handoff_appears_live_and_the_reply_reaches_the_widget(
     item = console.locator(f"[data-testid=queue-item][data-handoff='{handoff[0]}']")
     expect(item).to_be_visible(timeout=15_000)
     expect(item).to_contain_text("detractor (2)")
-    expect(item).to_contain_text("store_visit / leeds")
+    expect(item).to_contain_text("Store visit / leeds")  # the touchpoint's name, not its id
     # In the background: a notification, and the count in the tab's title.
     assert console.evaluate("window.__notes") == ["New hand-off waiting"]
     expect(console).to_have_title(re.compile(r"^\(\d+\) Agent console"))

@@ -44,7 +44,7 @@
         var button = el("button", { "type": "button", "data-testid": "queue-open" });
         if (current === h.id) button.setAttribute("aria-current", "true");
         var head = (h.score === null ? "No score" : h.category + " (" + h.score + ")") +
-          " · " + h.touchpoint + (h.location ? " / " + h.location : "") + " · " + h.channel;
+          " · " + (h.touchpoint_name || h.touchpoint) + (h.location ? " / " + h.location : "") + " · " + h.channel;
         button.appendChild(el("strong", {}, head));
         button.appendChild(el("span", { "class": "why" }, h.why || h.detail || ""));
         button.appendChild(el("span", { "class": "meta" },
@@ -113,7 +113,7 @@
     return api("GET", "/api/handoffs/" + id).then(function (h) {
       $("detail").hidden = false;
       $("detail-title").textContent = (h.score === null ? "No score" : h.category + " (" + h.score + ")") +
-        " · " + h.touchpoint + (h.location ? " / " + h.location : "");
+        " · " + (h.touchpoint_name || h.touchpoint) + (h.location ? " / " + h.location : "");
       var facts = $("detail-facts");
       facts.textContent = "";
       [["Why", h.why], ["Themes", themeWords(h.theme_details || [])], ["Sentiment", h.sentiment],
@@ -121,7 +121,7 @@
        ["Handed over", h.reason_words + (h.detail ? " (" + h.detail + ")" : "")],
        ["State", h.state + (h.claimed_by ? " by " + h.claimed_by : "")],
        ["Earlier surveys", (h.earlier_surveys || []).map(function (s) {
-         return s.touchpoint + " " + (s.score === null ? "–" : s.score);
+         return (s.touchpoint_name || s.touchpoint) + " " + (s.score === null ? "–" : s.score);
        }).join(", ")]].forEach(function (pair) {
         facts.appendChild(el("dt", {}, pair[0]));
         facts.appendChild(el("dd", {}, pair[1] || "–"));
