@@ -5,6 +5,7 @@ instances and app instances as processes on free ports, started the way
 from __future__ import annotations
 
 import http.client
+import random
 import socket
 import urllib.error
 import urllib.request
@@ -28,14 +29,18 @@ from commands.runner import (
 from feedbot.settings import Settings
 from feedbot.store.migrate import upgrade
 
+# Ports are chosen below Linux's ephemeral range (32768-60999), from which
+# every outgoing connection takes its local port: a port chosen there could
+# be taken by a client connection before the server binds it (CI saw Rasa
+# fail with "address already in use"), or a probe could connect to itself.
+_LOWEST, _HIGHEST = 10_000, 32_000
+
 
 def free_port(count: int = 1) -> int:
     """A port with ``count`` free ports from it (instance i on port + i)."""
     while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            first = sock.getsockname()[1]
-        if first + count < 65536 and all(_free(first + i) for i in range(1, count)):
+        first = random.randrange(_LOWEST, _HIGHEST - count)
+        if all(_free(first + i) for i in range(count)):
             return first
 
 
