@@ -33,13 +33,17 @@ from feedbot.store.migrate import upgrade
 # every outgoing connection takes its local port: a port chosen there could
 # be taken by a client connection before the server binds it (CI saw Rasa
 # fail with "address already in use"), or a probe could connect to itself.
+# They are handed out in turn from a random start, never twice in one run
+# (a process that is still stopping cannot meet a new one on its port).
 _LOWEST, _HIGHEST = 10_000, 32_000
+_next = [random.randrange(_LOWEST, _HIGHEST - 2_000)]
 
 
 def free_port(count: int = 1) -> int:
     """A port with ``count`` free ports from it (instance i on port + i)."""
     while True:
-        first = random.randrange(_LOWEST, _HIGHEST - count)
+        first = _next[0]
+        _next[0] = first + count if first + 2 * count < _HIGHEST else _LOWEST
         if all(_free(first + i) for i in range(count)):
             return first
 
