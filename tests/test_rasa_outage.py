@@ -12,6 +12,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -31,6 +32,7 @@ from feedbot.store.models import Author, Direction, Message
 from tests.chat import ChatClient, follow_up
 from tests.conftest import API_TOKEN, settings_for
 from tests.fake_twilio import FakeTwilio
+from tests.helpers.config import touchpoints_for_tests
 from tests.system import System
 
 pytestmark = pytest.mark.system
@@ -44,10 +46,14 @@ def dead_url() -> str:
 
 @pytest.fixture
 async def apps(
-    system: System, fake_twilio: FakeTwilio
+    system: System, fake_twilio: FakeTwilio, tmp_path: Path
 ) -> AsyncIterator[tuple[TestClient, TestClient]]:
-    """(an app whose Rasa is gone, an app with the real Rasa) on one store."""
-    settings = settings_for(system, fake_twilio)
+    """(an app whose Rasa is gone, an app with the real Rasa) on one store,
+    with no quiet hours (an SMS survey asked for at night would otherwise
+    wait for the morning, not for Rasa)."""
+    settings = dataclasses.replace(
+        settings_for(system, fake_twilio), touchpoints_file=touchpoints_for_tests(tmp_path)
+    )
     down = create_app(dataclasses.replace(settings, rasa_urls=(dead_url(),)), run_scheduler=False)
     up = create_app(settings, run_scheduler=False)
     async with TestClient(TestServer(down)) as lost, TestClient(TestServer(up)) as back:
