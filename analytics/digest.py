@@ -219,7 +219,7 @@ def build_digest(
         "nps_change": difference.difference if difference else None,
         "surveys": counts_now.surveys,
         "moved_themes": _moved_themes(conn, this, before),
-        "verbatims": _verbatims(conn, this, region, {t.id: t.name for t in config.touchpoints}),
+        "verbatims": _verbatims(conn, this, region, config.touchpoint_names()),
         "handoffs": _handoffs(conn, owner_scope(owner), now, overdue_after),
         "improvements": improvement_rows(conn, owner_scope(owner), now.date()),
         "emerging": emerging_themes(conn, owner_scope(owner), period.since)

@@ -142,16 +142,12 @@ def _card(
     }
 
 
-def _touchpoint_names(request: web.Request) -> dict[str, str]:
-    return {t.id: t.name for t in request.app[SURVEY_CONFIG].touchpoints}
-
-
 @routes.get("/api/handoffs")
 async def queue(request: web.Request) -> web.Response:
     require_role(request, Role.AGENT)
     now = request.app[CLOCK]()
     flag_after = request.app[SURVEY_CONFIG].handoff.flag_waiting_after_minutes
-    names = _touchpoint_names(request)
+    names = request.app[SURVEY_CONFIG].touchpoint_names()
     queued = await _handoffs(request).queue()
     return web.json_response(
         {
@@ -171,7 +167,7 @@ async def card(request: web.Request) -> web.Response:
     store, handoffs = request.app[STORE], _handoffs(request)
     survey = await store.get_survey(handoff.survey_id)
     assert survey is not None
-    names = _touchpoint_names(request)
+    names = request.app[SURVEY_CONFIG].touchpoint_names()
     found = _card(
         handoff,
         survey,

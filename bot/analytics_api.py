@@ -142,7 +142,7 @@ async def export(request: web.Request) -> web.StreamResponse:
             None,
             limited(request, query.scope()).as_dict(),
         )
-    names = {t.id: t.name for t in request.app[SURVEY_CONFIG].touchpoints}
+    names = request.app[SURVEY_CONFIG].touchpoint_names()
     options = ExportOptions(
         limited(request, query.scope()), unmasked=query.unmasked, touchpoint_names=names
     )

@@ -60,7 +60,6 @@ from bot.keys import (
     STORE,
     SURVEY_CONFIG,
     THEME_LABELS,
-    THEME_NAMES,
     WEBHOOKS,
 )
 from bot.limits import LIMITS, Limits, counter_for, limit_guessing
@@ -126,7 +125,6 @@ def create_app(
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
     app[THEME_LABELS] = theme_labels(settings.themes_file)
-    app[THEME_NAMES] = frozenset(app[THEME_LABELS])
     app[CLOCK] = clock
     app[LIVE_CHATS] = {}
     app[LIVE_EVENTS] = live_events(
@@ -303,10 +301,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         ]
     )
     webhooks = None
-    if settings.webhook_urls and settings.webhook_secret:
+    if settings.webhooks_on:
         webhooks = HandoffWebhooks(
             list(settings.webhook_urls),
-            settings.webhook_secret,
+            settings.webhook_secret or "",
             app[HANDOFFS],
             http,
             app[CLOCK],
@@ -319,7 +317,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[IMPROVEMENTS],
         app[CHANNELS],
         app[CLOCK],
-        reaches_web=bool(settings.webhook_urls and settings.webhook_secret),
+        reaches_web=settings.webhooks_on,
     )
     yield
     if webhooks is not None:

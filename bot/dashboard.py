@@ -45,7 +45,6 @@ from bot.keys import (
     STORE,
     SURVEY_CONFIG,
     THEME_LABELS,
-    THEME_NAMES,
 )
 from bot.limits import FAILURE_WINDOW_SECONDS, LIMITS
 from feedbot.handoff_rules import REASON_WORDS
@@ -178,7 +177,7 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
 
     report, detractors, places = await asyncio.to_thread(read)
     config = request.app[SURVEY_CONFIG]
-    names = {t.id: t.name for t in config.touchpoints}
+    names = config.touchpoint_names()
     labels = request.app[THEME_LABELS]  # theme ids stay in the API and exports
     return {
         "report": report,
@@ -272,8 +271,8 @@ async def improvements_page(request: web.Request) -> dict[str, Any]:
     allowed = person.touchpoints if person else None
     return {
         "report": {"improvements": rows},
-        "names": {t.id: t.name for t in config.touchpoints},
-        "themes": sorted(request.app[THEME_NAMES]),
+        "names": config.touchpoint_names(),
+        "themes": sorted(request.app[THEME_LABELS]),
         "touchpoints": [t for t in config.touchpoints if allowed is None or t.id in allowed],
         "locations": places,
     }

@@ -15,7 +15,7 @@ from analytics.query import Scope
 from bot.auth import Role, limited, person_of, require_role
 from bot.errors import json_body
 from bot.improvement_notices import IMPROVEMENT_NOTICES
-from bot.keys import AUDIT, CLOCK, IMPROVEMENTS, READ_ENGINE, SURVEY_CONFIG, THEME_NAMES
+from bot.keys import AUDIT, CLOCK, IMPROVEMENTS, READ_ENGINE, SURVEY_CONFIG, THEME_LABELS
 from feedbot.improvements import ImprovementRequest, log_improvement
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ async def post_improvement(request: web.Request) -> web.Response:
     role = require_role(request, Role.ANALYST)
     wanted = await json_body(request, ImprovementRequest)
     app = request.app
-    refusal = wanted.refusal(app[SURVEY_CONFIG], app[THEME_NAMES])
+    refusal = wanted.refusal(app[SURVEY_CONFIG], app[THEME_LABELS])
     if refusal:
         raise web.HTTPBadRequest(text=refusal)
     person = person_of(request)

@@ -54,7 +54,6 @@ HANDOFF_EVENTS = web.AppKey("handoff_events", HandoffEvents)
 WEBHOOKS = web.AppKey("webhooks", object)
 # "You said, we did": improvements and the notices that tell customers.
 IMPROVEMENTS = web.AppKey("improvements", ImprovementStore)
-# The themes of themes.yml (an improvement names one).
-THEME_NAMES = web.AppKey("theme_names", frozenset)
-# Theme id -> its label in themes.yml, for what people read.
+# The themes of themes.yml (an improvement names one), each with its label
+# for what people read.
 THEME_LABELS = web.AppKey("theme_labels", dict)

@@ -13,7 +13,7 @@ from bot.auth import Role, require_role
 from bot.channels import Contact, CustomerChannel, CustomerInvalid
 from bot.errors import json_body
 from bot.keys import CHANNELS, CLOCK, SETTINGS, STORE, SURVEY_CONFIG
-from feedbot.contact_rules import Decision, QuietHours, Verdict, decide
+from feedbot.contact_rules import Decision, Verdict, decide
 from feedbot.locales import UnknownLocale, normalised
 from feedbot.store.models import Survey, SurveyState
 from feedbot.store.surveys import NewSurvey
@@ -147,7 +147,6 @@ def _contact_decision(
     touchpoint = config.touchpoint(wanted.touchpoint)
     assert touchpoint is not None
     gap_days = touchpoint.min_days_between_surveys
-    quiet = rules.quiet_hours if channel.quiet_hours else None
     return decide(
         now,
         opted_out=opted_out,
@@ -155,7 +154,7 @@ def _contact_decision(
         min_gap=timedelta(days=rules.min_days_between_surveys if gap_days is None else gap_days),
         sample_percent=touchpoint.sample_percent,
         sample_key=wanted.interaction_id or survey.id,
-        quiet_hours=QuietHours(quiet.start, quiet.end) if quiet else None,
+        quiet_hours=rules.quiet() if channel.quiet_hours else None,
         time_zone=channel.time_zone(survey.customer_ref, rules.default_time_zone),
     )
 

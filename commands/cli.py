@@ -286,7 +286,7 @@ def export(
 
     scope = _scope(since, until, touchpoint, location, language)
     settings = _settings()
-    names = {t.id: t.name for t in load_survey_config(settings.touchpoints_file).touchpoints}
+    names = load_survey_config(settings.touchpoints_file).touchpoint_names()
     options = ExportOptions(scope, unmasked=unmasked, touchpoint_names=names)
     engine = sync_engine(settings.database_url)
     to_stdout = str(out) == "-"

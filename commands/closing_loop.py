@@ -181,7 +181,7 @@ def improvement_add(
                 by="cli",
                 role="admin",
                 now=datetime.now(UTC),
-                web_reachable=bool(settings.webhook_urls and settings.webhook_secret),
+                web_reachable=settings.webhooks_on,
             )
         finally:
             await engine.dispose()

@@ -162,6 +162,12 @@ class Settings:
         return self.privacy_key or f"feedbot-erasure:{self.database_url}"
 
     @property
+    def webhooks_on(self) -> bool:
+        """Signed webhooks can reach the company's systems (hand-off events,
+        and web customers told of improvements)."""
+        return bool(self.webhook_urls and self.webhook_secret)
+
+    @property
     def claim(self) -> timedelta:
         return timedelta(seconds=self.claim_seconds)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from feedbot.contact_rules import QuietHours
 from feedbot.handoff_rules import HandoffConfig
 from feedbot.nps import Category
 from feedbot.owners import Owner
@@ -69,6 +70,11 @@ class ContactRules(BaseModel):
     reminder_after_hours: float | None = Field(default=24, gt=0)
 
     _known_zone = field_validator("default_time_zone")(time_zone_name)
+
+    def quiet(self) -> QuietHours | None:
+        """The quiet hours as the rules apply them, or None (send at any hour)."""
+        hours = self.quiet_hours
+        return QuietHours(hours.start, hours.end) if hours else None
 
 
 class Location(BaseModel):
@@ -202,6 +208,10 @@ class SurveyConfig(BaseModel):
 
     def touchpoint(self, touchpoint_id: str) -> Touchpoint | None:
         return next((t for t in self.touchpoints if t.id == touchpoint_id), None)
+
+    def touchpoint_names(self) -> dict[str, str]:
+        """Each touchpoint's name for people, by id."""
+        return {t.id: t.name for t in self.touchpoints}
 
     def accepts_location(self, location_id: str) -> bool:
         return not self.locations or any(loc.id == location_id for loc in self.locations)

@@ -75,6 +75,18 @@ async def wait_for(fake: FakeTwilio, phone: str, n: int) -> list[str]:
     return await asyncio.to_thread(fake.wait_for, phone, n)
 
 
+async def surveyed(
+    http: aiohttp.ClientSession, system: System, fake: FakeTwilio, touchpoint: str
+) -> tuple[str, dict]:
+    """A new number sent an SMS survey: (the number, the API's answer) once
+    its first text has arrived."""
+    phone = new_number()
+    status, body = await create(http, system, channel="sms", phone=phone, touchpoint=touchpoint)
+    assert status == 201 and body["status"] == "sent", body
+    await wait_for(fake, phone, 1)
+    return phone, body
+
+
 async def test_a_survey_by_sms_from_api_call_to_stored_response(
     http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
 ) -> None:
@@ -138,9 +150,7 @@ async def test_a_forged_webhook_is_refused_and_nothing_stored(
 async def test_the_same_message_sid_twice_is_one_turn(
     http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
 ) -> None:
-    phone = new_number()
-    _, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 1)
+    phone, body = await surveyed(http, system, fake_twilio, "support")
     sid = "SM" + uuid.uuid4().hex
     await text_in(http, system, phone, "9", sid=sid)
     await text_in(http, system, phone, "9", sid=sid)  # Twilio retried
@@ -154,9 +164,7 @@ async def test_the_same_message_sid_twice_is_one_turn(
 async def test_stop_start_help_and_yes(
     http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
 ) -> None:
-    phone = new_number()
-    await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 1)
+    phone, _ = await surveyed(http, system, fake_twilio, "support")
     await text_in(http, system, phone, "  stop ")
     assert "START" in (await wait_for(fake_twilio, phone, 2))[1]  # confirmed once
     await text_in(http, system, phone, "STOP")
@@ -182,9 +190,7 @@ async def test_stop_start_help_and_yes(
 async def test_help_says_who_is_writing_and_what_the_open_survey_is_about(
     http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
 ) -> None:
-    phone = new_number()
-    await create(http, system, channel="sms", phone=phone, touchpoint="checkout")
-    await wait_for(fake_twilio, phone, 1)
+    phone, _ = await surveyed(http, system, fake_twilio, "checkout")
     await text_in(http, system, phone, "HELP")
     helped = (await wait_for(fake_twilio, phone, 2))[1]
     assert helped == (
@@ -205,9 +211,7 @@ async def test_a_text_with_no_open_survey_gets_a_short_answer(
 async def test_an_sms_with_no_words_gets_a_polite_re_ask(
     http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
 ) -> None:
-    phone = new_number()
-    await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 1)
+    phone, _ = await surveyed(http, system, fake_twilio, "support")
     await text_in(http, system, phone, "   ")  # a picture with no words, say
     assert (await wait_for(fake_twilio, phone, 2))[1] == "Please type a message before sending."
     await text_in(http, system, phone, "9")  # and the survey carries on
@@ -228,9 +232,7 @@ async def test_a_stray_text_is_stored_within_the_length_limit(
 async def test_a_text_is_stored_before_twilio_is_answered_and_handled_after_a_crash(
     http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
 ) -> None:
-    phone = new_number()
-    _, body = await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 1)
+    phone, body = await surveyed(http, system, fake_twilio, "support")
     # Acknowledged: already in the inbox by the time Twilio has its 200.
     sid = "SM" + uuid.uuid4().hex
     assert await text_in(http, system, phone, "I'd say 8", sid=sid) == 200
@@ -365,9 +367,7 @@ async def test_contact_rules_gap_across_channels_and_sampling(
 async def test_every_decision_can_be_read_back(
     http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
 ) -> None:
-    phone = new_number()
-    _, sent = await create(http, system, channel="sms", phone=phone, touchpoint="support")
-    await wait_for(fake_twilio, phone, 1)
+    phone, sent = await surveyed(http, system, fake_twilio, "support")
     _, held = await create(http, system, channel="sms", phone=phone, touchpoint="delivery")
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     async with http.get(f"{system.base_url}/api/surveys/{sent['survey_id']}", headers=headers) as r:

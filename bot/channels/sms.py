@@ -21,7 +21,6 @@ from bot.phones import InvalidPhone, time_zone_of, to_e164
 from bot.rasa_client import BotMessage
 from bot.sms.channel import SmsChannel
 from bot.sms.keywords import sms_parts
-from feedbot.contact_rules import QuietHours
 from feedbot.locales import for_region
 from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
 from feedbot.store.models import Author, Improvement, Survey
@@ -109,10 +108,10 @@ class SmsPort(CustomerChannel):
         if await self._opt_outs.is_opted_out(phone):
             await desk.store.skip(notice.id, "opted out")
             return 0
-        quiet = self._rules.quiet_hours
+        quiet = self._rules.quiet()
         if quiet is not None:
             local = now.astimezone(time_zone_of(phone, self._rules.default_time_zone))
-            allowed = QuietHours(quiet.start, quiet.end).next_end(local)
+            allowed = quiet.next_end(local)
             if allowed != local:
                 await desk.store.later(notice.id, allowed.astimezone(now.tzinfo), "quiet hours")
                 return 0

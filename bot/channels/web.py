@@ -57,9 +57,9 @@ class WebChannel(CustomerChannel):
         ``improvement.notify`` to each FEEDBOT_WEBHOOK_URLS, for the company's
         own systems to write to them; retried with backoff when it fails."""
         settings = self._app[SETTINGS]
-        urls, secret = settings.webhook_urls, settings.webhook_secret
+        urls, secret = settings.webhook_urls, settings.webhook_secret or ""
         now = desk.now()
-        if not (urls and secret):
+        if not settings.webhooks_on:
             await desk.store.skip(notice.id, "no FEEDBOT_WEBHOOK_URLS to reach web customers")
             return 0
         subject = notice_subject(notice.channel, notice.customer_ref)

@@ -15,7 +15,6 @@ from bot.handoff_webhooks import HandoffWebhooks
 from bot.keys import CHANNELS, CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG, WEBHOOKS
 from bot.replay import replay_awaiting
 from bot.sms.webhooks import handle_lapsed
-from feedbot.contact_rules import QuietHours
 from feedbot.privacy import Anonymised, anonymise_with_settings
 from feedbot.settings import Settings
 from feedbot.store.surveys import SurveyStore
@@ -52,9 +51,7 @@ async def send_reminders(
     reminding = channels.with_reminders()
     if rules.reminder_after_hours is None or not reminding:
         return 0
-    quiet = (
-        QuietHours(rules.quiet_hours.start, rules.quiet_hours.end) if rules.quiet_hours else None
-    )
+    quiet = rules.quiet()
     sent = 0
     due = now - timedelta(hours=rules.reminder_after_hours)
     for survey in await store.reminder_candidates(sent_before=due, channels=reminding):
