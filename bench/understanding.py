@@ -5,8 +5,9 @@
 Scores: exact-match accuracy of the score (None counts as a label).
 Themes: micro-averaged F1 over (reply, theme) pairs. Sentiment: accuracy.
 Sets: the shared dev sets (../shared/eval, when present) and this project's
-own (bench/data), whose every third line is held out: it was not looked at
-while tuning the taxonomy and lexicons (see docs/understanding.md).
+own (bench/data; Spanish: *.es.jsonl), whose every third line is held out:
+it was not looked at while tuning the taxonomy and lexicons (see
+docs/understanding.md).
 External sets: each public, human-labelled dev half in
 ../shared/eval/external/ (when present; read its README for the licences:
 nothing from it is committed or shipped), understood exactly as `feedbot
@@ -50,8 +51,8 @@ def splits(path: Path) -> dict[str, list[dict]]:
     }
 
 
-def score_accuracy(rows: list[dict]) -> float:
-    return sum(parse_score(r["text"]) == r["score"] for r in rows) / len(rows)
+def score_accuracy(rows: list[dict], language: str = "en") -> float:
+    return sum(parse_score(r["text"], language) == r["score"] for r in rows) / len(rows)
 
 
 def reason_figures(reader: Understanding, rows: list[dict]) -> tuple[float, float]:
@@ -68,12 +69,14 @@ def reason_figures(reader: Understanding, rows: list[dict]) -> tuple[float, floa
     return f1, accuracy
 
 
-def labelled_sets(kind: str) -> dict[str, list[dict]]:
-    """The shared dev set (when present) and this project's two splits."""
+def labelled_sets(kind: str, language: str = "en") -> dict[str, list[dict]]:
+    """The shared dev set (when present) and this project's two splits; for
+    Spanish, the project's own Spanish set (bench/data/<kind>.es.jsonl)."""
+    suffix = "" if language == "en" else f".{language}"
     sets = {}
-    if (SHARED / f"{kind}.dev.jsonl").exists():
-        sets["shared dev"] = load(SHARED / f"{kind}.dev.jsonl")
-    for name, rows in splits(OWN / f"{kind}.jsonl").items():
+    if (SHARED / f"{kind}{suffix}.dev.jsonl").exists():
+        sets["shared dev"] = load(SHARED / f"{kind}{suffix}.dev.jsonl")
+    for name, rows in splits(OWN / f"{kind}{suffix}.jsonl").items():
         sets[f"own {name}"] = rows
     return sets
 
@@ -192,11 +195,18 @@ def main() -> None:
     score_sets = labelled_sets("scores")
     for name, rows in score_sets.items():
         print(f"{'scores: ' + name:<28} {len(rows):>4} {score_accuracy(rows):>10.3f}")
+    for name, rows in labelled_sets("scores", "es").items():
+        accuracy = score_accuracy(rows, "es")
+        print(f"{'scores (es): ' + name:<28} {len(rows):>4} {accuracy:>10.3f}")
     print(f"\n{'set':<28} {'n':>4} {'theme F1':>10} {'sentiment':>10}")
     reason_sets = labelled_sets("reasons")
     for name, rows in reason_sets.items():
         f1, accuracy = reason_figures(reader, rows)
         print(f"{'reasons: ' + name:<28} {len(rows):>4} {f1:>10.3f} {accuracy:>10.3f}")
+    spanish = Understanding.from_taxonomy(PROJECT_ROOT / "themes.yml", "es")
+    for name, rows in labelled_sets("reasons", "es").items():
+        f1, accuracy = reason_figures(spanish, rows)
+        print(f"{'reasons (es): ' + name:<28} {len(rows):>4} {f1:>10.3f} {accuracy:>10.3f}")
     report_external(reader, args.detail)
     if args.no_speed:
         return

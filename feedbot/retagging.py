@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from feedbot.locales import language_of
 from feedbot.nps import Category
 from feedbot.store.models import Response
 from feedbot.store.report_facts import theme_facts_update
@@ -38,12 +39,15 @@ def why_text(response: Response) -> str:
 
 def retag_all(
     engine: Engine,
-    understanding: Understanding,
+    understanding: Understanding | Callable[[str | None], Understanding],
     on_batch: Callable[[int], None] = lambda n: None,
     batch_size: int = 500,
 ) -> int:
     """Recompute themes and sentiment (each theme's own too) of every answer, one batch per
-    transaction, walking the table by key (constant memory)."""
+    transaction, walking the table by key (constant memory). ``understanding``:
+    one reader for every answer, or a reader per language (feedbot.understanding.
+    reader.Readers): each answer is then read in its survey's language."""
+    reader_for = understanding if callable(understanding) else lambda _language: understanding
     done = 0
     last_id = ""
     while True:
@@ -54,14 +58,12 @@ def retag_all(
                     .where(_HAS_WORDS, Response.survey_id > last_id)
                     .order_by(Response.survey_id)
                     .limit(batch_size)
-                    .options(selectinload(Response.themes))
+                    .options(selectinload(Response.themes), selectinload(Response.survey))
                 )
             )
             if not batch:
                 return done
-            readings = understanding.reasons(
-                [(why_text(r), Category(r.category) if r.category else None) for r in batch]
-            )
+            readings = _read_by_language(batch, reader_for)
             for response, reading in zip(batch, readings, strict=True):
                 tags = tags_of(reading)
                 response.sentiment = tags.sentiment
@@ -71,3 +73,19 @@ def retag_all(
             last_id = batch[-1].survey_id
         done += len(batch)
         on_batch(len(batch))
+
+
+def _read_by_language(
+    batch: list[Response], reader_for: Callable[[str | None], Understanding]
+) -> list[ReasonReading]:
+    """Each answer's reading by the reader of its survey's language, in batch order."""
+    found: dict[int, ReasonReading] = {}
+    languages = {language_of(r.survey.locale) for r in batch}
+    for language in languages:
+        places = [i for i, r in enumerate(batch) if language_of(r.survey.locale) == language]
+        items = [
+            (why_text(batch[i]), Category(batch[i].category) if batch[i].category else None)
+            for i in places
+        ]
+        found.update(zip(places, reader_for(language).reasons(items), strict=True))
+    return [found[i] for i in range(len(batch))]

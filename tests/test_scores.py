@@ -114,3 +114,61 @@ def test_every_plain_score_is_read(score: int, suffix: str) -> None:
 @given(st.integers(min_value=11, max_value=99) | st.integers(max_value=-1, min_value=-99))
 def test_numbers_off_the_scale_are_never_scores(number: int) -> None:
     assert parse_score(str(number)) is None
+
+
+SPANISH = [
+    json.loads(line)
+    for line in (PROJECT_ROOT / "bench" / "data" / "scores.es.jsonl").read_text().splitlines()
+]
+
+
+def test_the_spanish_labelled_set_is_read_almost_perfectly() -> None:
+    assert len(SPANISH) >= 150
+    wrong = [(r["text"], r["score"]) for r in SPANISH if parse_score(r["text"], "es") != r["score"]]
+    assert len(wrong) / len(SPANISH) <= 0.03, wrong
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nueve", 9),
+        ("un ocho", 8),  # "un" is an article, not a 1
+        ("le doy un 7", 7),
+        ("diez de diez", 10),
+        ("🔟", 10),
+        ("8 sobre 10", 8),
+        ("no es un 10, más bien un 6", 6),
+        ("nine", 9),  # a Spanish survey answered in English
+        # The same refusals as in English:
+        ("entre 6 y 7", None),  # a range
+        ("siete u ocho", None),
+        ("5 estrellas", None),  # another scale
+        ("3 de 5", None),
+        ("llamé 3 veces", None),  # a count
+        ("tardó 3 días", None),  # a duration (accented unit)
+        ("el 3 de mayo", None),  # a date
+        ("pedido número 7", None),  # an order number
+        ("una persona me ayudó", None),  # "una" is no rating
+        ("un 9 y medio", None),  # 9.5
+        ("once", None),  # 11
+        ("muy probable", None),
+    ],
+)
+def test_spanish_replies(text: str, expected: int | None) -> None:
+    assert parse_score(text, "es") == expected
+
+
+def test_the_spanish_reason_after_the_score_is_kept() -> None:
+    assert read_score("Le doy un nueve porque el personal fue amable", "es") == ScoreReading(
+        score=9, rest="el personal fue amable"
+    )
+    assert read_score("el pedido llegó tarde, le doy un 4", "es") == ScoreReading(
+        score=4, rest="el pedido llegó tarde"
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_spanish_reading_never_crashes_and_never_leaves_the_scale(text: str) -> None:
+    score = parse_score(text, "es")
+    assert score is None or (isinstance(score, int) and 0 <= score <= 10)

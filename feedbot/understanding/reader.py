@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from feedbot.locales import language_of
 from feedbot.nps import Category, category_of
 from feedbot.understanding.scores import parse_score
 from feedbot.understanding.sentiment import Sentiment, SentimentReader, default_reader
@@ -55,13 +57,19 @@ class Understood:
 
 
 class Understanding:
-    def __init__(self, tagger: ThemeTagger, sentiment: SentimentReader | None = None) -> None:
+    """Reading replies in one language ("en", "es")."""
+
+    def __init__(
+        self, tagger: ThemeTagger, sentiment: SentimentReader | None = None, language: str = "en"
+    ) -> None:
         self.tagger = tagger
-        self.sentiment = sentiment or default_reader()
+        self.language = language
+        self.sentiment = sentiment or default_reader(language)
 
     @classmethod
-    def from_taxonomy(cls, themes_file: Path) -> Understanding:
-        return cls(ThemeTagger(load_taxonomy(themes_file), source=str(themes_file)))
+    def from_taxonomy(cls, themes_file: Path, language: str = "en") -> Understanding:
+        tagger = ThemeTagger(load_taxonomy(themes_file), source=str(themes_file), language=language)
+        return cls(tagger, language=language)
 
     def reason(self, text: str, category: Category | None = None) -> ReasonReading:
         return next(self.reasons([(text, category)]))
@@ -97,7 +105,7 @@ class Understanding:
             yield from self._replies(batch)
 
     def _replies(self, texts: list[str]) -> Iterator[Understood]:
-        scores = [parse_score(text) for text in texts]
+        scores = [parse_score(text, self.language) for text in texts]
         categories = [category_of(s) if s is not None else None for s in scores]
         for score, reading in zip(
             scores, self.reasons(list(zip(texts, categories, strict=True))), strict=True
@@ -107,3 +115,24 @@ class Understanding:
 
 def is_vague(text: str, themes: list[str]) -> bool:
     return not themes and len(_WORDS.findall(text)) <= VAGUE_MAX_WORDS
+
+
+class Readers:
+    """An Understanding per language, each built once, when first asked for
+    (a Spanish reader is not built where no Spanish reply comes)."""
+
+    def __init__(self, themes_file: Path) -> None:
+        self.themes_file = themes_file
+        self._built: dict[str, Understanding] = {}
+        self._building = threading.Lock()  # one build per language, even from a warm-up thread
+
+    def __call__(self, language: str | None) -> Understanding:
+        language = language_of(language)
+        found = self._built.get(language)
+        if found is None:
+            with self._building:
+                found = self._built.get(language)
+                if found is None:
+                    found = Understanding.from_taxonomy(self.themes_file, language)
+                    self._built[language] = found
+        return found

@@ -29,14 +29,17 @@ class ScoreReading:
     rest: str
 
 
-def parse_score(text: str) -> int | None:
-    return _decide(_normalise(text))
+def parse_score(text: str, language: str = "en") -> int | None:
+    return _decide(_normalise(text, language))
 
 
-def read_score(text: str) -> ScoreReading:
-    normalised = _normalise(text)
+def read_score(text: str, language: str = "en") -> ScoreReading:
+    """The score in a reply in ``language`` ("en", "es"; a Spanish survey
+    also reads English number words, as bilingual customers write them)."""
+    normalised = _normalise(text, language)
     score = _decide(normalised)
-    return ScoreReading(score=score, rest=_rest(text) if score is not None else text.strip())
+    rest = _rest(text, language) if score is not None else text.strip()
+    return ScoreReading(score=score, rest=rest)
 
 
 # Words right after a number that make it a duration, count, amount or time,
@@ -49,28 +52,56 @@ _NOT_A_RATING_AFTER = frozenset(
     boxes email emails message messages text texts pound pounds quid dollar dollars buck bucks
     euro euros pence cent cents p am pm o'clock mile miles km kg step steps page pages
     click clicks ticket tickets seat seats floor floors aisle aisles till tills
+    segundo segundos minuto minutos hora horas día días dia dias semana semanas mes meses
+    año años ano anos vez veces llamada llamadas intento intentos visita visitas artículo
+    artículos articulo articulos cosa cosas pedido pedidos paquete paquetes caja cajas
+    correo correos mensaje mensajes euros peso pesos dólar dólares dolar dolares céntimo
+    céntimos centimo centimos centavo centavos kilómetro kilómetros kilometro kilometros
+    kilo kilos paso pasos página páginas pagina paginas clic clics entrada entradas asiento
+    asientos piso pisos planta plantas pasillo pasillos mesa mesas
     """.split()
 )
+# A number before "de" and a month is a date ("el 3 de mayo"), not a rating.
+_MONTHS = (
+    "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|"
+    "noviembre|diciembre"
+)
+_DATE = re.compile(rf"(?<![\d.,])\d{{1,2}}\s+de\s+(?:{_MONTHS})\b")
 # People after a number count them ("we were 4 people", "2 staff on the tills"),
 # except at the very start of a reply, where the number answers the question
 # and the words after it are the why: "4 staff ignored me".
 _PEOPLE_AFTER = frozenset(
-    "people person persons staff guy guys man men woman women lady ladies kid kids".split()
+    """
+    people person persons staff guy guys man men woman women lady ladies kid kids
+    persona personas empleado empleados empleada empleadas trabajador trabajadores chico
+    chicos chica chicas señor señores señora señoras niño niños niña niñas hombre hombres
+    mujer mujeres dependiente dependientes dependienta dependientas
+    """.split()
 )
-_ONE_PERSON = frozenset("person guy man woman lady kid".split())
+_ONE_PERSON = frozenset(
+    """
+    person guy man woman lady kid persona empleado empleada trabajador chico chica señor
+    señora niño niña hombre mujer dependiente dependienta
+    """.split()
+)
 # Words after a number that put it on another scale: the reply is not an NPS score.
-_OTHER_SCALE_AFTER = frozenset("star stars percent % point points".split())
+_OTHER_SCALE_AFTER = frozenset(
+    "star stars percent % point points estrella estrellas punto puntos porciento".split()
+)
 # Words right before a number that make it an identifier or an amount.
 _NOT_A_RATING_BEFORE = frozenset(
     """
     order number no num ref reference ticket case till aisle lane table room gate platform
     bus route flight item page step version zone door floor level unit code pin account
     minus negative
+    pedido número numero nº referencia caso caja pasillo mesa habitación habitacion puerta
+    andén anden vuelo línea linea autobús autobus ruta página pagina paso versión version
+    zona planta piso nivel código codigo cuenta menos
     """.split()
 )
 
 # One-word and short spellings of "out of".
-_OUT_OF = r"(?:/|out\s+of|outta|of)"
+_OUT_OF = r"(?:/|out\s+of|outta|of|de|sobre)"
 _FRACTION = re.compile(rf"(?<![\d.,])(-?\d+(?:[.,]\d+)?)\s*{_OUT_OF}\s*(\d+)(?![\d.,]*\d)")
 _NUMBER = re.compile(r"(?<![\w.,/:#£$€+\-])(-?\d+(?:[.,]\d+)?)(?![\w%/]|[.,:]\d)")
 _PRONOUN_ONE = re.compile(
@@ -80,24 +111,48 @@ _PRONOUN_ONE = re.compile(
 _RANGE = re.compile(r"(?<![\d.,])\d{1,2}\s*[-–]\s*\d{1,2}(?![\d.,])")
 _KEYCAP = re.compile(r":keycap_(\d+):")
 _EMOJI_NAME = re.compile(r":[a-z0-9_\-&.’']+:")
-_WORD = re.compile(r"[a-z]+")
-_NUMBER_WORDS = ("zero", "three", "four", "five", "seven", "eight", "nine")
+_WORD = re.compile(r"[a-zñáéíóúü]+")
+_NUMBER_WORDS = {
+    "en": ("zero", "three", "four", "five", "seven", "eight", "nine"),
+    "es": ("cuatro", "cinco", "siete", "ocho", "nueve"),
+}
+# Spanish articles and pronouns that text2num would read as 1: "le doy un
+# 8" is an 8, "una persona" is not a rating, "uno de ellos" is someone.
+_SPANISH_ONE = re.compile(r"\b(?:un|una)\b|\buno\s+(?=de\b)")
+_PERCENT = re.compile(r"\bpor\s+ciento\b")
 
 
-@lru_cache(maxsize=1)
-def _number_word_typos() -> TypoCorrector:
-    return TypoCorrector(_NUMBER_WORDS)
+@lru_cache(maxsize=2)
+def _number_word_typos(language: str) -> TypoCorrector:
+    return TypoCorrector(_NUMBER_WORDS[language], language=language)
 
 
-def _normalise(text: str) -> str:
+# The scale said around the score ("on a scale of 0 to 10", "del 1 al 10"):
+# not a rating itself.
+_SCALE = re.compile(
+    r"\b(?:(?:on\s+)?a\s+scale\s+)?(?:of|from)\s+[01]\s+to\s+(?:10|ten)\b|"
+    r"\b(?:en\s+una\s+escala\s+)?del?\s+[01]\s+(?:al?|hasta(?:\s+el)?)\s+(?:10|diez)\b"
+)
+# "9 and a half", "9 y medio": 9.5, not 9.
+_HALF = re.compile(r"(\d+)\s+(?:and\s+a\s+half|y\s+medio)\b")
+
+
+def _normalise(text: str, language: str = "en") -> str:
     text = emoji.demojize(text.replace("\ufe0f", ""), delimiters=(" :", ": "))
     text = _KEYCAP.sub(r" \1 ", text)
     text = _EMOJI_NAME.sub(" ", text)
     text = text.lower().replace("’", "'")
     text = re.sub(r"(?<=[a-z])-(?=[a-z0-9])|(?<=[0-9])-(?=[a-z])", " ", text)  # "5-minute"
-    text = _WORD.sub(lambda m: _number_word_typos().correct(m.group()) or m.group(), text)
+    typos = _number_word_typos("es" if language == "es" else "en")
+    text = _WORD.sub(lambda m: typos.correct(m.group()) or m.group(), text)
+    if language == "es":
+        text = _PERCENT.sub("porciento", text)
+        text = _SPANISH_ONE.sub(lambda m: "alguien " if m.group().startswith("uno") else "_", text)
+        text = alpha2digit(text, "es", threshold=0)
+        text = _DATE.sub(" ", text)
     text = _PRONOUN_ONE.sub(lambda m: m.group().replace("one", "someone"), text)
-    return alpha2digit(text, "en", threshold=0)
+    text = alpha2digit(text, "en", threshold=0)
+    return _HALF.sub(r"\1.5", _SCALE.sub(" ", text))
 
 
 def _value(token: str) -> float:
@@ -159,15 +214,20 @@ def _words_before(text: str, index: int, count: int = 2) -> list[str]:
 
 
 def _word_after(text: str, index: int) -> str:
-    match = re.match(r"\s*([a-z']+|%)", text[index:])
+    match = re.match(r"\s*([a-zñáéíóúü']+|%)", text[index:])
     return match.group(1) if match else ""
 
 
-_NEGATED_BEFORE = re.compile(r"\b(?:not|never)\s+(?:an?\s+)?$")
+_NEGATED_BEFORE = re.compile(
+    r"\b(?:(?:not|never)\s+(?:an?\s+)?|(?:no|nunca)\s+(?:(?:le|les|lo|la)\s+)?"
+    r"(?:(?:es|era|sería|seria|fue|daría|daria|doy|di|pongo|pondría|pondria|puse|merece)\s+)?"
+    r"(?:_\s+)?)$"
+)
 
 
 def _negated(text: str, index: int) -> bool:
-    """A number right after "not" or "never" ("not a 10, more like 6")."""
+    """A number right after "not" or "never" ("not a 10, more like 6", "no es
+    un 10")."""
     return bool(_NEGATED_BEFORE.search(text[:index]))
 
 
@@ -175,35 +235,47 @@ def _negated(text: str, index: int) -> bool:
 # ("I'd give it a solid 8 because") and what joins it to the rest.
 _FILLER = (
     r"(?:(?:i'?d|i|would|give|gave|rate|say|it|you|u|us|an?|solid|strong|weak|generous|"
-    r"definitely|def|deffo|maybe|probably|prob|about|around|like|honestly|score|rating|my|is)\s+)*"
+    r"definitely|def|deffo|maybe|probably|prob|about|around|like|honestly|score|rating|my|is|"
+    r"yo|le|les|doy|daría|daria|di|pongo|pondría|pondria|puse|un|una|mi|nota|puntuación|"
+    r"puntuacion|es|sería|seria|diría|diria|quizás|quizas|tal\s+vez|probablemente|"
+    r"sinceramente|como|un\s+buen|buen)\s+)*"
 )
-_SCORE_WORD = r"(?:\d{1,2}|zero|one|two|three|four|five|six|seven|eight|nine|ten)"
-_SCORE_PART = rf"{_FILLER}{_SCORE_WORD}(?:\s*{_OUT_OF}\s*(?:10|ten))?"
+_SCORE_WORD = (
+    r"(?:\d{1,2}|zero|one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"cero|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez)"
+)
+_SCORE_PART = rf"{_FILLER}{_SCORE_WORD}(?:\s*{_OUT_OF}\s*(?:10|ten|diez))?"
 _LEADING = re.compile(
-    rf"^\s*{_SCORE_PART}[\s,.;:!)(-]*(?:(?:because|cos|coz|cause|as|since|but)\s+)?",
+    rf"^\s*{_SCORE_PART}[\s,.;:!)(-]*"
+    r"(?:(?:because|cos|coz|cause|as|since|but|porque|ya\s+que|pues|pero|aunque)\s+)?",
     re.IGNORECASE,
 )
-_TRAILING = re.compile(rf"[\s,.;:!-]+(?:so\s+)?{_SCORE_PART}[\s\W]*$", re.IGNORECASE)
+_TRAILING = re.compile(
+    rf"[\s,.;:!-]+(?:(?:so|así\s+que|asi\s+que|por\s+eso)\s+)?{_SCORE_PART}[\s\W]*$",
+    re.IGNORECASE,
+)
 
 
 # What is left after the score that is not a reason ("nine from me", "8 tbh").
 _FILLER_ONLY = re.compile(
     r"^(?:from me|tbh|honestly|i think|i guess|ish|maybe|probably|definitely|thanks|"
-    r"thank you|thx|cheers|ok|okay|yes|yeah|out of 10|out of ten|/10)?$",
+    r"thank you|thx|cheers|ok|okay|yes|yeah|out of 10|out of ten|/10|"
+    r"de mi parte|por mi parte|la verdad|creo|supongo|gracias|vale|sí|si|de 10|sobre 10|"
+    r"de diez|sobre diez)?$",
     re.IGNORECASE,
 )
 
 
-def _rest(text: str) -> str:
+def _rest(text: str, language: str = "en") -> str:
     """The reply without its score, when the score is at its start or end."""
     plain = emoji.replace_emoji(text, replace=" ").strip()
-    score = _decide(_normalise(plain))
+    score = _decide(_normalise(plain, language))
     rest = plain
     leading = _LEADING.match(plain)
     trailing = _TRAILING.search(plain)
-    if leading and _decide(_normalise(leading.group())) == score:
+    if leading and _decide(_normalise(leading.group(), language)) == score:
         rest = plain[leading.end() :]
-    elif trailing and _decide(_normalise(trailing.group())) == score:
+    elif trailing and _decide(_normalise(trailing.group(), language)) == score:
         rest = plain[: trailing.start()]
     rest = rest.strip(" ,.;:-()!?")
     return "" if _FILLER_ONLY.match(rest) else rest

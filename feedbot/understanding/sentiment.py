@@ -1,10 +1,14 @@
 """Sentiment of a reason: positive, neutral or negative.
 
-VADER (vaderSentiment) with a customer-service lexicon on top
-(service_sentiment.yml). A reason that is clearly good about one thing and
-clearly bad about another ("friendly staff but the price is too high") is
-neutral. When the text itself carries no sentiment but is about something,
-the NPS category decides ("the delivery", said by a detractor, is negative).
+English: VADER (vaderSentiment) with a customer-service lexicon on top
+(service_sentiment.yml). Spanish: a naive Bayes model from PyPI
+(spanish_sentiment.py) with a Spanish service lexicon on top
+(service_sentiment.es.yml), under the same rules in Spanish words.
+
+A reason that is clearly good about one thing and clearly bad about
+another ("friendly staff but the price is too high") is neutral. When the
+text itself carries no sentiment but is about something, the NPS category
+decides ("the delivery", said by a detractor, is negative).
 
 Each theme of a reason also has its own sentiment, read from the words
 around the theme's own words within their clause ("the food was great but
@@ -14,9 +18,11 @@ the service was slow": product positive, staff negative).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from spacy.tokens import Doc
@@ -24,27 +30,16 @@ from vaderSentiment.vaderSentiment import NEGATE, SentimentIntensityAnalyzer
 
 from feedbot.customer_text import without_symbols
 from feedbot.nps import Category
+from feedbot.understanding import spanish_sentiment
 from feedbot.understanding.themes import TaggedText
 from feedbot.understanding.vocabulary import TypoCorrector
 
 LEXICON = Path(__file__).with_name("service_sentiment.yml")
+LEXICONS = {"en": LEXICON, "es": Path(__file__).with_name("service_sentiment.es.yml")}
 # VADER's own thresholds on the compound score.
 POSITIVE_AT = 0.05
 # A clause this strong counts as clearly positive or negative (for "mixed").
 CLEAR_AT = 0.3
-_CLAUSES = re.compile(r"\bbut\b|\bhowever\b|\bthough\b|\bwhereas\b|[,;.!?]+")
-# "too high", "too small": a complaint, whatever the adjective (not "too good").
-_TOO = re.compile(r"\btoo\s+(?!good\b|kind\b|nice\b|well\b|happy\b)[a-z]{3,}")
-# A duration is a wait ("waited 2 hours"), unless it is said as speed ("in 5 minutes").
-_DURATION = re.compile(
-    r"(?<!\bin )(?<!\bwithin )(?<!\bonly )(?<!\bjust )\b\d+\s*"
-    r"(?:min|mins|minutes|hr|hrs|hours?|days?|weeks?|months?)\b"
-)
-_WORD = re.compile(r"[a-z']+")
-# A clause that denies something and names nothing good or bad ("they never
-# called back", "would not change the order") is a complaint in feedback.
-# Three words at least: "nothing", "no comment" are not.
-_NEGATIONS = frozenset(NEGATE) | {"never", "no", "nothing", "nobody", "cannot", "without"}
 _IMPLIED_COMPLAINT_MIN_WORDS = 3
 # A service phrase after a negation counts the other way, as VADER does with
 # its own words (its N_SCALAR): "not worth it", "won't be coming back".
@@ -54,8 +49,61 @@ _NEGATION_REACH = 3  # words before the phrase
 # ("rude waiter") and after them ("the waiter was rude"), within its clause.
 THEME_REACH_BEFORE = 2
 THEME_REACH_AFTER = 5
-_CLAUSE_ENDS = frozenset({",", ";", ".", "!", "?", ":", "--", "(", ")", "...", "…"})
-_CONTRASTS = frozenset({"but", "however", "though", "although", "whereas", "yet", "while"})
+_CLAUSE_ENDS = frozenset({",", ";", ".", "!", "?", ":", "--", "(", ")", "...", "…", "¡", "¿"})
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The words the rules below need, in one language."""
+
+    # Where a reason's clauses end ("but", commas).
+    clauses: re.Pattern[str]
+    # "too high", "too small": a complaint, whatever the adjective (not "too good").
+    too: re.Pattern[str]
+    # A duration is a wait ("waited 2 hours"), unless said as speed ("in 5 minutes").
+    duration: re.Pattern[str]
+    word: re.Pattern[str]
+    # A clause that denies something and names nothing good or bad ("they
+    # never called back") is a complaint in feedback.
+    negations: frozenset[str]
+    negation_suffix: str | None  # "n't"
+    # Words that end a theme's clause ("the food was great but…").
+    contrasts: frozenset[str]
+
+
+RULES = {
+    "en": Rules(
+        clauses=re.compile(r"\bbut\b|\bhowever\b|\bthough\b|\bwhereas\b|[,;.!?]+"),
+        too=re.compile(r"\btoo\s+(?!good\b|kind\b|nice\b|well\b|happy\b)[a-z]{3,}"),
+        duration=re.compile(
+            r"(?<!\bin )(?<!\bwithin )(?<!\bonly )(?<!\bjust )\b\d+\s*"
+            r"(?:min|mins|minutes|hr|hrs|hours?|days?|weeks?|months?)\b"
+        ),
+        word=re.compile(r"[a-z']+"),
+        negations=frozenset(NEGATE) | {"never", "no", "nothing", "nobody", "cannot", "without"},
+        negation_suffix="n't",
+        contrasts=frozenset({"but", "however", "though", "although", "whereas", "yet", "while"}),
+    ),
+    "es": Rules(
+        clauses=re.compile(
+            r"\bpero\b|\bsin embargo\b|\baunque\b|\bmientras que\b|\bsino\b|[,;.!?¡¿]+"
+        ),
+        too=re.compile(
+            r"\bdemasiad[oa]s?\s+(?!buen[oa]s?\b|bien\b|amables?\b|rico\b|rica\b)"
+            r"[a-záéíóúñ]{3,}"
+        ),
+        duration=re.compile(
+            r"(?<!\ben )(?<!\bsolo )(?<!\bsólo )(?<!\bapenas )\b"
+            r"(?:\d+|un[ao]?|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|quince|veinte|"
+            r"treinta|cuarenta|cincuenta|varios|varias|muchos|muchas)\s*"
+            r"(?:min|minutos?|horas?|días?|dias|semanas?|mes|meses)\b"
+        ),
+        word=re.compile(r"[a-záéíóúüñ']+"),
+        negations=spanish_sentiment.NEGATIONS,
+        negation_suffix=None,
+        contrasts=frozenset({"pero", "aunque", "embargo", "mientras", "sino"}),
+    ),
+}
 
 
 class Sentiment(StrEnum):
@@ -65,38 +113,46 @@ class Sentiment(StrEnum):
 
 
 class SentimentReader:
-    def __init__(self, lexicon_path: Path = LEXICON) -> None:
-        lexicon = yaml.safe_load(lexicon_path.read_text(encoding="utf-8"))
-        self._vader = SentimentIntensityAnalyzer()
+    def __init__(self, lexicon_path: Path | None = None, language: str = "en") -> None:
+        lexicon = yaml.safe_load((lexicon_path or LEXICONS[language]).read_text(encoding="utf-8"))
+        self.rules = RULES[language]
+        self._vader: Any = (
+            SentimentIntensityAnalyzer()
+            if language == "en"
+            else spanish_sentiment.SpanishAnalyzer()
+        )
         self._vader.lexicon.update({w.lower(): float(v) for w, v in lexicon["words"].items()})
         self._phrase_valence = {p.lower(): float(v) for p, v in lexicon["phrases"].items()}
+        # Replies that, said alone, give no opinion: neutral.
+        self._no_opinion = frozenset(_bare(p) for p in lexicon.get("no_opinion") or [])
         # One alternation, longest phrases first, instead of a regex per phrase.
         alternatives = sorted(self._phrase_valence, key=len, reverse=True)
         self._phrases = re.compile(r"\b(?:" + "|".join(map(re.escape, alternatives)) + r")\b")
-        self._typos = TypoCorrector(self._vader.lexicon, min_length=5)
+        self._typos = TypoCorrector(self._vader.lexicon, min_length=5, language=language)
 
     def polarity(self, text: str) -> float:
-        """VADER's compound score, nudged by the service phrases, in [-1, 1]."""
+        """The analyzer's compound score, nudged by the service phrases, in [-1, 1]."""
+        rules = self.rules
         lowered = without_symbols(text.lower())
-        lowered = _WORD.sub(lambda m: self._typos.correct(m.group()) or m.group(), lowered)
+        lowered = rules.word.sub(lambda m: self._typos.correct(m.group()) or m.group(), lowered)
         compound = self._vader.polarity_scores(lowered)["compound"]
         nudge = sum(
             self._phrase_valence[m.group()]
-            * (NEGATED if _negated_before(lowered, m.start()) else 1)
+            * (NEGATED if _negated_before(lowered, m.start(), rules) else 1)
             for m in self._phrases.finditer(lowered)
         )
-        nudge -= 1.5 * len(_TOO.findall(lowered)) + 1.2 * len(_DURATION.findall(lowered))
+        nudge -= 1.5 * len(rules.too.findall(lowered)) + 1.2 * len(rules.duration.findall(lowered))
         nudge -= self._implied_complaints(lowered)
         # Each phrase point moves the score as far as a strong word would.
         return max(-1.0, min(1.0, compound + nudge / 4))
 
     def _implied_complaints(self, lowered: str) -> int:
         count = 0
-        for clause in _CLAUSES.split(lowered):
-            words = _WORD.findall(clause)
+        for clause in self.rules.clauses.split(lowered):
+            words = self.rules.word.findall(clause)
             if len(words) < _IMPLIED_COMPLAINT_MIN_WORDS:
                 continue
-            if any(w in _NEGATIONS or w.endswith("n't") for w in words):
+            if any(_negates(w, self.rules) for w in words):
                 if abs(self._vader.polarity_scores(clause)["compound"]) < POSITIVE_AT:
                     count += 1
         return count
@@ -104,7 +160,9 @@ class SentimentReader:
     def read(
         self, text: str, category: Category | None = None, about_something: bool = False
     ) -> Sentiment:
-        clauses = [c for c in _CLAUSES.split(text) if c.strip()]
+        if _bare(text) in self._no_opinion:
+            return Sentiment.NEUTRAL
+        clauses = [c for c in self.rules.clauses.split(text) if c.strip()]
         if len(clauses) > 1:
             scores = [self.polarity(c) for c in clauses]
             if max(scores) >= CLEAR_AT and min(scores) <= -CLEAR_AT:
@@ -124,7 +182,7 @@ class SentimentReader:
         a refund" from a 2)."""
         scopes: dict[str, set[tuple[int, int]]] = {}
         for theme, start, end in tagged.matches:
-            first, last = _clause_around(tagged.doc, start, end)
+            first, last = _clause_around(tagged.doc, start, end, self.rules)
             scope = (max(first, start - THEME_REACH_BEFORE), min(last, end + THEME_REACH_AFTER))
             scopes.setdefault(theme, set()).add(scope)
         found = {
@@ -136,21 +194,31 @@ class SentimentReader:
         return found
 
 
-def _negated_before(lowered: str, start: int) -> bool:
+def _bare(text: str) -> str:
+    """Lower case, the words only: "No sé..." is "no sé"."""
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
+
+
+def _negates(word: str, rules: Rules) -> bool:
+    suffix = rules.negation_suffix
+    return word in rules.negations or bool(suffix and word.endswith(suffix))
+
+
+def _negated_before(lowered: str, start: int, rules: Rules) -> bool:
     """Whether one of the few words before position `start` (in its clause) negates."""
-    before = _CLAUSES.split(lowered[:start])[-1]
-    words = _WORD.findall(before)[-_NEGATION_REACH:]
-    return any(w in _NEGATIONS or w.endswith("n't") for w in words)
+    before = rules.clauses.split(lowered[:start])[-1]
+    words = rules.word.findall(before)[-_NEGATION_REACH:]
+    return any(_negates(w, rules) for w in words)
 
 
-def _clause_around(doc: Doc, start: int, end: int) -> tuple[int, int]:
+def _clause_around(doc: Doc, start: int, end: int, rules: Rules) -> tuple[int, int]:
     """The token range of the clause holding tokens start..end."""
 
     def ends_clause(i: int) -> bool:
         token = doc[i]
         return (
             token.text in _CLAUSE_ENDS
-            or token.lower_ in _CONTRASTS
+            or token.lower_ in rules.contrasts
             or (token.text == "-" and bool(token.whitespace_))  # a dash, not "half-eaten"
         )
 
@@ -179,6 +247,6 @@ def _sentiment_of(
     return Sentiment.NEUTRAL
 
 
-@lru_cache(maxsize=1)
-def default_reader() -> SentimentReader:
-    return SentimentReader()
+@lru_cache(maxsize=2)
+def default_reader(language: str = "en") -> SentimentReader:
+    return SentimentReader(language=language)

@@ -10,20 +10,25 @@ its token patterns with a Matcher. Format: docs/themes.md.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import spacy
+import spacy_lookups_data
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from spacy.lang.es.stop_words import STOP_WORDS as SPANISH_STOP_WORDS
 from spacy.language import Language
 from spacy.lookups import load_lookups
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
+from spacy.util import load_language_data
 
 from feedbot.customer_text import without_symbols
+from feedbot.locales import LANGUAGES
 from feedbot.understanding.vocabulary import TypoCorrector
 from feedbot.validation import DuplicateKey, describe, load_yaml
 
@@ -31,7 +36,20 @@ THEME_ID = r"^[a-z][a-z0-9_]*$"
 _TEXT_ATTRS = {"NORM", "LOWER", "LEMMA", "TEXT", "ORTH"}
 
 
+class ThemeWords(BaseModel):
+    """A theme's words in one language."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    phrases: list[str] = Field(default_factory=list)
+    patterns: list[list[dict[str, Any]]] = Field(default_factory=list)
+    except_: list[str] = Field(default_factory=list, alias="except")
+
+
 class ThemeSpec(BaseModel):
+    """A theme: its label, its English words, and its words in each other
+    language (``es:``). The ids and labels are shared, so reports compare
+    languages."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     label: str = Field(min_length=1)
     phrases: list[str] = Field(default_factory=list)
@@ -40,6 +58,13 @@ class ThemeSpec(BaseModel):
     word_classes: list[str] = Field(default_factory=list)
     patterns: list[list[dict[str, Any]]] = Field(default_factory=list)
     except_: list[str] = Field(default_factory=list, alias="except")
+    es: ThemeWords | None = None
+
+    def words(self, language: str) -> ThemeWords:
+        """The phrases, patterns and exceptions that tag this theme in a language."""
+        if language == "en":
+            return ThemeWords(phrases=self.phrases, patterns=self.patterns, except_=self.except_)
+        return getattr(self, language, None) or ThemeWords()
 
 
 class Taxonomy(BaseModel):
@@ -66,7 +91,12 @@ def load_taxonomy(path: Path) -> Taxonomy:
         problems = describe(exc)
         raise TaxonomyError(f"{path}: {problems}") from None
     for theme, spec in taxonomy.themes.items():
-        for index, pattern in enumerate(spec.patterns):
+        patterns = [
+            (f"{'' if language == 'en' else language + '.'}patterns.{index}", pattern)
+            for language in LANGUAGES
+            for index, pattern in enumerate(spec.words(language).patterns)
+        ]
+        for place, pattern in patterns:
             for token in pattern:
                 for attr, value in token.items():
                     if isinstance(value, dict):  # {IN: [...]}, {NOT_IN: [...]}
@@ -74,7 +104,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
                         value = next((v for v in listed if isinstance(v, bool)), None)
                     if isinstance(value, bool) and attr.upper() in _TEXT_ATTRS:
                         raise TaxonomyError(
-                            f"{path}: themes.{theme}.patterns.{index}: {attr} is {value}, "
+                            f"{path}: themes.{theme}.{place}: {attr} is {value}, "
                             'not a word: YAML reads no/yes/on/off as false/true, so quote it ("no")'
                         )
         if not spec.phrases and not spec.patterns and not spec.word_classes:
@@ -100,48 +130,86 @@ def word_classes() -> dict[str, list[str]]:
     return yaml.safe_load(WORD_CLASSES.read_text(encoding="utf-8"))["classes"]
 
 
+@lru_cache(maxsize=2)
+def _lemmas(language: str = "en") -> Any:
+    return load_lookups(language, ["lemma_lookup"]).get_table("lemma_lookup")
+
+
 @lru_cache(maxsize=1)
-def _lemmas() -> Any:
-    return load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+def _spanish_lemmas() -> tuple[dict[str, str], frozenset[str]]:
+    """Spanish lookup lemmas, also by the word without its accents (customers
+    often type "envio", "atencion"), and the dictionary's headwords."""
+    table: dict[str, str] = load_language_data(spacy_lookups_data.es["lemma_lookup"])
+    found = {plain(word): lemma for word, lemma in table.items()}
+    found.update(table)
+    headwords = frozenset(table.values())
+    return found, headwords | {plain(w) for w in headwords}
 
 
-def dictionary_form(word: str) -> str:
+def plain(word: str) -> str:
+    """Without accents: "atención" is "atencion" (ñ stays)."""
+    decomposed = unicodedata.normalize("NFD", word.replace("ñ", "\0"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("\0", "ñ")
+
+
+def dictionary_form(word: str, language: str = "en") -> str:
     lower = word.lower()
-    return _lemmas().get(lower, lower)
+    if language == "en":
+        return _lemmas().get(lower, lower)
+    return plain(_spanish_form(lower))
+
+
+def _spanish_form(word: str) -> str:
+    """A Spanish word's dictionary form. The lookup table alone joins words
+    that are not one ("comida" and "como" both become "comer", "vino" becomes
+    "venir"): a function word or a headword stays as it is, and a plural
+    of a headword becomes it ("empleados" is "empleado", not "emplear");
+    other forms take their lemma ("llegó" is "llegar")."""
+    lemmas, headwords = _spanish_lemmas()
+    if word in headwords or word in SPANISH_STOP_WORDS:  # "como" is not "comer"
+        return word
+    for ending in ("es", "s"):
+        if word.endswith(ending) and word[: -len(ending)] in headwords:
+            return word[: -len(ending)]
+    return lemmas.get(word, word)
 
 
 class ThemeTagger:
-    def __init__(self, taxonomy: Taxonomy, source: str = "themes") -> None:
+    def __init__(self, taxonomy: Taxonomy, source: str = "themes", language: str = "en") -> None:
         self.themes = list(taxonomy.themes)
-        self._nlp = spacy.blank("en")
+        self.language = language
+        self._nlp = spacy.blank(language)
         self._typos: TypoCorrector | None = None
         self._nlp.add_pipe("feedbot_norm", config={})
         self._nlp.get_pipe("feedbot_norm").tagger = self  # type: ignore[attr-defined]
-        phrases = {
-            theme: [p for p in spec.phrases if p.strip()] for theme, spec in taxonomy.themes.items()
-        }
+        words = {theme: spec.words(language) for theme, spec in taxonomy.themes.items()}
+        phrases = {theme: [p for p in w.phrases if p.strip()] for theme, w in words.items()}
         # Typos are corrected towards the words the taxonomy looks for.
-        targets = {dictionary_form(w) for ps in phrases.values() for p in ps for w in p.split()}
-        self._typos = TypoCorrector(targets, min_length=5)
+        targets = {
+            dictionary_form(w, language) for ps in phrases.values() for p in ps for w in p.split()
+        }
+        self._typos = TypoCorrector(targets, min_length=5, language=language)
         self._phrases = PhraseMatcher(self._nlp.vocab, attr="NORM")
         self._exceptions = PhraseMatcher(self._nlp.vocab, attr="NORM")
         self._patterns = Matcher(self._nlp.vocab)
         for theme, spec in taxonomy.themes.items():
+            own = words[theme]
             if phrases[theme]:
                 self._phrases.add(theme, list(self._nlp.pipe(phrases[theme])))
-            # Word-class words are matched as written (no typo correction
-            # towards thousands of food names).
+            # Word-class words (WordNet: English) are matched as written (no
+            # typo correction towards thousands of food names).
             class_words = [w for name in spec.word_classes for w in word_classes()[name]]
-            if class_words:
+            if class_words and language == "en":
                 self._phrases.add(theme, [self._as_written(w) for w in class_words])
-            if spec.except_:
-                self._exceptions.add(theme, list(self._nlp.pipe(spec.except_)))
-            for index, pattern in enumerate(spec.patterns):
+            if own.except_:
+                self._exceptions.add(theme, list(self._nlp.pipe(own.except_)))
+            where = "" if language == "en" else f"{language}."
+            for index, pattern in enumerate(own.patterns):
                 try:
                     self._patterns.add(theme, [pattern])
                 except Exception as exc:  # spaCy names the problem in the pattern
                     raise TaxonomyError(
-                        f"{source}: themes.{theme}.patterns.{index}: {exc}"
+                        f"{source}: themes.{theme}.{where}patterns.{index}: {exc}"
                     ) from None
 
     def _as_written(self, phrase: str) -> Doc:
@@ -155,10 +223,11 @@ class ThemeTagger:
         return doc
 
     def normalise(self, doc: Doc) -> Doc:
+        language = self.language
         for token in doc:
-            form = dictionary_form(token.text)
+            form = dictionary_form(token.text, language)
             corrected = self._typos.correct(token.lower_) if self._typos else None
-            token.norm_ = dictionary_form(corrected) if corrected else form
+            token.norm_ = dictionary_form(corrected, language) if corrected else form
         return doc
 
     def tag(self, text: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Which words are real English, and the one-edit typos of words we look for.
+"""Which words are real (English or Spanish), and the one-edit typos of words we look for.
 
 The word list is spaCy's English lexeme probabilities (spacy-lookups-data,
 no download at run time): a word seen often enough in a large corpus is real,
@@ -23,15 +23,16 @@ KNOWN_WORD_LOG_PROB = -14.5
 CLEARLY_MORE_COMMON = 1.0
 
 
-@lru_cache(maxsize=1)
-def known_words() -> dict[str, float]:
-    """Real English words and their log probabilities."""
-    probs: dict[str, float] = load_language_data(spacy_lookups_data.en["lexeme_prob"])
+@lru_cache(maxsize=4)
+def known_words(language: str = "en") -> dict[str, float]:
+    """Real words of a language ("en", "es") and their log probabilities."""
+    tables = getattr(spacy_lookups_data, language)
+    probs: dict[str, float] = load_language_data(tables["lexeme_prob"])
     return {w: p for w, p in probs.items() if p >= KNOWN_WORD_LOG_PROB and w.isalpha()}
 
 
-def is_known(word: str) -> bool:
-    return word in known_words()
+def is_known(word: str, language: str = "en") -> bool:
+    return word in known_words(language)
 
 
 def _one_edit_keys(word: str) -> set[str]:
@@ -43,8 +44,9 @@ class TypoCorrector:
     """Maps an unknown word to the one target word it is one edit away from
     (insertion, deletion, substitution or swap of neighbours), if exactly one."""
 
-    def __init__(self, targets: Iterable[str], min_length: int = 4) -> None:
+    def __init__(self, targets: Iterable[str], min_length: int = 4, language: str = "en") -> None:
         self.min_length = min_length
+        self.language = language
         self._targets = {t for t in targets if len(t) >= min_length}
         self._by_key: dict[str, set[str]] = {}
         for target in self._targets:
@@ -52,7 +54,7 @@ class TypoCorrector:
                 self._by_key.setdefault(key, set()).add(target)
 
     def correct(self, word: str) -> str | None:
-        if len(word) < self.min_length or word in self._targets or is_known(word):
+        if len(word) < self.min_length or word in self._targets or is_known(word, self.language):
             return None
         found: set[str] = set()
         for key in {word} | _one_edit_keys(word):
@@ -61,11 +63,11 @@ class TypoCorrector:
                     found.add(target)
         if len(found) <= 1:
             return found.pop() if found else None
-        return _clearly_most_common(found)
+        return _clearly_most_common(found, self.language)
 
 
-def _clearly_most_common(words: set[str]) -> str | None:
-    probs = known_words()
+def _clearly_most_common(words: set[str], language: str) -> str | None:
+    probs = known_words(language)
     ranked = sorted(words, key=lambda w: probs.get(w, KNOWN_WORD_LOG_PROB - 10), reverse=True)
     best, runner_up = (probs.get(w, KNOWN_WORD_LOG_PROB - 10) for w in ranked[:2])
     return ranked[0] if best - runner_up >= CLEARLY_MORE_COMMON else None
