@@ -38,6 +38,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON311) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]' -c constraints.txt
+	$(VENV)/bin/python -m feedbot.understanding.spanish_sentiment
 	touch $@
 
 $(RASA_VENV)/.installed: requirements-rasa.txt constraints-rasa.txt
@@ -71,10 +72,16 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Each language's model: English from the top-level files, Spanish from the
+# files `feedbot train` writes from domain.yml, config.yml and locales/es/.
 test-rasa: train
 	$(RASA_ENV) $(RASA) data validate --fail-on-warnings
+	$(RASA_ENV) $(RASA) data validate --fail-on-warnings --domain models/domain-es.yml \
+	  --config models/config-es.yml --data data/rules.yml data/stories.yml locales/es/nlu
 	$(RASA_ENV) $(RASA) test core --model models/feedbot.tar.gz --stories tests/test_stories.yml \
 	  --fail-on-prediction-errors --out var/rasa-test-results
+	$(RASA_ENV) $(RASA) test core --model models/feedbot-es.tar.gz --stories tests/test_stories.es.yml \
+	  --fail-on-prediction-errors --out var/rasa-test-results-es
 
 # The browser tests drive Debian's Chromium (Playwright downloads no browser).
 chromium:

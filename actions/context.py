@@ -10,12 +10,13 @@ from functools import lru_cache
 
 from rasa_sdk import Tracker
 
+from feedbot.locales import DEFAULT, language_of
 from feedbot.settings import Settings
 from feedbot.store.database import async_engine
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.surveys import SurveyStore
 from feedbot.touchpoints import SurveyConfig, load_survey_config
-from feedbot.understanding.reader import Understanding
+from feedbot.understanding.reader import Readers, Understanding
 
 
 @lru_cache(maxsize=1)
@@ -34,8 +35,27 @@ def survey_config() -> SurveyConfig:
 
 
 @lru_cache(maxsize=1)
-def understanding() -> Understanding:
-    return Understanding.from_taxonomy(Settings.from_env().themes_file)
+def _readers() -> Readers:
+    return Readers(Settings.from_env().themes_file)
+
+
+def understanding(language: str = DEFAULT) -> Understanding:
+    """Reading reasons in a language (built once per process)."""
+    return _readers()(language)
+
+
+def language(tracker: Tracker) -> str:
+    """The survey's language: set when it starts, from the locale the app
+    sends with every message."""
+    found = tracker.get_slot("language")
+    if not found:
+        found = language_of((tracker.latest_message.get("metadata") or {}).get("locale"))
+    return str(found)
+
+
+def texts(tracker: Tracker) -> SurveyConfig:
+    """The operator's configuration with its texts in the survey's language."""
+    return survey_config().in_language(language(tracker))
 
 
 def now(tracker: Tracker | None = None) -> datetime:
@@ -58,4 +78,4 @@ def reset() -> None:
     survey_store.cache_clear()
     handoff_store.cache_clear()
     survey_config.cache_clear()
-    understanding.cache_clear()
+    _readers.cache_clear()

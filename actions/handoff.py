@@ -95,6 +95,6 @@ class ActionOpenHandoff(Action):
         state = SurveyState.COMPLETED if answered else SurveyState.LEFT
         await store.finish(tracker.sender_id, state, now, reason="handed to a person")
         return [
-            SlotSet("handoff_when", when_someone_replies(config, now)),
+            SlotSet("handoff_when", when_someone_replies(config, now, context.language(tracker))),
             SlotSet("survey_finished", True),
         ]

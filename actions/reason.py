@@ -31,7 +31,7 @@ def _category(tracker: Tracker) -> Category | None:
 
 async def take_reason(tracker: Tracker, reason: str) -> dict[str, Any]:
     """Store the reason with its themes and sentiment; the slots that follow."""
-    reading = context.understanding().reason(reason, _category(tracker))
+    reading = context.understanding(context.language(tracker)).reason(reason, _category(tracker))
     await context.survey_store().record_reason(
         tracker.sender_id,
         reason,
@@ -74,7 +74,7 @@ class ValidateProbeForm(FormValidationAction):
             return {"follow_up": None}
         # Themes and sentiment describe the whole why: reason and answer together.
         whole = f"{tracker.get_slot('reason') or ''}. {answer}".strip(". ")
-        reading = context.understanding().reason(whole, _category(tracker))
+        reading = context.understanding(context.language(tracker)).reason(whole, _category(tracker))
         await context.survey_store().record_follow_up(
             tracker.sender_id,
             answer,

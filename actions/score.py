@@ -48,7 +48,9 @@ class ValidateScoreForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        reading = read_score(unguard(str(slot_value))) if slot_value is not None else None
+        language = context.language(tracker)
+        text = unguard(str(slot_value)) if slot_value is not None else None
+        reading = read_score(text, language) if text is not None else None
         score = reading.score if reading else None
         if reading is None or score is None:
             attempts = int(tracker.get_slot("score_attempts") or 0) + 1
@@ -63,7 +65,7 @@ class ValidateScoreForm(FormValidationAction):
         # Saved now, before the reason: a customer who leaves still counts.
         await context.survey_store().record_score(tracker.sender_id, score, context.now(tracker))
         category = category_of(score)
-        touchpoint = context.survey_config().touchpoint(tracker.get_slot("touchpoint") or "")
+        touchpoint = context.texts(tracker).touchpoint(tracker.get_slot("touchpoint") or "")
         follow_up = (
             touchpoint.follow_up.for_category(category)
             if touchpoint is not None and touchpoint.follow_up is not None

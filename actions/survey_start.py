@@ -1,5 +1,5 @@
-"""Starting a survey: the touchpoint, location and channel come with the
-app's /start_survey message as metadata."""
+"""Starting a survey: the touchpoint, location, channel and locale come
+with the app's /start_survey message as metadata."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import context
+from feedbot.locales import language_of
 from feedbot.store.surveys import NewSurvey
 
 
@@ -22,7 +23,8 @@ class ActionStartSurvey(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         metadata = tracker.latest_message.get("metadata") or {}
-        config = context.survey_config()
+        language = language_of(metadata.get("locale"))
+        config = context.survey_config().in_language(language)
         touchpoint = config.touchpoint(str(metadata.get("touchpoint") or "")) or config.touchpoint(
             config.default_touchpoint
         )
@@ -42,4 +44,5 @@ class ActionStartSurvey(Action):
             SlotSet("touchpoint_about", touchpoint.about),
             SlotSet("location", location),
             SlotSet("channel", channel),
+            SlotSet("language", language),
         ]

@@ -38,6 +38,7 @@ from bot.keys import (
 )
 from feedbot.customer_text import MAX_MESSAGE_CHARS
 from feedbot.handoff_rules import reason_words
+from feedbot.locales import language_of
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.models import Author, Handoff, HandoffState, Survey
 
@@ -322,7 +323,7 @@ async def resolve(request: web.Request) -> web.Response:
     await _audit(request, role, who, "handoff.resolve", handoff, code=body.code)
     survey = await app[STORE].get_survey(handoff.survey_id)
     assert survey is not None
-    question = app[SURVEY_CONFIG].handoff.recovery_question
+    question = app[SURVEY_CONFIG].in_language(language_of(survey.locale)).handoff.recovery_question
     await _deliver(app, survey, question, Author.BOT)
     _announce(request, "resolved", handoff, agent=who, code=body.code)
     return web.json_response({"id": handoff.id, "state": HandoffState.RESOLVED})

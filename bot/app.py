@@ -76,6 +76,7 @@ from bot.sms.scheduler import scheduler
 from bot.sms.twilio_sender import SmsNotConfigured, TwilioSender
 from bot.tasks import background_tasks
 from feedbot import rasa_env
+from feedbot.locales import NAMES
 from feedbot.settings import Settings
 from feedbot.store.accounts import Sessions
 from feedbot.store.audit import AuditLog
@@ -89,7 +90,7 @@ from feedbot.store.sms_inbox import SmsInbox
 from feedbot.store.sms_outbox import SmsOutbox
 from feedbot.store.surveys import SurveyStore
 from feedbot.theme_labels import theme_labels
-from feedbot.touchpoints import load_survey_config
+from feedbot.touchpoints import SurveyConfig, load_survey_config
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     app[SURVEY_CONFIG] = load_survey_config(settings.touchpoints_file)
+    _warn_untranslated(app[SURVEY_CONFIG], settings.touchpoints_file.name, settings.languages)
     app[THEME_LABELS] = theme_labels(settings.themes_file)
     app[CLOCK] = clock
     app[LIVE_CHATS] = {}
@@ -250,6 +252,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         settings.rasa_urls,
         settings.rasa_timeout_seconds,
         release_lock=lock_releaser,
+        more_languages=dict(settings.language_rasa_urls),
     )
     tracker = RasaTracker(rasa_env.tracker_url(settings, settings.var_dir))
     app[OWNER_NEWS] = _owner_news(app, engine, http)
@@ -258,7 +261,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[RASA],
         app[CLOCK],
         handoffs=app[HANDOFFS],
-        handoff_config=app[SURVEY_CONFIG].handoff,
+        survey_config=app[SURVEY_CONFIG],
         events=app[HANDOFF_EVENTS],
         tracker=tracker,
         hold=settings.claim,
@@ -279,11 +282,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             app[STORE],
             app[OPT_OUTS],
             app[CONVERSATIONS],
-            app[SURVEY_CONFIG].sms,
+            app[SURVEY_CONFIG],
             app[CLOCK],
             handoffs=app[HANDOFFS],
             improvements=app[IMPROVEMENTS],
-            about=lambda t: tp.about if (tp := app[SURVEY_CONFIG].touchpoint(t)) else None,
+            region=settings.default_region,
         )
         if sender
         else None
@@ -332,3 +335,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
     app[READ_ENGINE].dispose()
     tracker.close()
+
+
+def _warn_untranslated(config: SurveyConfig, file_name: str, languages: Sequence[str]) -> None:
+    """Name each text customers of a language will be told in English."""
+    for language in languages:
+        missing = [f"{place} ({file_name})" for place in config.untranslated(language)]
+        missing += [
+            f"{name} ({rasa_env.LOCALES_DIR}/{language}/domain.yml)"
+            for name in rasa_env.bot_language(language).untranslated_responses()
+        ]
+        if missing:
+            log.warning(
+                "no %s text for %d place(s), said in English instead: %s",
+                NAMES[language],
+                len(missing),
+                "; ".join(missing),
+            )

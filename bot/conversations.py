@@ -13,13 +13,16 @@ from weakref import WeakValueDictionary
 
 from bot.handoff_events import HandoffEvents
 from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable, RasaUnreachable
+from feedbot.app_words import AppWords, all_of, app_words
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
 from feedbot.handoff_rules import HandoffConfig, is_severe, read_yes_no, when_someone_replies
+from feedbot.locales import language_of
 from feedbot.nps import DETRACTOR_AT_MOST
 from feedbot.store.handoffs import OPEN, HandoffStore
 from feedbot.store.models import Author, Direction, Handoff, HandoffState, Survey, SurveyState
 from feedbot.store.rasa_tracker import MESSAGE_ID, RasaTracker
 from feedbot.store.surveys import SurveyStore
+from feedbot.touchpoints import SurveyConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class Conversations:
         rasa: RasaClient,
         clock: Callable[[], datetime],
         handoffs: HandoffStore | None = None,
-        handoff_config: HandoffConfig | None = None,
+        survey_config: SurveyConfig | None = None,
         events: HandoffEvents | None = None,
         tracker: RasaTracker | None = None,
         hold: timedelta = timedelta(minutes=2),
@@ -63,7 +66,7 @@ class Conversations:
         self._rasa = rasa
         self._clock = clock
         self._handoffs = handoffs or HandoffStore(store.engine)
-        self._handoff_config = handoff_config or HandoffConfig()
+        self._survey_config = survey_config
         self._events = events or HandoffEvents()
         self._tracker = tracker
         self._hold = hold
@@ -140,13 +143,16 @@ class Conversations:
                 return Turn(replies=[])
             metadata = self._metadata(survey, message_id)
             try:
-                replies = await self._rasa.send(survey.id, guard(text), metadata, survey.channel)
+                replies = await self._rasa.send(
+                    survey.id, guard(text), metadata, survey.channel, language_of(survey.locale)
+                )
             except RasaUnreachable as exc:
                 log.error(
                     "survey %s: no Rasa took the turn (%s); it waits for the bot", survey.id, exc
                 )
                 await self._store.mark_awaiting_bot(message_id, self._clock())
-                return Turn(replies=await self._say(survey, BOT_WILL_REPLY, record_replies))
+                said = await self._say(survey, _words(survey).bot_will_reply, record_replies)
+                return Turn(replies=said)
             except RasaUnavailable as exc:
                 # Too slow, or an error: Rasa may still finish and save the
                 # turn. The message stays held; when the hold lapses a round
@@ -154,7 +160,8 @@ class Conversations:
                 log.error(
                     "survey %s: Rasa did not answer (%s); the bot answers later", survey.id, exc
                 )
-                return Turn(replies=await self._say(survey, BOT_WILL_REPLY, record_replies))
+                said = await self._say(survey, _words(survey).bot_will_reply, record_replies)
+                return Turn(replies=said)
             if record_replies:
                 await self._store.add_bot_replies(
                     survey.id, _rows(replies), self._clock(), answering=message_id
@@ -203,7 +210,11 @@ class Conversations:
                     metadata = self._metadata(survey, message.id)
                     try:
                         got = await self._rasa.send(
-                            survey.id, guard(message.text), metadata, survey.channel
+                            survey.id,
+                            guard(message.text),
+                            metadata,
+                            survey.channel,
+                            language_of(survey.locale),
                         )
                     except RasaUnavailable as exc:
                         if await self._failed_again(survey, message.id, exc, deliver):
@@ -242,7 +253,7 @@ class Conversations:
                 MAX_BOT_TRIES,
                 exc,
             )
-            said = await self._say(survey, RASA_DOWN_APOLOGY, record_replies=True)
+            said = await self._say(survey, _words(survey).rasa_down_apology, record_replies=True)
             await deliver(said)
             await self._store.answered(message_id)
             return True
@@ -300,7 +311,7 @@ class Conversations:
             said or "(own words)",
             handoff.id,
         )
-        thanks = self._handoff_config.recovery_thanks
+        thanks = self._handoff(survey).recovery_thanks
         return Turn(replies=await self._say(survey, thanks, record_replies))
 
     async def _after_bot_turn(self, survey: Survey, record_replies: bool) -> list[BotMessage]:
@@ -330,13 +341,13 @@ class Conversations:
         if survey.state != SurveyState.COMPLETED or response is None:
             return []
         words = " ".join(t for t in (response.reason, response.follow_up) if t)
-        severe = is_severe(response.score, words, self._handoff_config)
+        severe = is_severe(response.score, words, self._handoff(survey))
         if severe is None:
             return []
         if await self._handoffs.offer(survey.id, severe, self._clock()) is None:
             return []  # offered (or handed over) before
         log.info("survey %s: a person offered (%s)", survey.id, severe)
-        return await self._say(survey, self._handoff_config.offer_question, record_replies)
+        return await self._say(survey, self._handoff(survey).offer_question, record_replies)
 
     async def _answer_offer(
         self, survey: Survey, offered: Handoff, answer: str, record_replies: bool
@@ -345,12 +356,19 @@ class Conversations:
         accepted = answer == "yes"
         await self._handoffs.answer_offer(offered.id, accepted, now)
         if not accepted:
-            return await self._say(survey, self._handoff_config.offer_declined, record_replies)
+            return await self._say(survey, self._handoff(survey).offer_declined, record_replies)
         log.info("survey %s handed over (severe detractor accepted)", survey.id)
         self._events.publish({"event": "opened", "handoff_id": offered.id, "urgency": 3})
-        when = when_someone_replies(self._handoff_config, now)
-        text = self._handoff_config.offer_accepted.replace("{when}", when)
+        handoff = self._handoff(survey)
+        when = when_someone_replies(handoff, now, language_of(survey.locale))
+        text = handoff.offer_accepted.replace("{when}", when)
         return await self._say(survey, text, record_replies)
+
+    def _handoff(self, survey: Survey) -> HandoffConfig:
+        """The hand-off settings, with their texts in the survey's language."""
+        if self._survey_config is None:
+            return HandoffConfig()
+        return self._survey_config.in_language(language_of(survey.locale)).handoff
 
     async def _say(self, survey: Survey, text: str, record_replies: bool) -> list[BotMessage]:
         """A message the app itself says (not Rasa), kept in the transcript."""
@@ -379,13 +397,15 @@ class Conversations:
         """Rasa's replies to this text (the survey's start), or an apology
         (or, ``apologise=False``, RasaUnavailable)."""
         try:
-            replies = await self._rasa.send(survey.id, text, self._metadata(survey), survey.channel)
+            replies = await self._rasa.send(
+                survey.id, text, self._metadata(survey), survey.channel, language_of(survey.locale)
+            )
         except RasaUnavailable as exc:
             if not apologise:
                 raise
             # The customer's words are already stored; say so rather than fail.
             log.error("survey %s: Rasa did not answer: %s", survey.id, exc)
-            replies = [BotMessage(text=RASA_DOWN_APOLOGY)]
+            replies = [BotMessage(text=_words(survey).rasa_down_apology)]
         if record_replies:
             await self._store.add_bot_replies(survey.id, _rows(replies), self._clock())
         return replies
@@ -398,15 +418,13 @@ def _rows(replies: list[BotMessage]) -> list[tuple[str, list[dict[str, str]] | N
 # A waiting message whose turn Rasa began and dropped this often is given up.
 MAX_BOT_TRIES = 10
 
-# Said by the app itself when Rasa cannot answer, so it cannot live in domain.yml.
-RASA_DOWN_APOLOGY = (
-    "Sorry, I'm having a technical hiccup. Your message is saved; please try again in a minute."
-)
-# When no Rasa took the turn at all: the message waits, and the bot answers
-# it by itself once Rasa is back (bot.replay). Said once per outage.
-BOT_WILL_REPLY = (
-    "Sorry, I'm having trouble right now. Your message is saved, "
-    "and I'll reply here as soon as I can."
-)
-# What the app says by itself about the bot (not the bot's answer).
-APP_NOTICES = (BOT_WILL_REPLY, RASA_DOWN_APOLOGY)
+
+def _words(survey: Survey) -> AppWords:
+    return app_words(language_of(survey.locale))
+
+
+# Said by the app itself (not Rasa), in the survey's language (feedbot.app_words).
+RASA_DOWN_APOLOGY = app_words("en").rasa_down_apology
+BOT_WILL_REPLY = app_words("en").bot_will_reply
+# What the app says by itself about the bot (not the bot's answer), in any language.
+APP_NOTICES = all_of("bot_will_reply") + all_of("rasa_down_apology")

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phonenumbers_timezone
 
+from feedbot.locales import for_region
+
 
 class InvalidPhone(ValueError):
     pass
@@ -33,3 +35,13 @@ def time_zone_of(e164: str, default: str) -> ZoneInfo:
         except (ZoneInfoNotFoundError, ValueError):
             pass
     return ZoneInfo(default)
+
+
+def region_locale(phone: str, default_region: str) -> str | None:
+    """The language people expect a text in at this number's country, when it
+    is not the default (Spain and Spanish-speaking Latin America: "es")."""
+    try:
+        number = phonenumbers.parse(phone, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    return for_region(phonenumbers.region_code_for_number(number))

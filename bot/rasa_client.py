@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+from feedbot.locales import DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,16 @@ class RasaClient:
         timeout: float,
         clock: Callable[[], float] = time.monotonic,
         release_lock: Callable[[str], Awaitable[None]] | None = None,
+        more_languages: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """``base_urls``: the instances of the default language (English);
+        ``more_languages``: each other language's instances (one model per
+        language), by language."""
         self._session = session
         self.urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        self._by_language = {DEFAULT: self.urls}
+        self._by_language |= {lang: list(urls) for lang, urls in (more_languages or {}).items()}
+        self._all = [u for urls in self._by_language.values() for u in urls]
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 2.0))
         self._clock = clock
         self._down_until: dict[str, float] = {}
@@ -78,20 +87,40 @@ class RasaClient:
         # Rasa's Redis lock store, and the next instance would wait on it.
         self._release_lock = release_lock
 
+    @property
+    def languages(self) -> list[str]:
+        """The languages some instance speaks (the default first)."""
+        return [lang for lang, urls in self._by_language.items() if urls]
+
     def healthy(self) -> list[str]:
         now = self._clock()
-        return [u for u in self.urls if self._down_until.get(u, 0.0) <= now]
+        return [u for u in self._all if self._down_until.get(u, 0.0) <= now]
 
-    def _candidates(self, conversation_id: str) -> list[str]:
-        """Healthy instances first, in this conversation's order; then the
-        others, in case they are back."""
-        order = instance_order(conversation_id, self.urls)
+    def _candidates(self, conversation_id: str, language: str) -> list[str]:
+        """The instances of the conversation's language: healthy ones first,
+        in this conversation's order; then the others, in case they are back."""
+        urls = self._by_language.get(language)
+        if not urls:
+            log.warning(
+                "no Rasa instance speaks %r (conversation %s): using %s's",
+                language,
+                conversation_id,
+                DEFAULT,
+            )
+            urls = self.urls
+        order = instance_order(conversation_id, urls)
         healthy = set(self.healthy())
         return [u for u in order if u in healthy] + [u for u in order if u not in healthy]
 
     async def send(
-        self, sender: str, text: str, metadata: dict[str, Any], channel: str
+        self,
+        sender: str,
+        text: str,
+        metadata: dict[str, Any],
+        channel: str,
+        language: str = DEFAULT,
     ) -> list[BotMessage]:
+        """One turn of this conversation, on an instance of its language."""
         payload = {
             "sender": sender,
             "message": text,
@@ -100,7 +129,8 @@ class RasaClient:
         }
         failures = []
         mid_turn = False
-        for url in self._candidates(sender):
+        candidates = self._candidates(sender, language)
+        for url in candidates:
             try:
                 replies = await self._send_to(url, payload)
             except _Unreachable as exc:  # (any other failure is raised as it is)
@@ -109,7 +139,7 @@ class RasaClient:
                 mid_turn = mid_turn or exc.mid_turn
                 if exc.mid_turn and self._release_lock is not None:
                     await self._release_lock(sender)
-                if len(self.urls) > 1:
+                if len(candidates) > 1:
                     log.warning("Rasa at %s did not answer (%s); trying another instance", url, exc)
                 continue
             self._down_until.pop(url, None)
@@ -141,7 +171,7 @@ class RasaClient:
         """Each instance's state ("ok" or why not); Rasa answers only once its
         model is loaded. Raises when no instance answers."""
         states = {}
-        for url in self.urls:
+        for url in self._all:
             try:
                 async with self._session.get(
                     f"{url}/", timeout=aiohttp.ClientTimeout(total=3)

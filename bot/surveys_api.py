@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from bot.auth import Role, require_role
 from bot.channels import Contact, CustomerChannel, CustomerInvalid
 from bot.errors import json_body
-from bot.keys import CHANNELS, CLOCK, SETTINGS, STORE, SURVEY_CONFIG
+from bot.keys import CHANNELS, CLOCK, RASA, SETTINGS, STORE, SURVEY_CONFIG
 from feedbot.contact_rules import Decision, Verdict, decide
-from feedbot.locales import UnknownLocale, normalised
+from feedbot.locales import UnknownLocale, language_of, normalised
 from feedbot.store.models import Survey, SurveyState
 from feedbot.store.surveys import NewSurvey
 
@@ -65,9 +65,12 @@ async def create_survey(request: web.Request) -> web.Response:
     if unavailable:
         raise web.HTTPServiceUnavailable(text=unavailable)
     try:  # as given ("es-MX"), else the channel's guess (SMS: the number's country)
-        locale = (
-            normalised(wanted.locale) if wanted.locale else channel.default_locale(customer_ref)
-        )
+        spoken = app[RASA].languages
+        guessed = channel.default_locale(customer_ref)
+        if wanted.locale:
+            locale = normalised(wanted.locale, spoken)
+        else:  # the channel's guess, when this Feedbot speaks it
+            locale = guessed if guessed and language_of(guessed) in spoken else None
     except UnknownLocale as exc:
         raise _bad_request(str(exc)) from None
     new = NewSurvey(

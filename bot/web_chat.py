@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.conversations import Conversations, CustomerMessageRejected
 from bot.json_input import InputRefused, read_json
-from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, LIVE_EVENTS, STORE, SURVEY_CONFIG
+from bot.keys import CLOCK, CONVERSATIONS, LIVE_CHATS, LIVE_EVENTS, RASA, STORE, SURVEY_CONFIG
 from bot.limits import LIMITS
 from bot.rasa_client import BotMessage
-from feedbot.locales import UnknownLocale, normalised
+from feedbot.locales import DEFAULT, UnknownLocale, language_of, normalised
 from feedbot.store.models import Author, Channel, Message, Survey
 from feedbot.store.surveys import NewSurvey, SurveyStore
 from feedbot.touchpoints import SurveyConfig
@@ -56,6 +56,7 @@ async def chat(request: web.Request) -> web.WebSocketResponse:
         app[CLOCK],
         new_survey_allowed=lambda: app[LIMITS].new_web_survey(request.remote or "unknown"),
         joined=lambda survey_id: live.setdefault(survey_id, set()).add(session),
+        spoken=app[RASA].languages,
     )
     try:
         async for msg in ws:
@@ -154,6 +155,7 @@ class ChatSession:
         clock: Callable[[], datetime],
         new_survey_allowed: Callable[[], Awaitable[bool]],
         joined: Callable[[str], None] = lambda survey_id: None,
+        spoken: Sequence[str] = (DEFAULT,),
     ) -> None:
         """``joined`` is told the survey as soon as this connection is on it,
         before its transcript is read: a message pushed meanwhile (the
@@ -164,6 +166,7 @@ class ChatSession:
         self._store = store
         self._conversations = conversations
         self._config = config
+        self._spoken = spoken  # the languages a survey may be in here
         self._survey: Survey | None = None
         # Whether this client may begin one more survey (bot.limits).
         self._new_survey_allowed = new_survey_allowed
@@ -225,7 +228,7 @@ class ChatSession:
                 channel=Channel.WEB,
                 touchpoint=touchpoint_id,
                 location=location,
-                locale=_locale(frame),
+                locale=_locale(frame, self._spoken),
             ),
             at=self._clock(),
         )
@@ -241,9 +244,7 @@ class ChatSession:
         if not transcript:
             await self._begin(survey)
             return
-        await self._send(
-            {"type": "survey", "survey_id": survey.id, "touchpoint": survey.touchpoint}
-        )
+        await self._send(_survey_frame(survey))
         await self._send(_history_frame(transcript))
         await self._send({"type": "ready"})
 
@@ -252,9 +253,7 @@ class ChatSession:
 
     async def _begin(self, survey: Survey) -> None:
         self._survey = survey
-        await self._send(
-            {"type": "survey", "survey_id": survey.id, "touchpoint": survey.touchpoint}
-        )
+        await self._send(_survey_frame(survey))
         await self._replies(await self._conversations.start(survey))
 
     async def _message(self, frame: dict[str, Any]) -> None:
@@ -302,6 +301,17 @@ def _history_frame(transcript: list[Message]) -> dict[str, Any]:
     }
 
 
+def _survey_frame(survey: Survey) -> dict[str, Any]:
+    """Which survey the widget is on, and the language it is in (the
+    widget's own words follow it)."""
+    return {
+        "type": "survey",
+        "survey_id": survey.id,
+        "touchpoint": survey.touchpoint,
+        "language": language_of(survey.locale),
+    }
+
+
 def _client_id(external_id: str | None) -> str | None:
     """The widget's id of a message it sent ("web:<survey>:<id>")."""
     if external_id is None or not external_id.startswith("web:"):
@@ -309,7 +319,7 @@ def _client_id(external_id: str | None) -> str | None:
     return external_id.rsplit(":", 1)[-1]
 
 
-def _locale(frame: dict[str, Any]) -> str | None:
+def _locale(frame: dict[str, Any], spoken: Sequence[str]) -> str | None:
     """The widget's language (?lang=, the page's lang, the browser's), as
     stored; one Feedbot does not speak is the default, not an error (a
     visitor's browser may be in any language)."""
@@ -317,7 +327,7 @@ def _locale(frame: dict[str, Any]) -> str | None:
     if tag is None:
         return None
     try:
-        return normalised(tag)
+        return normalised(tag, spoken)
     except UnknownLocale:
         return None
 

@@ -10,6 +10,8 @@ import typer
 import yaml
 
 from commands.common import err
+from feedbot.locales import DEFAULT, LANGUAGES, NAMES
+from feedbot.rasa_env import bot_language
 from feedbot.settings import PROJECT_ROOT, Settings, SettingsError
 from feedbot.validation import load_yaml
 
@@ -26,9 +28,17 @@ def _touchpoints(path: Path) -> str:
     from feedbot.touchpoints import load_survey_config
 
     config = load_survey_config(path)
+    untranslated = {
+        NAMES[lang]: len(config.untranslated(lang)) for lang in LANGUAGES if lang != DEFAULT
+    }
+    said_in_english = "".join(
+        f", {count} text(s) without {name} (said in English)"
+        for name, count in untranslated.items()
+        if count
+    )
     return (
         f"{len(config.touchpoints)} touchpoints, {len(config.locations) or 'any'} locations, "
-        f"{len(config.owners)} owners"
+        f"{len(config.owners)} owners{said_in_english}"
     )
 
 
@@ -36,8 +46,19 @@ def _themes(path: Path) -> str:
     from feedbot.understanding.themes import ThemeTagger, load_taxonomy
 
     taxonomy = load_taxonomy(path)
-    ThemeTagger(taxonomy)  # builds the matchers: a pattern spaCy refuses fails here
-    return f"{len(taxonomy.themes)} themes"
+    for language in LANGUAGES:  # builds the matchers: a pattern spaCy refuses fails here
+        ThemeTagger(taxonomy, source=str(path), language=language)
+    return f"{len(taxonomy.themes)} themes, in {', '.join(LANGUAGES)}"
+
+
+def _language_domain(language: str) -> str:
+    """Another language's responses: a YAML file with each of domain.yml's."""
+    own = bot_language(language)
+    _rasa_file(own.own_dir / "domain.yml")
+    missing = own.untranslated_responses()
+    if missing:
+        return f"{len(missing)} response(s) said in English: {', '.join(missing)}"
+    return "every response of domain.yml"
 
 
 def _rasa_file(path: Path) -> str:
@@ -51,8 +72,9 @@ def _rasa_file(path: Path) -> str:
 
 def check() -> None:
     """Check the settings (environment variables), touchpoints.yml (with its
-    owners), themes.yml (its matchers built), and Rasa's domain.yml,
-    config.yml and credentials.yml, without starting anything. Prints one
+    owners and translations), themes.yml (its matchers built, in every
+    language), and Rasa's domain.yml, config.yml, credentials.yml and each
+    other language's responses, without starting anything. Prints one
     line per file; exits 2 if any has a mistake."""
     defaults = Settings()  # the files' paths even when a setting is wrong
     touchpoints = Path(os.environ.get("FEEDBOT_TOUCHPOINTS") or defaults.touchpoints_file)
@@ -65,6 +87,10 @@ def check() -> None:
     for name in ("domain.yml", "config.yml", "credentials.yml"):
         path = PROJECT_ROOT / name
         checks.append((str(path), lambda path=path: _rasa_file(path)))
+    for language in LANGUAGES:
+        if language != DEFAULT:
+            path = bot_language(language).own_dir / "domain.yml"
+            checks.append((str(path), lambda language=language: _language_domain(language)))
     failed = 0
     for label, run in checks:
         try:

@@ -10,7 +10,7 @@ import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,11 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analytics.query import ExportFormat, Interval, ReportFormat, Scope
+from feedbot.locales import LANGUAGES
 from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.touchpoints import load_survey_config
 
 if TYPE_CHECKING:
-    from feedbot.understanding.reader import Understanding
+    from feedbot.understanding.reader import Readers, Understanding
 
 app = typer.Typer(
     help="Feedbot: conversational NPS feedback on Rasa. Settings come from environment "
@@ -51,15 +52,24 @@ def _progress(label: str, disable: bool = False) -> Progress:
     )
 
 
-def _understanding(themes_file: Path) -> Understanding:
+def _understanding(themes_file: Path, language: str = "en") -> Understanding:
     from feedbot.understanding.reader import Understanding
     from feedbot.understanding.themes import TaxonomyError
 
     try:
-        return Understanding.from_taxonomy(themes_file)
+        return Understanding.from_taxonomy(themes_file, language)
     except TaxonomyError as exc:
         error(exc)
         raise typer.Exit(2) from None
+
+
+def _readers(themes_file: Path) -> Readers:
+    """A reader per language, the taxonomy checked once now."""
+    from feedbot.understanding.reader import Readers
+
+    readers = Readers(themes_file)
+    _understanding(themes_file)  # refuses a broken taxonomy before any work
+    return readers
 
 
 def _logging(verbose: bool = False) -> None:
@@ -92,10 +102,18 @@ def run(
         int,
         typer.Option(
             min=1,
-            help="Rasa instances (each with its own action server) on RASA_URL's and "
+            help="Rasa instances per language (instance i of each language shares action "
+            "server i) on RASA_URL's, RASA_URL_ES's (default: RASA_URL's port + 100) and "
             "ACTION_SERVER_URL's ports + i. More than one needs PostgreSQL and Redis.",
         ),
     ] = 1,
+    languages: Annotated[
+        str,
+        typer.Option(
+            help="The languages the bot speaks, comma separated: one Rasa model each "
+            "(en is always one). Surveys in a language not started here are refused.",
+        ),
+    ] = ",".join(LANGUAGES),
 ) -> None:
     """Start everything on this machine: migrations, the action server(s), Rasa
     and the app (http://127.0.0.1:$PORT/). Trains the model first if there is
@@ -106,7 +124,8 @@ def run(
 
     _logging()
     settings = _settings()
-    layout = runner.Layout(app_instances, rasa_instances)
+    wanted = tuple(dict.fromkeys(lang.strip().lower() for lang in languages.split(",") if lang))
+    layout = runner.Layout(app_instances, rasa_instances, wanted)
     try:
         layout.check(settings)
     except runner.LayoutError as exc:
@@ -123,8 +142,8 @@ def run(
     children: list[runner.Child] = []
     try:
         runner.ensure_ports_free(settings, layout)
-        if not rasa_env.model_is_current():
-            err.print("Training data changed or no model yet: training (under a minute)…")
+        if not rasa_env.models_are_current():
+            err.print("Training data changed or no model yet: training (a minute or two)…")
             rasa_env.train(rasa_env.rasa_environment())
         children = runner.plan_rasa(settings, layout, var_dir)
         if not layout.single:
@@ -134,7 +153,7 @@ def run(
         runner.start_all(children, settings, ready_timeout)
         runner.wait_for_rasa(settings, layout, children, ready_timeout)
         if layout.single:
-            asyncio.run(runner.serve_app(settings, children, ready_timeout))
+            asyncio.run(runner.serve_app(runner.spread(settings, layout), children, ready_timeout))
         else:
             asyncio.run(runner.supervise_apps(settings, layout, children, ready_timeout))
     except (rasa_env.RasaNotInstalled, runner.PortInUse, subprocess.CalledProcessError) as exc:
@@ -195,15 +214,17 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 def train(
     force: Annotated[bool, typer.Option(help="Train even if nothing changed.")] = False,
 ) -> None:
-    """Train the Rasa model into models/. Skipped when domain.yml, config.yml and
-    data/ are unchanged since the last training."""
+    """Train the Rasa models into models/, one per language (English from
+    domain.yml, config.yml and data/; Spanish from those rules and stories with
+    locales/es/). A language whose files are unchanged since its last training
+    is skipped."""
     from feedbot import rasa_env
 
     _settings()  # refuse early when the configuration is broken
     try:
         env = rasa_env.rasa_environment()
         if not rasa_env.train(env, force=force):
-            err.print(f"Model is up to date ({rasa_env.model_path()}); nothing to train.")
+            err.print(f"Models are up to date ({rasa_env.MODELS_DIR}); nothing to train.")
     except rasa_env.RasaNotInstalled as exc:
         error(exc)
         raise typer.Exit(1) from None
@@ -437,37 +458,82 @@ def understand(
             'and "theme_sentiment": {theme: that theme\'s own sentiment}.',
         ),
     ] = False,
+    locale: Annotated[
+        str,
+        typer.Option(
+            help="The language of the lines (en, es, or a tag like es-MX); a line's own "
+            '"locale" field wins.',
+        ),
+    ] = "en",
 ) -> None:
-    """Read JSON lines {"text": "..."} on stdin; write one JSON line per input:
-    {"score": int|null, "themes": [...], "sentiment": "positive"|"neutral"|"negative"}.
-    A line that is not a JSON object with a "text" string gets {"error": ...} in
-    its place, and the exit code is 1."""
+    """Read JSON lines {"text": "...", "locale": "es"} ("locale" optional) on
+    stdin; write one JSON line per input: {"score": int|null, "themes": [...],
+    "sentiment": "positive"|"neutral"|"negative"}. A line that is not a JSON
+    object with a "text" string (and, if given, a locale Feedbot speaks) gets
+    {"error": ...} in its place, and the exit code is 1."""
     import json
 
-    reader = _understanding(themes or Settings.from_env().themes_file)
-    errors: dict[int, str] = {}
+    from feedbot.locales import UnknownLocale, language_of, normalised
 
-    def texts() -> Iterator[str]:
+    try:
+        default = language_of(normalised(locale))
+    except UnknownLocale as exc:
+        error(f"--locale: {exc}")
+        raise typer.Exit(2) from None
+    readers = _readers(themes or Settings.from_env().themes_file)
+    errors = 0
+
+    def lines() -> Iterator[tuple[str | None, str]]:
+        """(language, text) per line; (None, why) for a line that cannot be read."""
         for number, line in enumerate(sys.stdin, start=1):
             try:
                 item = json.loads(line)
                 text = item["text"]
                 if not isinstance(text, str):
                     raise TypeError
-            except (ValueError, KeyError, TypeError):
-                errors[number] = f'line {number}: expected a JSON object with a "text" string'
-                text = ""
-            yield text
+                tag = item.get("locale")
+                language = language_of(normalised(tag)) if tag else default
+            except UnknownLocale as exc:
+                yield None, f"line {number}: {exc}"
+            except (ValueError, KeyError, TypeError, AttributeError):
+                yield None, f'line {number}: expected a JSON object with a "text" string'
+            else:
+                yield language, text
 
     out = sys.stdout
-    for number, understood in enumerate(reader.replies(texts()), start=1):
-        if number in errors:
-            out.write(json.dumps({"error": errors[number]}) + "\n")
+    for language, result in _understood_in_order(readers, lines()):
+        if language is None:
+            errors += 1
+            out.write(json.dumps({"error": result}) + "\n")
             continue
-        out.write(json.dumps(understood.as_json(explain), ensure_ascii=False) + "\n")
+        out.write(json.dumps(result.as_json(explain), ensure_ascii=False) + "\n")
     if errors:
-        err.print(f"{len(errors)} line(s) could not be read; see the error lines in the output")
+        err.print(f"{errors} line(s) could not be read; see the error lines in the output")
         raise typer.Exit(1)
+
+
+def _understood_in_order(
+    readers: Readers, lines: Iterable[tuple[str | None, str]], batch_size: int = 512
+) -> Iterator[tuple[str | None, Any]]:
+    """Each line understood in its language, in batches, in input order."""
+    batch: list[tuple[str | None, str]] = []
+
+    def flush() -> Iterator[tuple[str | None, Any]]:
+        found: dict[int, Any] = {}
+        for language in {lang for lang, _ in batch if lang is not None}:
+            places = [i for i, (lang, _) in enumerate(batch) if lang == language]
+            texts = [batch[i][1] for i in places]
+            found.update(zip(places, readers(language).replies(texts), strict=True))
+        for i, (language, text) in enumerate(batch):
+            yield (language, found[i]) if language is not None else (None, text)
+
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= batch_size:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
 
 
 @app.command()
@@ -478,13 +544,13 @@ def retag() -> None:
     from feedbot.store.database import sync_engine
 
     settings = _settings()
-    reader = _understanding(settings.themes_file)
+    readers = _readers(settings.themes_file)
     engine = sync_engine(settings.database_url)
     try:
         total = count_answers(engine)
         with _progress("Re-tagging") as progress:
             task = progress.add_task("retag", total=total)
-            done = retag_all(engine, reader, on_batch=lambda n: progress.advance(task, n))
+            done = retag_all(engine, readers, on_batch=lambda n: progress.advance(task, n))
     finally:
         engine.dispose()
     err.print(f"Re-tagged {done} answers with {settings.themes_file}")
@@ -822,20 +888,36 @@ def rasa_server(
     host: Annotated[
         str, typer.Option(help="Interface to listen on; only the app should reach it.")
     ] = "127.0.0.1",
+    language: Annotated[
+        str,
+        typer.Option(
+            help="The language of this instance's model (en, es). Another language than "
+            "en listens on RASA_URL_ES's port (for es), and the apps list it there.",
+        ),
+    ] = "en",
 ) -> None:
-    """Run only one Rasa server (patched, see feedbot_rasa/), on RASA_URL's port,
-    calling the action server at ACTION_SERVER_URL, with its tracker store in
-    RASA_TRACKER_URL (default: DATABASE_URL when that is PostgreSQL) and its
-    lock store in REDIS_URL. Trains nothing: run `feedbot train` first."""
+    """Run only one Rasa server (patched, see feedbot_rasa/), on RASA_URL's port
+    (or its language's, RASA_URL_ES), calling the action server at
+    ACTION_SERVER_URL, with its tracker store in RASA_TRACKER_URL (default:
+    DATABASE_URL when that is PostgreSQL) and its lock store in REDIS_URL.
+    Trains nothing: run `feedbot train` first."""
     from urllib.parse import urlsplit
 
     from feedbot import rasa_env
     from feedbot.rasa_env import tracker_url
 
     settings = _settings()
-    if not rasa_env.model_path().exists():
-        error(f"no model at {rasa_env.model_path()}: run `feedbot train` first")
+    if language not in LANGUAGES:
+        error(f"--language is one of {', '.join(LANGUAGES)}, not {language!r}")
+        raise typer.Exit(2)
+    model = rasa_env.model_path(language)
+    if not model.exists():
+        error(f"no model at {model}: run `feedbot train` first")
         raise typer.Exit(1)
+    urls = settings.rasa_urls_for(language)
+    if not urls:
+        error(f"set RASA_URL_{language.upper()} to where this instance listens")
+        raise typer.Exit(2)
     var_dir = settings.var_dir
     endpoints = rasa_env.write_endpoints(
         var_dir / "endpoints.yml",
@@ -846,9 +928,9 @@ def rasa_server(
             rasa_env.lock_key_prefix(settings.deployment_key),
         ),
     )
-    port = urlsplit(settings.rasa_url).port or 5005
+    port = urlsplit(urls[0]).port or 5005
     try:
-        command = rasa_env.rasa_command(rasa_env.model_path(), port, endpoints, host)
+        command = rasa_env.rasa_command(model, port, endpoints, host)
     except rasa_env.RasaNotInstalled as exc:
         error(exc)
         raise typer.Exit(1) from None

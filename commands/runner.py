@@ -27,6 +27,7 @@ from aiohttp import web
 from bot.app import create_app
 from bot.health import STATUS_FILE  # each child's state, for /healthz
 from feedbot import rasa_env
+from feedbot.locales import DEFAULT, LANGUAGES, NAMES
 from feedbot.rasa_env import tracker_url
 from feedbot.settings import PROJECT_ROOT, Settings
 
@@ -62,12 +63,20 @@ class ChildFailed(RuntimeError):
     pass
 
 
+# Another language's Rasa instances listen this far above RASA_URL's port
+# (Spanish: 5105, 5106…) unless RASA_URL_ES says where.
+LANGUAGE_PORT_STEP = 100
+
+
 @dataclass(frozen=True)
 class Layout:
-    """How many of each process run on this machine."""
+    """How many of each process run on this machine: app instances, and
+    Rasa instances per language (one model each), which share the action
+    servers."""
 
     app_instances: int = 1
     rasa_instances: int = 1
+    languages: tuple[str, ...] = (DEFAULT,)
 
     @property
     def single(self) -> bool:
@@ -76,6 +85,12 @@ class Layout:
     def check(self, settings: Settings) -> None:
         if self.app_instances < 1 or self.rasa_instances < 1:
             raise LayoutError("--app-instances and --rasa-instances must be at least 1")
+        unknown = [lang for lang in self.languages if lang not in LANGUAGES]
+        if unknown or DEFAULT not in self.languages:
+            raise LayoutError(
+                f"--languages takes {', '.join(LANGUAGES)} and always includes {DEFAULT}, "
+                f"not {','.join(self.languages)}"
+            )
         if self.single:
             return
         wanted = f"{self.app_instances} app and {self.rasa_instances} Rasa instance(s)"
@@ -114,13 +129,28 @@ def instance_urls(base_url: str, count: int) -> tuple[str, ...]:
     return tuple(_with_port(base_url, _port(base_url) + i) for i in range(count))
 
 
+def language_base_url(settings: Settings, language: str) -> str:
+    """Where a language's first Rasa instance listens on this machine."""
+    given = settings.rasa_urls_for(language)
+    if given:
+        return given[0]
+    step = LANGUAGE_PORT_STEP * LANGUAGES.index(language)
+    return _with_port(settings.rasa_url, _port(settings.rasa_url) + step)
+
+
 def spread(settings: Settings, layout: Layout) -> Settings:
-    """The settings every app instance gets: all Rasa instances and action servers."""
+    """The settings every app instance gets: all Rasa instances of every
+    language and the action servers."""
     import dataclasses
 
     return dataclasses.replace(
         settings,
         rasa_urls=instance_urls(settings.rasa_url, layout.rasa_instances),
+        language_rasa_urls=tuple(
+            (lang, instance_urls(language_base_url(settings, lang), layout.rasa_instances))
+            for lang in layout.languages
+            if lang != DEFAULT
+        ),
         action_server_urls=instance_urls(settings.action_server_url, layout.rasa_instances),
     )
 
@@ -145,7 +175,10 @@ def ensure_ports_free(settings: Settings, layout: Layout | None = None) -> None:
         ("the app", settings.host, settings.port + k, "PORT") for k in range(layout.app_instances)
     ]
     for i in range(layout.rasa_instances):
-        wanted.append(("Rasa", LOOPBACK, _port(settings.rasa_url) + i, "RASA_URL"))
+        for language in layout.languages:
+            base = language_base_url(settings, language)
+            setting = "RASA_URL" if language == DEFAULT else f"RASA_URL_{language.upper()}"
+            wanted.append((f"Rasa ({NAMES[language]})", LOOPBACK, _port(base) + i, setting))
         wanted.append(
             (
                 "the action server",
@@ -225,9 +258,7 @@ def plan_rasa(
     spread_settings = spread(settings, layout)
     tracker = tracker_url(settings, var_dir)
     children = []
-    for i, (rasa_url, actions_url) in enumerate(
-        zip(spread_settings.rasa_urls, spread_settings.action_server_urls, strict=True)
-    ):
+    for i, actions_url in enumerate(spread_settings.action_server_urls):
         suffix = "" if layout.rasa_instances == 1 else f"-{i}"
         endpoints = rasa_env.write_endpoints(
             var_dir / f"endpoints{suffix}.yml",
@@ -246,16 +277,19 @@ def plan_rasa(
                 var_dir / "log",
             )
         )
-        children.append(
-            _child(
-                f"rasa{suffix}",
-                rasa_env.rasa_command(
-                    model or rasa_env.model_path(), _port(rasa_url), endpoints, LOOPBACK
-                ),
-                env,
-                var_dir / "log",
+        # Instance i of every language calls action server i (the actions
+        # speak every language: the survey's is in its `language` slot).
+        for language in layout.languages:
+            url = spread_settings.rasa_urls_for(language)[i]
+            chosen = model if model and language == DEFAULT else rasa_env.model_path(language)
+            children.append(
+                _child(
+                    f"rasa{'' if language == DEFAULT else '-' + language}{suffix}",
+                    rasa_env.rasa_command(chosen, _port(url), endpoints, LOOPBACK),
+                    env,
+                    var_dir / "log",
+                )
             )
-        )
     return children
 
 
@@ -273,6 +307,10 @@ def plan_apps(
             PORT=str(settings.port + k),
             PUBLIC_BASE_URL=settings.public_base_url,
             RASA_URL=",".join(spread_settings.rasa_urls),
+            **{
+                f"RASA_URL_{lang.upper()}": ",".join(urls)
+                for lang, urls in spread_settings.language_rasa_urls
+            },
             ACTION_SERVER_URL=",".join(spread_settings.action_server_urls),
             FEEDBOT_TOUCHPOINTS=str(settings.touchpoints_file),
             FEEDBOT_THEMES=str(settings.themes_file),
@@ -314,7 +352,8 @@ def start_all(children: list[Child], settings: Settings, within: float = 180) ->
 
 def wait_for_rasa(settings: Settings, layout: Layout, children: list[Child], within: float) -> None:
     """Every Rasa instance has loaded its model (an app is healthy with one)."""
-    urls = spread(settings, layout).rasa_urls
+    spread_settings = spread(settings, layout)
+    urls = [u for lang in layout.languages for u in spread_settings.rasa_urls_for(lang)]
     wait_until(lambda: all(_answers(f"{url}/") for url in urls), children, within)
 
 

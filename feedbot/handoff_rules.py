@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from feedbot.app_words import app_words
+from feedbot.locales import DEFAULT
 from feedbot.validation import time_zone_name
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -161,24 +163,63 @@ def is_severe(score: int | None, reason: str | None, config: HandoffConfig) -> s
     return f"mentions {phrase!r}" if phrase else None
 
 
-def when_someone_replies(config: HandoffConfig, now: datetime) -> str:
+def when_someone_replies(config: HandoffConfig, now: datetime, language: str = DEFAULT) -> str:
     """Honest words for when a person will answer: 'shortly' in business
-    hours, else the next opening ('on Monday at 09:00', 'tomorrow at 09:00')."""
+    hours, else the next opening ('on Monday at 09:00', 'tomorrow at 09:00'),
+    in the customer's language."""
+    words = app_words(language)
     opening = config.business_hours.next_opening(now)
     if opening is None:
-        return "shortly"
+        return words.shortly
     local_now = now.astimezone(opening.tzinfo)
     days = (opening.date() - local_now.date()).days
     at = opening.strftime("%H:%M")
     if days == 0:
-        return f"today at {at}"
+        return words.today_at.format(at=at)
     if days == 1:
-        return f"tomorrow at {at}"
-    return f"on {opening.strftime('%A')} at {at}"
+        return words.tomorrow_at.format(at=at)
+    return words.on_day_at.format(day=words.weekdays[opening.weekday()], at=at)
 
 
-_YES = {"yes", "y", "yeah", "yep", "yup", "sure", "sorted", "it did", "we did", "absolutely"}
-_NO = {"no", "n", "nope", "nah", "not really", "not yet", "no it didn't", "it didn't"}
+# Short answers in the languages Feedbot speaks (a customer may answer a
+# Spanish question in English, and the reverse).
+_YES = {
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yup",
+    "sure",
+    "sorted",
+    "it did",
+    "we did",
+    "absolutely",
+    "sí",
+    "si",
+    "claro",
+    "vale",
+    "por supuesto",
+    "desde luego",
+    "sí gracias",
+    "si gracias",
+}
+_NO = {
+    "no",
+    "n",
+    "nope",
+    "nah",
+    "not really",
+    "not yet",
+    "no it didn't",
+    "it didn't",
+    "todavía no",
+    "todavia no",
+    "aún no",
+    "aun no",
+    "para nada",
+    "no del todo",
+    "en absoluto",
+}
 
 
 def read_yes_no(text: str) -> str | None:

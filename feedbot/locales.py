@@ -7,9 +7,11 @@ the fallback."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 DEFAULT = "en"
 LANGUAGES = ("en", "es")
+NAMES = {"en": "English", "es": "Spanish"}
 # Where Spanish is the language people expect a text in: Spain and the
 # Spanish-speaking countries of Latin America (ISO 3166 regions).
 SPANISH_REGIONS = frozenset(
@@ -22,8 +24,10 @@ class UnknownLocale(ValueError):
     """A locale Feedbot does not speak; the message says which it does."""
 
 
-def normalised(tag: str) -> str:
-    """A BCP 47 tag as stored ("es_mx" -> "es-MX"); raises UnknownLocale."""
+def normalised(tag: str, spoken: Sequence[str] = LANGUAGES) -> str:
+    """A BCP 47 tag as stored ("es_mx" -> "es-MX"); raises UnknownLocale,
+    also for a language Feedbot knows that this deployment does not run
+    (``spoken``: the languages with a Rasa model running)."""
     tag = tag.strip()
     if not _TAG.match(tag):
         raise UnknownLocale(f"{tag!r} is not a language tag such as en, es or es-MX.")
@@ -33,6 +37,12 @@ def normalised(tag: str) -> str:
         raise UnknownLocale(
             f"Feedbot does not speak {tag!r}; use one of {', '.join(LANGUAGES)} "
             "(a tag like es-MX is fine)."
+        )
+    if language not in spoken:
+        raise UnknownLocale(
+            f"This Feedbot does not run its {NAMES[language]} bot: set "
+            f"RASA_URL_{language.upper()} to its Rasa instances (`feedbot run` starts every "
+            f"language); it speaks {', '.join(spoken)}."
         )
     rest = [p.upper() if len(p) == 2 else p for p in parts[1:]]
     return "-".join([language, *rest])

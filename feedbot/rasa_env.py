@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from sqlalchemy.engine import make_url
 
+from feedbot.locales import DEFAULT, LANGUAGES
 from feedbot.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
 
 MODELS_DIR = PROJECT_ROOT / "models"
 MODEL_NAME = "feedbot"
@@ -153,14 +158,104 @@ def action_server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
 
-# What the model is trained from; a change to any of these means retraining.
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data")
+# One model per language the bot speaks (Rasa 3.6 has one `language` per
+# config). English, the default, is trained from the top-level files as
+# always; another language from the same rules and stories with its own
+# NLU data and responses under locales/<language>/ (domain.yml holds only
+# `responses:`), and config.yml with its `language` set.
+LOCALES_DIR = "locales"
+SHARED_DATA = ("data/rules.yml", "data/stories.yml")
 
 
-def training_fingerprint(root: Path = PROJECT_ROOT) -> str:
+@dataclass(frozen=True)
+class BotLanguage:
+    code: str
+    root: Path = PROJECT_ROOT
+
+    @property
+    def default(self) -> bool:
+        return self.code == DEFAULT
+
+    @property
+    def model_name(self) -> str:
+        return MODEL_NAME if self.default else f"{MODEL_NAME}-{self.code}"
+
+    @property
+    def own_dir(self) -> Path:
+        return self.root / LOCALES_DIR / self.code
+
+    def inputs(self) -> list[Path]:
+        """What the model is trained from; a change to any of these means retraining."""
+        if self.default:
+            return [self.root / n for n in ("config.yml", "domain.yml", "data")]
+        return [
+            self.root / "config.yml",
+            self.root / "domain.yml",
+            *(self.root / n for n in SHARED_DATA),
+            self.own_dir,
+        ]
+
+    def data(self) -> list[Path]:
+        if self.default:
+            return [self.root / "data"]
+        return [*(self.root / n for n in SHARED_DATA), self.own_dir / "nlu"]
+
+    def domain_file(self, models: Path) -> Path:
+        return self.root / "domain.yml" if self.default else models / f"domain-{self.code}.yml"
+
+    def config_file(self, models: Path) -> Path:
+        return self.root / "config.yml" if self.default else models / f"config-{self.code}.yml"
+
+    def untranslated_responses(self) -> list[str]:
+        """The responses in domain.yml this language's domain lacks (said in English)."""
+        if self.default:
+            return []
+        english = _responses(self.root / "domain.yml")
+        own = _responses(self.own_dir / "domain.yml")
+        return [name for name in english if name not in own]
+
+    def write_training_files(self, models: Path) -> None:
+        """This language's domain (domain.yml with its own responses; English
+        for any it lacks) and config (config.yml in its language)."""
+        if self.default:
+            return
+        models.mkdir(parents=True, exist_ok=True)
+        domain = yaml.safe_load((self.root / "domain.yml").read_text(encoding="utf-8"))
+        domain["responses"] = {
+            **domain["responses"],
+            **_responses(self.own_dir / "domain.yml"),
+        }
+        header = f"# Written by feedbot train from domain.yml and {LOCALES_DIR}/{self.code}/.\n"
+        self.domain_file(models).write_text(
+            header + yaml.safe_dump(domain, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
+        config = yaml.safe_load((self.root / "config.yml").read_text(encoding="utf-8"))
+        config["language"] = self.code
+        self.config_file(models).write_text(
+            header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
+        )
+
+
+def _responses(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    found = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return dict(found.get("responses") or {})
+
+
+def bot_languages(root: Path = PROJECT_ROOT) -> list[BotLanguage]:
+    return [BotLanguage(code, root) for code in LANGUAGES]
+
+
+def bot_language(code: str) -> BotLanguage:
+    if code not in LANGUAGES:
+        raise ValueError(f"Feedbot speaks {', '.join(LANGUAGES)}, not {code!r}")
+    return BotLanguage(code)
+
+
+def training_fingerprint(root: Path = PROJECT_ROOT, language: str = DEFAULT) -> str:
     digest = hashlib.sha256()
-    for name in TRAINING_INPUTS:
-        path = root / name
+    for path in BotLanguage(language, root).inputs():
         files = sorted(path.rglob("*.yml")) if path.is_dir() else [path]
         for file in files:
             digest.update(str(file.relative_to(root)).encode())
@@ -168,39 +263,66 @@ def training_fingerprint(root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()
 
 
-def model_is_current(fingerprint: str | None = None) -> bool:
-    stamp = MODELS_DIR / f"{MODEL_NAME}.fingerprint"
+def _stamp(language: BotLanguage) -> Path:
+    return MODELS_DIR / f"{language.model_name}.fingerprint"
+
+
+def model_is_current(language: str = DEFAULT, fingerprint: str | None = None) -> bool:
+    stamp = _stamp(BotLanguage(language))
     return (
-        model_path().exists()
+        model_path(language).exists()
         and stamp.exists()
-        and stamp.read_text().strip() == (fingerprint or training_fingerprint())
+        and stamp.read_text().strip() == (fingerprint or training_fingerprint(language=language))
     )
 
 
-def train(env: dict[str, str], force: bool = False) -> bool:
-    """Train the model unless it is current. Returns whether it trained."""
-    fingerprint = training_fingerprint()
-    if not force and model_is_current(fingerprint):
-        return False
-    subprocess.run(
-        [
+def models_are_current() -> bool:
+    return all(model_is_current(language.code) for language in bot_languages())
+
+
+def train(env: dict[str, str], force: bool = False) -> list[str]:
+    """Train each language's model unless it is current. Returns the
+    languages it trained."""
+    trained = []
+    for language in bot_languages():
+        fingerprint = training_fingerprint(language=language.code)
+        if not force and model_is_current(language.code, fingerprint):
+            continue
+        missing = language.untranslated_responses()
+        if missing:
+            log.warning(
+                "%s: %s not in %s/%s/domain.yml; said in English",
+                language.code,
+                ", ".join(missing),
+                LOCALES_DIR,
+                language.code,
+            )
+        language.write_training_files(MODELS_DIR)
+        command = [
             str(rasa_executable()),
             "train",
             "--fixed-model-name",
-            MODEL_NAME,
+            language.model_name,
             "--out",
             str(MODELS_DIR),
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        check=True,
-    )
-    (MODELS_DIR / f"{MODEL_NAME}.fingerprint").write_text(fingerprint + "\n")
-    return True
+        ]
+        if not language.default:
+            command += [
+                "--domain",
+                str(language.domain_file(MODELS_DIR)),
+                "--config",
+                str(language.config_file(MODELS_DIR)),
+                "--data",
+                *(str(path) for path in language.data()),
+            ]
+        subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True)
+        _stamp(language).write_text(fingerprint + "\n")
+        trained.append(language.code)
+    return trained
 
 
-def model_path() -> Path:
-    return MODELS_DIR / f"{MODEL_NAME}.tar.gz"
+def model_path(language: str = DEFAULT) -> Path:
+    return MODELS_DIR / f"{BotLanguage(language).model_name}.tar.gz"
 
 
 def tracker_url(settings: Settings, var_dir: Path) -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from feedbot.locales import DEFAULT, LANGUAGES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,6 +27,10 @@ class Settings:
     # separated), and the action servers (one per Rasa instance); health
     # checks ask them all.
     rasa_urls: tuple[str, ...] = ("http://127.0.0.1:5005",)
+    # The Rasa instances of each other language the bot speaks (RASA_URL_ES
+    # for Spanish, comma separated), as (language, urls) pairs; a language
+    # without instances is not offered (its surveys are refused).
+    language_rasa_urls: tuple[tuple[str, tuple[str, ...]], ...] = ()
     action_server_urls: tuple[str, ...] = ("http://127.0.0.1:5055",)
     # Redis: live events shared by the app's instances, and Rasa's lock store.
     # Unset: one process, events in memory (SQLite's single-machine default).
@@ -101,6 +107,11 @@ class Settings:
             port=port,
             public_base_url=(env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
             rasa_urls=_urls(env, "RASA_URL") or defaults.rasa_urls,
+            language_rasa_urls=tuple(
+                (language, urls)
+                for language in LANGUAGES
+                if language != DEFAULT and (urls := _urls(env, f"RASA_URL_{language.upper()}"))
+            ),
             action_server_urls=_urls(env, "ACTION_SERVER_URL") or defaults.action_server_urls,
             redis_url=env.get("REDIS_URL") or None,
             rasa_tracker_url=env.get("RASA_TRACKER_URL") or None,
@@ -146,6 +157,18 @@ class Settings:
     def rasa_url(self) -> str:
         """The first Rasa instance (the only one on a single machine)."""
         return self.rasa_urls[0]
+
+    def rasa_urls_for(self, language: str) -> tuple[str, ...]:
+        """The Rasa instances that speak this language (none: not offered)."""
+        if language == DEFAULT:
+            return self.rasa_urls
+        return dict(self.language_rasa_urls).get(language, ())
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages this deployment's bot speaks: English, and each
+        other language with Rasa instances."""
+        return tuple(lang for lang in LANGUAGES if self.rasa_urls_for(lang))
 
     @property
     def action_server_url(self) -> str:

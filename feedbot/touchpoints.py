@@ -11,10 +11,19 @@ from datetime import time
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from feedbot.contact_rules import QuietHours
 from feedbot.handoff_rules import HandoffConfig
+from feedbot.locales import DEFAULT, LANGUAGES
 from feedbot.nps import Category
 from feedbot.owners import Owner
 from feedbot.validation import DuplicateKey, describe, load_yaml, time_zone_name
@@ -96,6 +105,27 @@ _SMS_PLACEHOLDERS = {
 ABOUT_ANYTHING = "your recent experience with us"
 
 
+def check_sms_text(name: str, text: str) -> None:
+    """An SMS text uses only its own placeholders; the first text carries the
+    message; the first text and HELP say how to stop (in any language,
+    carriers act on the word STOP)."""
+    allowed = _SMS_PLACEHOLDERS[name]
+    try:
+        used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+    except ValueError as exc:  # a lone "{" or "}"
+        raise ValueError(f"{name}: {exc} (write {{{{ or }}}} for a brace)") from None
+    unknown = used - allowed
+    if unknown:
+        raise ValueError(
+            f"{name} uses {{{', '.join(sorted(unknown))}}}; it may use "
+            + ", ".join(f"{{{a}}}" for a in sorted(allowed))
+        )
+    if name == "first_text" and "{message}" not in text:
+        raise ValueError("first_text must contain {message} (the greeting and question)")
+    if name in ("first_text", "help") and "STOP" not in text:
+        raise ValueError(f"{name} must say how to stop (carriers require STOP)")
+
+
 class SmsTexts(BaseModel):
     """What the app itself texts (not the bot): the first text's frame,
     carrier keywords and strays. ``{sender}`` is who customers know you as."""
@@ -130,29 +160,58 @@ class SmsTexts(BaseModel):
 
     @model_validator(mode="after")
     def _placeholders(self) -> SmsTexts:
-        for name, allowed in _SMS_PLACEHOLDERS.items():
-            text = getattr(self, name)
-            try:
-                used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
-            except ValueError as exc:  # a lone "{" or "}"
-                raise ValueError(f"{name}: {exc} (write {{{{ or }}}} for a brace)") from None
-            unknown = used - allowed
-            if unknown:
-                raise ValueError(
-                    f"{name} uses {{{', '.join(sorted(unknown))}}}; it may use "
-                    + ", ".join(f"{{{a}}}" for a in sorted(allowed))
-                )
-        if "{message}" not in self.first_text:
-            raise ValueError("first_text must contain {message} (the greeting and question)")
-        for name in ("first_text", "help"):
-            if "STOP" not in getattr(self, name):
-                raise ValueError(f"{name} must say how to stop (carriers require STOP)")
+        for name in _SMS_PLACEHOLDERS:
+            check_sms_text(name, getattr(self, name))
         return self
 
     def say(self, name: str, **values: str) -> str:
         """One of these texts, filled in."""
         text: str = getattr(self, name)
         return text.format(sender=self.sender, **values)
+
+
+# Texts in another language (touchpoints.yml, `translations:`): any left out
+# are said in English, and named in a warning at start (SurveyConfig.untranslated).
+class TouchpointWords(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    about: str | None = Field(default=None, min_length=1)
+    follow_up: FollowUp | None = None
+
+
+class HandoffWords(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    offer_question: str | None = Field(default=None, min_length=1)
+    offer_accepted: str | None = Field(default=None, min_length=1)
+    offer_declined: str | None = Field(default=None, min_length=1)
+    recovery_question: str | None = Field(default=None, min_length=1)
+    recovery_thanks: str | None = Field(default=None, min_length=1)
+
+
+class SmsWords(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    first_text: str | None = Field(default=None, min_length=1)
+    help: str | None = Field(default=None, min_length=1)
+    stop_confirmation: str | None = Field(default=None, min_length=1)
+    start_confirmation: str | None = Field(default=None, min_length=1)
+    reminder: str | None = Field(default=None, min_length=1)
+    no_open_survey: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> SmsWords:
+        for name in _SMS_PLACEHOLDERS:
+            text = getattr(self, name)
+            if text is not None:
+                check_sms_text(name, text)
+        return self
+
+
+class Translation(BaseModel):
+    """One language's texts; the rest (ids, rules, the sender) are shared."""
+
+    model_config = ConfigDict(extra="forbid")
+    touchpoints: dict[str, TouchpointWords] = Field(default_factory=dict)
+    handoff: HandoffWords = Field(default_factory=HandoffWords)
+    sms: SmsWords = Field(default_factory=SmsWords)
 
 
 class SurveyConfig(BaseModel):
@@ -166,6 +225,9 @@ class SurveyConfig(BaseModel):
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     # Who hears about the answers of their scope (feedbot.owners).
     owners: list[Owner] = Field(default_factory=list)
+    # Texts by language other than English ("es"), English being the fallback.
+    translations: dict[str, Translation] = Field(default_factory=dict)
+    _in_language: dict[str, SurveyConfig] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_references(self) -> SurveyConfig:
@@ -180,7 +242,70 @@ class SurveyConfig(BaseModel):
                 f"default_touchpoint {self.default_touchpoint!r} is not one of the touchpoints"
             )
         self._check_owners()
+        self._check_translations()
         return self
+
+    def _check_translations(self) -> None:
+        for language, translation in self.translations.items():
+            where = f"translations.{language}"
+            if language not in LANGUAGES or language == DEFAULT:
+                others = ", ".join(lang for lang in LANGUAGES if lang != DEFAULT)
+                raise ValueError(f"{where}: Feedbot speaks {others} besides {DEFAULT}")
+            for touchpoint in translation.touchpoints:
+                if self.touchpoint(touchpoint) is None:
+                    known = ", ".join(t.id for t in self.touchpoints)
+                    raise ValueError(
+                        f"{where}.touchpoints: {touchpoint!r} is not a touchpoint (known: {known})"
+                    )
+
+    def in_language(self, language: str) -> SurveyConfig:
+        """This configuration with its texts in ``language`` where the
+        operator wrote them (English where not). Built once per language."""
+        translation = self.translations.get(language)
+        if translation is None:
+            return self
+        found = self._in_language.get(language)
+        if found is None:
+            found = self._translated(translation)
+            self._in_language[language] = found
+        return found
+
+    def _translated(self, translation: Translation) -> SurveyConfig:
+        touchpoints = []
+        for touchpoint in self.touchpoints:
+            words = translation.touchpoints.get(touchpoint.id)
+            given = words.model_dump(exclude_none=True) if words else {}
+            if words is not None and words.follow_up is not None:
+                given["follow_up"] = words.follow_up
+            touchpoints.append(touchpoint.model_copy(update=given))
+        return self.model_copy(
+            update={
+                "touchpoints": touchpoints,
+                "handoff": self.handoff.model_copy(
+                    update=translation.handoff.model_dump(exclude_none=True)
+                ),
+                "sms": self.sms.model_copy(update=translation.sms.model_dump(exclude_none=True)),
+                "translations": {},
+            }
+        )
+
+    def untranslated(self, language: str) -> list[str]:
+        """The texts said in English to customers who speak ``language``
+        (their places in touchpoints.yml), for the warning at start."""
+        if language == DEFAULT:
+            return []
+        translation = self.translations.get(language) or Translation()
+        missing = []
+        for touchpoint in self.touchpoints:
+            words = translation.touchpoints.get(touchpoint.id) or TouchpointWords()
+            if words.about is None:
+                missing.append(f"touchpoints.{touchpoint.id}.about")
+            if touchpoint.follow_up is not None and words.follow_up is None:
+                missing.append(f"touchpoints.{touchpoint.id}.follow_up")
+        for section in ("handoff", "sms"):
+            words = getattr(translation, section)
+            missing += [f"{section}.{name}" for name, text in words if text is None]
+        return [f"translations.{language}.{place}" for place in missing]
 
     def _check_owners(self) -> None:
         emails: set[str] = set()

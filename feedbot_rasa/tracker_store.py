@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,12 +79,17 @@ class _Kept:
     lent: bool = False  # handed out and not yet saved back
 
 
+# Starts of Rasa's SQL tracker store tried when another instance creates the
+# same tables at the same moment.
+CREATE_TRIES = 3
+
+
 class FeedbotTrackerStore(SQLTrackerStore):
     """SQLTrackerStore that reuses the trackers it saved (see the module)."""
 
     def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE, **kwargs: Any) -> None:
         try:
-            super().__init__(*args, **kwargs)
+            self._create(*args, **kwargs)
             self._kept: OrderedDict[str, _Kept] = OrderedDict()
             self._absent: set[str] = set()  # looked up and not found, not yet saved
             self._cache_size = int(cache_size)
@@ -99,6 +105,22 @@ class FeedbotTrackerStore(SQLTrackerStore):
             self.engine.dialect.name,
             self._cache_size,
         )
+
+    def _create(self, *args: Any, **kwargs: Any) -> None:
+        """Rasa's own start, which creates its tables. Instances started at
+        once (the English and the Spanish model under systemd) race to create
+        them: Rasa lets the loser go on after some errors, not after a
+        duplicate type in PostgreSQL's catalogue; it is tried again then,
+        when the tables are there."""
+        for attempt in range(1, CREATE_TRIES + 1):
+            try:
+                super().__init__(*args, **kwargs)
+                return
+            except sa.exc.IntegrityError as error:
+                if attempt == CREATE_TRIES:
+                    raise
+                logger.info("tables created by another instance meanwhile (%s); again", error)
+                time.sleep(1.0)
 
     def _index_events_by_conversation(self) -> None:
         """Rasa indexes `sender_id` only; its session query and our check

@@ -47,24 +47,26 @@ def bot_texts(frames: list[dict[str, Any]]) -> list[str]:
     return [f["text"] for f in frames if f["type"] == "bot"]
 
 
-def response_variations(name: str) -> list[dict[str, Any]]:
-    """A response's variations in domain.yml (text, buttons, conditions)."""
-    return yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["responses"][name]
+def response_variations(name: str, language: str = "en") -> list[dict[str, Any]]:
+    """A response's variations in domain.yml, or a language's own domain
+    (locales/<language>/domain.yml): text, buttons, conditions."""
+    path = PROJECT_ROOT / ("domain.yml" if language == "en" else f"locales/{language}/domain.yml")
+    return yaml.safe_load(path.read_text())["responses"][name]
 
 
-def response_texts(name: str) -> set[str]:
+def response_texts(name: str, language: str = "en") -> set[str]:
     """Every wording of a response, for asserting which one was said."""
-    return {variation["text"] for variation in response_variations(name)}
+    return {variation["text"] for variation in response_variations(name, language)}
 
 
-def follow_up(touchpoint: str, category: Category | str) -> str:
+def follow_up(touchpoint: str, category: Category | str, language: str = "en") -> str:
     """The why question the shipped touchpoints.yml asks for this touchpoint."""
-    tp = CONFIG.touchpoint(touchpoint)
+    tp = CONFIG.in_language(language).touchpoint(touchpoint)
     assert tp is not None and tp.follow_up is not None
     return tp.follow_up.for_category(Category(category))
 
 
-def about(touchpoint: str) -> str:
-    tp = CONFIG.touchpoint(touchpoint)
+def about(touchpoint: str, language: str = "en") -> str:
+    tp = CONFIG.in_language(language).touchpoint(touchpoint)
     assert tp is not None
     return tp.about

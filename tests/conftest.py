@@ -38,7 +38,8 @@ def owner_smtp() -> Iterator[RestartableSmtp]:
 def system(
     tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio, owner_smtp: RestartableSmtp
 ) -> Iterator[System]:
-    """Rasa, the action server and the app, started once for the session."""
+    """Rasa (English and Spanish), the action server and the app, started
+    once for the session."""
     workdir = tmp_path_factory.mktemp("system")
     env = {
         "FEEDBOT_TOUCHPOINTS": str(touchpoints_for_tests(workdir, with_owners=True)),
@@ -50,7 +51,7 @@ def system(
         "FEEDBOT_ADMIN_TOKEN": ADMIN_TOKEN,
         **fake_twilio.app_env(),
     }
-    with running_system(workdir, app_env=env) as running:
+    with running_system(workdir, app_env=env, languages=("en", "es")) as running:
         yield running
 
 
@@ -61,6 +62,7 @@ def settings_for(system: System, fake: FakeTwilio) -> Settings:
         database_url=system.database_url,
         var_dir=system.var_dir,
         rasa_urls=(system.rasa_url,),
+        language_rasa_urls=(("es", (system.spanish_rasa_url,)),) if system.spanish_rasa_url else (),
         api_token=API_TOKEN,
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,

@@ -23,6 +23,7 @@ class System:
     base_url: str
     ws_url: str
     rasa_url: str
+    spanish_rasa_url: str | None  # when the stack speaks Spanish
     action_server_url: str
     database_url: str
     engine: Engine
@@ -58,8 +59,10 @@ class System:
 
 
 @contextmanager
-def running_system(workdir: Path, app_env: dict[str, str] | None = None) -> Iterator[System]:
-    with temporary_stack(workdir, app_env=app_env) as stack:
+def running_system(
+    workdir: Path, app_env: dict[str, str] | None = None, languages: tuple[str, ...] = ("en",)
+) -> Iterator[System]:
+    with temporary_stack(workdir, app_env=app_env, languages=languages) as stack:
         settings = stack.settings
         engine = sync_engine(settings.database_url)
         try:
@@ -67,6 +70,7 @@ def running_system(workdir: Path, app_env: dict[str, str] | None = None) -> Iter
                 base_url=settings.public_base_url,
                 ws_url=f"ws://127.0.0.1:{settings.port}/chat",
                 rasa_url=settings.rasa_url,
+                spanish_rasa_url=(settings.rasa_urls_for("es") or (None,))[0],
                 action_server_url=settings.action_server_url,
                 database_url=settings.database_url,
                 engine=engine,

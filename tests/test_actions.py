@@ -78,8 +78,12 @@ def as_dict(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
 
 
-async def start(store: SurveyStore, touchpoint: str = "support") -> dict[str, Any]:
+async def start(
+    store: SurveyStore, touchpoint: str = "support", locale: str | None = None
+) -> dict[str, Any]:
     metadata = {"touchpoint": touchpoint, "location": "store-12", "channel": "web"}
+    if locale:
+        metadata["locale"] = locale
     events = await ActionStartSurvey().run(
         CollectingDispatcher(), tracker(intent="start_survey", metadata=metadata), DOMAIN
     )
@@ -106,6 +110,7 @@ async def test_start_sets_the_touchpoint_and_records_the_survey(
         "touchpoint_about": tp.about,
         "location": "store-12",
         "channel": "web",
+        "language": "en",
     }
     survey = await store.get_survey(SURVEY_ID)
     assert survey is not None
@@ -138,6 +143,47 @@ async def test_a_valid_score_is_stored_and_picks_the_touchpoint_follow_up(
     stored = await store.get_survey(SURVEY_ID)
     assert stored is not None and stored.response is not None
     assert (stored.response.score, stored.response.category) == (score, category)
+
+
+async def test_a_spanish_survey_speaks_the_operators_spanish_and_reads_spanish(
+    store: SurveyStore,
+) -> None:
+    """The locale picks the language: the touchpoint's Spanish words, the score
+    read in Spanish ("le doy un 9"), the why question and the reason's themes
+    and sentiment in Spanish."""
+    slots = await start(store, "delivery", locale="es-MX")
+    spanish = CONFIG.in_language("es").touchpoint("delivery")
+    assert spanish is not None and spanish.follow_up is not None
+    assert slots["language"] == "es"
+    assert slots["touchpoint_about"] == spanish.about == "su entrega reciente"
+    es = {"touchpoint": "delivery", "language": "es"}
+    events = await ValidateScoreForm().run(
+        CollectingDispatcher(),
+        tracker(es, answer("score", "le doy un 9, el repartidor fue muy amable"), "score_form"),
+        DOMAIN,
+    )
+    got = as_dict(events)
+    assert (got["score"], got["category"]) == (9, "promoter")
+    assert got["follow_up_question"] == spanish.follow_up.promoter
+    assert got["reason"] == "el repartidor fue muy amable"
+    stored = await store.get_survey(SURVEY_ID)
+    assert stored is not None and stored.response is not None
+    assert stored.response.score == 9
+    assert stored.response.sentiment == "positive"
+    assert set(await store.themes(SURVEY_ID)) == {"staff", "delivery"}
+
+
+async def test_a_spanish_detractor_hears_when_a_person_replies_in_spanish(
+    store: SurveyStore,
+) -> None:
+    await start(store, locale="es")
+    now = "2026-11-21T12:00:00+00:00"  # a Saturday: agents are back on Monday
+    result = await ActionOpenHandoff().run(
+        CollectingDispatcher(),
+        tracker({"language": "es"}, text="quiero hablar con una persona", metadata={"now": now}),
+        DOMAIN,
+    )
+    assert as_dict(result)["handoff_when"] == "el lunes a las 09:00"
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ EnvironmentFile, Environment and WorkingDirectory, on the PostgreSQL and
 Redis servers of this machine. systemd itself does not run in this test
 environment (it is not the init process here), so the test reads the unit
 files and starts exactly their commands; `/opt/feedbot` stands for this
-checkout. Two app instances (feedbot-app@P and @P+1), one Rasa instance and
-its action server: a survey started on one app instance is finished on the
-other."""
+checkout. Two app instances (feedbot-app@P and @P+1), one Rasa instance per
+language (English and Spanish, started at once as systemd starts them) and
+their action server: a survey started on one app instance is finished on the
+other, in English and in Spanish."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.store.database import sync_engine
 from feedbot.store.migrate import upgrade
 from feedbot.store.models import Response, Survey, SurveyState
-from tests.chat import ChatClient
+from tests.chat import ChatClient, response_texts
 from tests.databases import fresh_database
 from tests.helpers.stack import block_until_healthy, free_port
 
@@ -77,6 +78,7 @@ def as_systemd_starts_it(
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
     app_port, rasa_port, actions_port = free_port(2), free_port(), free_port()
+    spanish_port = free_port()
     with fresh_database("postgresql", tmp_path) as database_url:
         # /etc/feedbot.env: the operator's copy of .env.example, filled in.
         env_file = tmp_path / "feedbot.env"
@@ -85,6 +87,7 @@ def deployment(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
             DATABASE_URL=database_url,
             REDIS_URL="redis://127.0.0.1:6379/0",
             RASA_URL=f"http://127.0.0.1:{rasa_port}",
+            RASA_URL_ES=f"http://127.0.0.1:{spanish_port}",
             ACTION_SERVER_URL=f"http://127.0.0.1:{actions_port}",
             PUBLIC_BASE_URL=f"http://127.0.0.1:{app_port}",
             FEEDBOT_VAR_DIR=str(tmp_path / "var"),
@@ -96,6 +99,7 @@ def deployment(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
         children = [
             as_systemd_starts_it("feedbot-actions.service", env_file, logs),
             as_systemd_starts_it("feedbot-rasa.service", env_file, logs),
+            as_systemd_starts_it("feedbot-rasa-es.service", env_file, logs),
             *(
                 as_systemd_starts_it("feedbot-app@.service", env_file, logs, str(app_port + k))
                 for k in range(2)
@@ -105,7 +109,8 @@ def deployment(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
             for child in children:
                 child.start()
             settings = Settings.from_env(values)
-            wait_for_rasa(settings, Layout(app_instances=2, rasa_instances=1), children, 180)
+            layout = Layout(app_instances=2, rasa_instances=1, languages=("en", "es"))
+            wait_for_rasa(settings, layout, children, 180)
             urls = [f"http://127.0.0.1:{app_port + k}" for k in range(2)]
             for url in urls:
                 block_until_healthy(f"{url}/healthz", children, 180)
@@ -114,28 +119,55 @@ def deployment(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
             stop_children(children)
 
 
-async def test_the_unit_set_runs_feedbot_across_two_app_instances(
-    deployment: tuple[list[str], str],
-) -> None:
-    urls, database_url = deployment
-    ws = [url.replace("http://", "ws://") + "/chat" for url in urls]
+async def across_instances(
+    ws: list[str], start: dict[str, str], first: str, then: str
+) -> tuple[str, list[str], list[str]]:
+    """A survey started on one app instance with its first answer, and
+    finished on the other: (its id, the opening, the bot's answer to `then`)."""
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(ws[0]) as socket:
             chat = ChatClient(socket)
-            assert await chat.start(touchpoint="support")
+            opening = await chat.start(**start)
+            assert await chat.say(first)
             survey_id = chat.survey_id
-            assert await chat.say("8")
         async with http.ws_connect(ws[1]) as socket:  # the other instance carries on
             chat = ChatClient(socket)
             await chat.start(survey_id=survey_id)
-            await chat.say("Quick and friendly on the phone")
+            last = await chat.say(then)
+    assert survey_id is not None
+    return survey_id, opening, last
+
+
+def stored(database_url: str, survey_id: str) -> tuple[Survey, Response]:
     engine = sync_engine(database_url)
     try:
         with Session(engine) as session:
             survey = session.scalar(select(Survey).where(Survey.id == survey_id))
             response = session.get(Response, survey_id)
-            assert survey is not None and survey.state == SurveyState.COMPLETED
-            assert response is not None and response.score == 8
-            assert response.reason == "Quick and friendly on the phone"
+            assert survey is not None and response is not None
+            return survey, response
     finally:
         engine.dispose()
+
+
+async def test_the_unit_set_runs_feedbot_across_two_app_instances_in_both_languages(
+    deployment: tuple[list[str], str],
+) -> None:
+    urls, database_url = deployment
+    ws = [url.replace("http://", "ws://") + "/chat" for url in urls]
+    english, _, _ = await across_instances(
+        ws, {"touchpoint": "support"}, "8", "Quick and friendly on the phone"
+    )
+    survey, response = stored(database_url, english)
+    assert survey.state == SurveyState.COMPLETED and response.score == 8
+    assert response.reason == "Quick and friendly on the phone"
+
+    # Spanish, on the Spanish unit's Rasa instance, across the app instances too.
+    spanish, opening, thanks = await across_instances(
+        ws[::-1], {"touchpoint": "delivery", "locale": "es"}, "diez", "el repartidor fue muy amable"
+    )
+    assert any("su entrega reciente" in text for text in opening), opening
+    assert thanks and thanks[0] in response_texts("utter_thanks", "es")
+    survey, response = stored(database_url, spanish)
+    assert survey.locale == "es" and survey.state == SurveyState.COMPLETED
+    assert response.score == 10 and response.reason == "el repartidor fue muy amable"

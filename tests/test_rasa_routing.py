@@ -94,3 +94,39 @@ async def test_a_conversation_moves_when_its_instance_refuses_and_comes_back() -
     finally:
         for server in servers.values():
             await server.close()
+
+
+async def test_a_conversation_goes_to_an_instance_of_its_language() -> None:
+    """One model per language: each conversation goes to its own language's
+    instances (by the same stable hash among them), never to another
+    language's, even when its own are down; a language with no instance
+    falls back to English's, with a warning."""
+    names = ["en-1", "en-2", "es-1", "es-2"]
+    servers = {name: await rasa_stand_in(name, free_port()) for name in names}
+    urls = {name: str(s.make_url("")).rstrip("/") for name, s in servers.items()}
+    try:
+        async with aiohttp.ClientSession() as http:
+            english = [urls["en-1"], urls["en-2"]]
+            spanish = [urls["es-1"], urls["es-2"]]
+            client = RasaClient(http, english, 5, more_languages={"es": spanish})
+            assert client.languages == ["en", "es"]
+            for conversation in CONVERSATIONS[:40]:
+                (reply,) = await client.send(conversation, "nueve", {}, "web", "es")
+                assert reply.text.startswith("es-")
+                assert urls[reply.text] == instance_order(conversation, spanish)[0]
+                (reply,) = await client.send(conversation, "nine", {}, "web", "en")
+                assert reply.text.startswith("en-")
+            assert set(await client.ping()) == set(urls.values())  # every language's
+
+            await servers["es-1"].close()
+            await servers["es-2"].close()
+            with pytest.raises(RasaUnavailable):  # not answered in English instead
+                await client.send(CONVERSATIONS[0], "nueve", {}, "web", "es")
+
+            only_english = RasaClient(http, english, 5)
+            assert only_english.languages == ["en"]
+            (reply,) = await only_english.send(CONVERSATIONS[0], "nueve", {}, "web", "es")
+            assert reply.text.startswith("en-")
+    finally:
+        for server in servers.values():
+            await server.close()

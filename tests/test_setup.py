@@ -208,3 +208,47 @@ def test_the_app_runs_on_uvloop_unless_told_otherwise(monkeypatch: pytest.Monkey
     loop = _event_loop()
     assert not isinstance(loop, uvloop.Loop) and isinstance(loop, asyncio.AbstractEventLoop)
     loop.close()
+
+
+def test_feedbot_run_lays_out_a_rasa_instance_per_language(tmp_path: Path) -> None:
+    """Instance i of each language: English on RASA_URL's port + i, Spanish on
+    RASA_URL_ES's (default RASA_URL's + 100) + i, both calling action server
+    i; every app instance is told every language's instances."""
+    from commands.runner import plan_apps, plan_rasa, spread
+
+    settings = Settings(
+        database_url="postgresql://u@h/db",
+        redis_url="redis://h",
+        rasa_urls=("http://127.0.0.1:5005",),
+        action_server_urls=("http://127.0.0.1:5055",),
+    )
+    layout = Layout(app_instances=2, rasa_instances=2, languages=("en", "es"))
+    spread_settings = spread(settings, layout)
+    assert spread_settings.rasa_urls == ("http://127.0.0.1:5005", "http://127.0.0.1:5006")
+    assert spread_settings.rasa_urls_for("es") == ("http://127.0.0.1:5105", "http://127.0.0.1:5106")
+    children = {c.name: c for c in plan_rasa(settings, layout, tmp_path)}
+    assert set(children) == {"actions-0", "actions-1", "rasa-0", "rasa-1", "rasa-es-0", "rasa-es-1"}
+    spanish = children["rasa-es-1"].command
+    assert spanish[spanish.index("--port") + 1] == "5106"
+    assert spanish[spanish.index("--model") + 1].endswith("feedbot-es.tar.gz")
+    endpoints = spanish[spanish.index("--endpoints") + 1]
+    assert (
+        endpoints == children["rasa-1"].command[children["rasa-1"].command.index("--endpoints") + 1]
+    )
+    apps = plan_apps(settings, layout, tmp_path)
+    assert apps[1].env["RASA_URL_ES"] == "http://127.0.0.1:5105,http://127.0.0.1:5106"
+    assert Settings.from_env(apps[1].env).languages == ("en", "es")
+    # Told where: RASA_URL_ES wins; English only: no Spanish instance at all.
+    told = Settings(
+        **{**settings.__dict__, "language_rasa_urls": (("es", ("http://127.0.0.1:7000",)),)}
+    )
+    assert spread(told, layout).rasa_urls_for("es") == (
+        "http://127.0.0.1:7000",
+        "http://127.0.0.1:7001",
+    )
+    english = Layout(languages=("en",))
+    assert {c.name for c in plan_rasa(settings, english, tmp_path)} == {"actions", "rasa"}
+    with pytest.raises(LayoutError, match="always includes en"):
+        Layout(languages=("es",)).check(settings)
+    with pytest.raises(LayoutError, match="--languages takes en, es"):
+        Layout(languages=("en", "fr")).check(settings)

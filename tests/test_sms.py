@@ -4,6 +4,7 @@ talking to a fake Twilio API, signed webhooks, keywords and opt-outs."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from bot.app import create_app
 from bot.sms.keywords import Keyword, keyword_of
 from bot.sms.webhooks import handle_lapsed
 from feedbot.store.models import InboundSms, Message, OptOut
-from tests.chat import follow_up, response_texts
+from tests.chat import CONFIG, about, follow_up, response_texts
 from tests.conftest import API_TOKEN, settings_for
 from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
 from tests.system import System
@@ -474,3 +475,77 @@ async def test_the_locale_is_kept_or_told_by_the_numbers_country(
         assert system.survey(body["survey_id"]).locale == expected, phone
     status, body = await create(http, system, channel="web", touchpoint="support", locale="fr")
     assert status == 400 and "use one of en, es" in body["error"]
+
+
+async def test_a_spanish_survey_by_sms_in_spanish_throughout(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    """A number in Spain, no locale given: the survey is Spanish, from the
+    first text (the operator's Spanish frame, how to stop in Spanish) to the
+    thanks; HELP and STOP are answered in Spanish; the answers are read in
+    Spanish."""
+    phone = f"+3461{next(_numbers):07d}"
+    status, body = await create(http, system, channel="sms", phone=phone, touchpoint="delivery")
+    assert (status, body["status"], body["locale"]) == (201, "sent", "es")
+    (opening,) = await wait_for(fake_twilio, phone, 1)
+    spanish = CONFIG.in_language("es")
+    assert opening.startswith("Northwind Goods: ")
+    assert opening.endswith("Responda STOP o BAJA para no recibir más mensajes.")
+    assert about("delivery", "es") in opening and "nada probable" in opening
+
+    await text_in(http, system, phone, "AYUDA")
+    helped = (await wait_for(fake_twilio, phone, 2))[1]
+    assert helped == spanish.sms.say("help", about=about("delivery", "es"))
+
+    await text_in(http, system, phone, "le doy un 3")
+    assert (await wait_for(fake_twilio, phone, 3))[2] == follow_up("delivery", "detractor", "es")
+    await text_in(http, system, phone, "el paquete llegó roto y nadie contesta")
+    replies = await wait_for(fake_twilio, phone, 5)
+    assert replies[3] in response_texts("utter_thanks", "es")
+    assert replies[4] == spanish.handoff.offer_question  # a severe detractor: a person offered
+    survey = system.survey(body["survey_id"])
+    assert survey.response is not None and survey.response.score == 3
+    assert survey.response.sentiment == "negative"
+    assert {"delivery", "communication"} <= set(system.themes(survey.id))
+
+    await text_in(http, system, phone, "no, gracias")
+    assert (await wait_for(fake_twilio, phone, 6))[5] == spanish.handoff.offer_declined
+    await text_in(http, system, phone, "BAJA")
+    stopped = (await wait_for(fake_twilio, phone, 7))[6]
+    assert stopped == spanish.sms.say("stop_confirmation")
+
+
+async def test_a_spanish_keyword_from_a_number_without_a_survey_is_answered_in_spanish(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    phone = new_number()  # a UK number: English, unless the keyword is Spanish
+    await text_in(http, system, phone, "AYUDA")
+    (helped,) = await wait_for(fake_twilio, phone, 1)
+    assert "su experiencia reciente con nosotros" in helped and "STOP" in helped
+    await text_in(http, system, phone, "HELP")
+    assert "your recent experience with us" in (await wait_for(fake_twilio, phone, 2))[1]
+
+
+async def test_a_language_this_deployment_does_not_run_is_refused_clearly(
+    http: aiohttp.ClientSession, system: System, fake_twilio: FakeTwilio
+) -> None:
+    """A Feedbot started without its Spanish model (no RASA_URL_ES) refuses a
+    Spanish survey with a 400 that says what to set, and guesses no Spanish
+    from a number's country."""
+    settings = dataclasses.replace(settings_for(system, fake_twilio), language_rasa_urls=())
+    app = create_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+        resp = await client.post(
+            "/api/surveys",
+            json={"channel": "web", "touchpoint": "support", "locale": "es"},
+            headers=headers,
+        )
+        assert resp.status == 400
+        assert "RASA_URL_ES" in (await resp.json())["error"]
+        resp = await client.post(
+            "/api/surveys",
+            json={"channel": "web", "touchpoint": "support", "customer_id": "C-es-x"},
+            headers=headers,
+        )
+        assert resp.status == 201 and (await resp.json())["locale"] is None

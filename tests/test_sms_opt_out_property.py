@@ -47,6 +47,7 @@ STOP_WORDS = ["STOP", "stop", " Stop ", "STOPALL", "unsubscribe", "Cancel", "END
 STOP_WORDS += ["BAJA", "parar", "Cancelar", "ALTO"]  # Spanish, honoured in any survey
 START_WORDS = ["START", "unstop", "Start!", "ALTA", "comenzar"]
 HELP_WORDS = ["HELP", "info", " Help ", "AYUDA"]
+SPANISH_KEYWORDS = {"BAJA", "PARAR", "CANCELAR", "ALTO", "ALTA", "COMENZAR", "AYUDA", "SÍ"}
 # Ordinary answers, "yes" / "sí" (keywords only from an opted-out number)
 # and near-keywords that are not keywords.
 OTHER_TEXTS = ["8", "3", "ten", "yes", "YES", "sí", "The driver was rude", "stop it please"]
@@ -83,6 +84,16 @@ def machine_for(
 ) -> type[RuleBasedStateMachine]:
     app = client.server.app
     texts = app[SURVEY_CONFIG].sms
+    spanish = app[SURVEY_CONFIG].in_language("es").sms
+
+    def said(name: str, keyword: str) -> list[str]:
+        """What a keyword may be answered with: English (the open survey's
+        language, these numbers' country's); a Spanish keyword with no
+        survey open is answered in Spanish."""
+        found = [texts.say(name)]
+        if keyword.strip().strip(".!").upper() in SPANISH_KEYWORDS:
+            found.append(spanish.say(name))
+        return found
 
     def run(work: Coroutine[Any, Any, Any]) -> Any:
         return loop.run_until_complete(work)
@@ -148,16 +159,26 @@ def machine_for(
             mine = sent[phone]
             if kind == "stop":
                 # Confirmed once, then silence.
-                assert mine == ([] if was_out else [texts.say("stop_confirmation")]), mine
+                if was_out:
+                    assert mine == [], mine
+                else:
+                    (confirmed,) = mine
+                    assert confirmed in said("stop_confirmation", text), mine
                 self.opted_out[phone] = True
             elif kind == "start":
                 if was_out:
-                    assert mine == [texts.say("start_confirmation")], mine
+                    (confirmed,) = mine
+                    assert confirmed in said("start_confirmation", text), mine
                 self.opted_out[phone] = False
             elif kind == "help":
                 # Who is writing, what about (the open survey's touchpoint), STOP.
                 (helped,) = mine
-                assert helped.startswith(f"{texts.sender}: a short feedback survey about ")
+                assert helped.startswith(
+                    (
+                        f"{texts.sender}: a short feedback survey about ",
+                        f"{texts.sender}: una breve encuesta de opinión sobre ",
+                    )
+                )
                 assert "STOP" in helped
             elif was_out:
                 assert mine == [], f"{phone} opted out, yet was sent {mine}"

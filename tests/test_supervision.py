@@ -140,12 +140,13 @@ def _until(condition, within: float, what: str) -> None:  # type: ignore[no-unty
 def test_feedbot_run_restarts_a_killed_action_server_and_stops_in_seconds(
     tmp_path: Path,
 ) -> None:
-    port = free_port(3)
+    port = free_port(4)
     env = {
         **os.environ,
         "PORT": str(port),
         "RASA_URL": f"http://127.0.0.1:{port + 1}",
         "ACTION_SERVER_URL": f"http://127.0.0.1:{port + 2}",
+        "RASA_URL_ES": f"http://127.0.0.1:{port + 3}",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'feedbot.db'}",
         "FEEDBOT_VAR_DIR": str(tmp_path / "var"),
         "FEEDBOT_ANALYST_TOKEN": "t-analyst",
@@ -162,7 +163,8 @@ def test_feedbot_run_restarts_a_killed_action_server_and_stops_in_seconds(
     try:
         _until(lambda: _health(health).get("status") == "ok", 180, "healthy")
         processes = _health(health)["processes"]
-        assert set(processes) == {"actions", "rasa"}
+        # `feedbot run` speaks every language: a Rasa instance each.
+        assert set(processes) == {"actions", "rasa", "rasa-es"}
         assert processes["actions"]["state"] == "running"
 
         os.kill(processes["actions"]["pid"], signal.SIGKILL)
@@ -198,7 +200,7 @@ def test_feedbot_run_restarts_a_killed_action_server_and_stops_in_seconds(
     assert "actions exited with code -9; restarting it in 1 s" in output
     # Nothing it started is left running: no process in the children's groups
     # (Sanic's worker processes included).
-    groups = {now["actions"]["pid"], now["rasa"]["pid"]}
+    groups = {process["pid"] for process in now.values()}  # the Spanish Rasa's too
     # (A zombie, dead and waiting for this container's init to reap it, is gone.)
     table = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True)
     left = [

@@ -263,3 +263,49 @@ def test_the_widget_fits_a_phone_screen(system: System, browser: Browser) -> Non
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "widget-phone.png"), full_page=True)
     context.close()
+
+
+def test_a_customer_answers_in_spanish_on_a_phone(system: System, browser: Browser) -> None:
+    """?lang=es at phone size: the bot and the widget speak Spanish all the
+    way, and the Spanish answers are read: "nueve" is a 9, "el personal fue
+    muy amable" is about the staff, and positive."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{system.base_url}/?touchpoint=support&lang=es")
+    greeting, question = wait_for_bot_messages(page, 2)
+    assert greeting in {
+        t.replace("{touchpoint_about}", about("support", "es"))
+        for t in response_texts("utter_greet_survey", "es")
+    }
+    assert question in response_texts("utter_ask_score", "es")
+    # The widget's own words are Spanish too, and say so to screen readers.
+    expect(page.get_by_label("Su respuesta")).to_be_visible()
+    expect(page.get_by_test_id("chat-input")).to_have_attribute(
+        "placeholder", "Escriba su respuesta…"
+    )
+    expect(page.get_by_test_id("chat-send")).to_have_text("Enviar")
+    expect(page.locator(".fb-panel")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("group", name="Respuestas rápidas")).to_be_visible()
+    assert_accessible(page, "widget-phone-es")
+
+    send(page, "nueve")
+    assert wait_for_bot_messages(page, 3)[-1] == follow_up("support", Category.PROMOTER, "es")
+    send(page, "el personal fue muy amable")
+    assert wait_for_bot_messages(page, 4)[-1] in response_texts("utter_thanks", "es")
+    heard = page.get_by_test_id("chat-log").aria_snapshot()
+    assert "Usted: nueve" in heard
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "widget-phone-es.png"), full_page=True)
+    assert_accessible(page, "widget-phone-es-completed")
+
+    survey_id = page.evaluate("Object.values(sessionStorage)[0]")
+    survey = system.survey(survey_id)
+    assert survey.locale == "es" and survey.state == "completed"
+    assert survey.response is not None
+    assert (survey.response.score, survey.response.sentiment) == (9, "positive")
+    assert system.themes(survey_id) == ["staff"]
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-
 from bot.channels.port import (
     ChannelUnavailable,
     Contact,
@@ -17,11 +15,10 @@ from bot.channels.port import (
     NoticeDesk,
     StartResult,
 )
-from bot.phones import InvalidPhone, time_zone_of, to_e164
+from bot.phones import InvalidPhone, region_locale, time_zone_of, to_e164
 from bot.rasa_client import BotMessage
 from bot.sms.channel import SmsChannel
 from bot.sms.keywords import sms_parts
-from feedbot.locales import for_region
 from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
 from feedbot.store.models import Author, Improvement, Survey
 from feedbot.store.opt_outs import OptOutStore
@@ -65,9 +62,7 @@ class SmsPort(CustomerChannel):
 
     def default_locale(self, customer_ref: str | None) -> str | None:
         """Spanish for numbers in Spain and Spanish-speaking Latin America."""
-        if not customer_ref:
-            return None
-        return for_region(phonenumbers.region_code_for_number(phonenumbers.parse(customer_ref)))
+        return region_locale(customer_ref, self._region) if customer_ref else None
 
     def time_zone(self, customer_ref: str | None, default: str) -> ZoneInfo:
         return time_zone_of(customer_ref, default) if customer_ref else ZoneInfo(default)

@@ -11,17 +11,20 @@ from datetime import datetime, timedelta
 
 from bot.channels.port import StartResult
 from bot.conversations import Conversations, CustomerMessageRejected
+from bot.phones import region_locale
 from bot.rasa_client import BotMessage, RasaUnavailable
-from bot.sms.keywords import Keyword, keyword_of
+from bot.sms.keywords import Keyword, keyword_language, keyword_of
 from bot.sms.twilio_sender import TwilioSender
+from feedbot.app_words import app_words
 from feedbot.customer_text import MAX_MESSAGE_CHARS
 from feedbot.handoff_rules import IMPROVEMENT_REPLY_URGENCY, HandoffReason
+from feedbot.locales import language_of
 from feedbot.store.handoffs import HandoffStore
 from feedbot.store.improvements import ImprovementStore
 from feedbot.store.models import Author, Channel, Direction, Survey, SurveyState
 from feedbot.store.opt_outs import OptOutStore
 from feedbot.store.surveys import SurveyStore
-from feedbot.touchpoints import ABOUT_ANYTHING, SmsTexts
+from feedbot.touchpoints import SmsTexts, SurveyConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +41,22 @@ class SmsChannel:
         store: SurveyStore,
         opt_outs: OptOutStore,
         conversations: Conversations,
-        texts: SmsTexts,
+        config: SurveyConfig,
         clock: Callable[[], datetime],
         handoffs: HandoffStore | None = None,
         improvements: ImprovementStore | None = None,
-        about: Callable[[str], str | None] = lambda touchpoint: None,
+        region: str = "GB",
     ) -> None:
-        """``about``: a touchpoint's words for what a survey is about
-        ("your recent delivery"), for HELP."""
-        self._about = about
+        """``config``: the operator's texts (touchpoints.yml, `sms:` and
+        each language's); ``region``: for numbers without a country code."""
+        self._config = config
+        self._region = region
         self.sender = sender
         self._improvements = improvements
         self._store = store
         self._handoffs = handoffs or HandoffStore(store.engine)
         self._opt_outs = opt_outs
         self._conversations = conversations
-        self._texts = texts
         self._clock = clock
 
     async def start(self, survey: Survey) -> StartResult:
@@ -72,7 +75,8 @@ class SmsChannel:
             return StartResult("scheduled", reason)
         # One first text: who is writing, the greeting and the question, and
         # how to stop (a long text is one message on the phone, in parts).
-        opening = self._texts.say("first_text", message=" ".join(r.text for r in replies))
+        texts = self._texts(language_of(survey.locale))
+        opening = texts.say("first_text", message=" ".join(r.text for r in replies))
         error = await self._deliver(phone, [BotMessage(text=opening)], survey.id)
         if error:
             await self._store.finish(survey.id, SurveyState.FAILED, self._clock(), reason=error)
@@ -83,7 +87,9 @@ class SmsChannel:
     async def remind(self, survey: Survey) -> None:
         """The one reminder to a customer who has not replied."""
         await self.sender.send(
-            survey.customer_ref or "", self._texts.say("reminder"), survey_id=survey.id
+            survey.customer_ref or "",
+            self._texts(language_of(survey.locale)).say("reminder"),
+            survey_id=survey.id,
         )
 
     async def inbound(self, message_sid: str, phone: str, body: str) -> None:
@@ -124,12 +130,14 @@ class SmsChannel:
             log.info("SMS %s delivered again, ignored", message_sid)
             return
         survey_id = survey.id if survey else None
+        language = self._language(survey, phone, body)
+        texts = self._texts(language)
         if keyword is Keyword.STOP:
             if await self._opt_outs.opt_out(phone, body.strip().upper(), self._clock()):
                 log.info("a number opted out (%s)", body.strip().upper())
                 await self.sender.send(
                     phone,
-                    self._texts.say("stop_confirmation"),
+                    texts.say("stop_confirmation"),
                     survey_id=survey_id,
                     even_if_opted_out=True,
                 )
@@ -140,21 +148,30 @@ class SmsChannel:
         elif keyword is Keyword.START:
             if await self._opt_outs.opt_in(phone):
                 log.info("a number opted back in")
-                await self.sender.send(
-                    phone, self._texts.say("start_confirmation"), survey_id=survey_id
-                )
+                await self.sender.send(phone, texts.say("start_confirmation"), survey_id=survey_id)
         elif keyword is Keyword.HELP:
             # What this survey is about, when one is open (HELP after a
             # delivery survey does not talk of a visit).
-            about = (survey and self._about(survey.touchpoint)) or ABOUT_ANYTHING
+            touchpoint = survey and self._config.in_language(language).touchpoint(survey.touchpoint)
+            about = touchpoint.about if touchpoint else app_words(language).about_anything
             await self.sender.send(
                 phone,
-                self._texts.say("help", about=about),
+                texts.say("help", about=about),
                 survey_id=survey_id,
                 even_if_opted_out=True,
             )
         elif not opted_out:  # no open survey
-            await self.sender.send(phone, self._texts.say("no_open_survey"))
+            await self.sender.send(phone, texts.say("no_open_survey"))
+
+    def _texts(self, language: str) -> SmsTexts:
+        return self._config.in_language(language).sms
+
+    def _language(self, survey: Survey | None, phone: str, body: str) -> str:
+        """What to answer a text in: its survey's language; else the language
+        of the keyword (BAJA, AYUDA); else the number's country's."""
+        if survey is not None:
+            return language_of(survey.locale)
+        return keyword_language(body) or language_of(region_locale(phone, self._region))
 
     async def _reply_to_improvement(self, phone: str, body: str) -> Survey | None:
         """A text from a number told of an improvement lately, with no survey

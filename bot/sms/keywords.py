@@ -17,11 +17,16 @@ class Keyword(StrEnum):
     HELP = "help"
 
 
+_SPANISH = {
+    **dict.fromkeys(["BAJA", "PARAR", "CANCELAR", "ALTO"], Keyword.STOP),
+    **dict.fromkeys(["ALTA", "COMENZAR"], Keyword.START),
+    **dict.fromkeys(["AYUDA"], Keyword.HELP),
+}
 _KEYWORDS = {
     **dict.fromkeys(["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"], Keyword.STOP),
-    **dict.fromkeys(["BAJA", "PARAR", "CANCELAR", "ALTO"], Keyword.STOP),
-    **dict.fromkeys(["START", "UNSTOP", "ALTA", "COMENZAR"], Keyword.START),
-    **dict.fromkeys(["HELP", "INFO", "AYUDA"], Keyword.HELP),
+    **dict.fromkeys(["START", "UNSTOP"], Keyword.START),
+    **dict.fromkeys(["HELP", "INFO"], Keyword.HELP),
+    **_SPANISH,
 }
 # Opt an opted-out number back in; to anyone else an ordinary answer.
 _YES = frozenset({"YES", "SI"})
@@ -30,10 +35,20 @@ _YES = frozenset({"YES", "SI"})
 def keyword_of(body: str, opted_out: bool) -> Keyword | None:
     """The keyword a whole message is, if any. YES (or SÍ) opts back in only
     a number that has opted out; to anyone else it is an ordinary answer."""
-    word = _plain(" ".join(body.split()).upper().strip(".!¡"))
+    word = _word(body)
     if word in _YES and opted_out:
         return Keyword.START
     return _KEYWORDS.get(word)
+
+
+def keyword_language(body: str) -> str | None:
+    """ "es" for a Spanish keyword (BAJA, AYUDA, SÍ…): its answer is in Spanish."""
+    word = _word(body)
+    return "es" if word in _SPANISH or word == "SI" else None
+
+
+def _word(body: str) -> str:
+    return _plain(" ".join(body.split()).upper().strip(".!¡"))
 
 
 def _plain(word: str) -> str:

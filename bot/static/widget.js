@@ -7,6 +7,26 @@
   "use strict";
 
   var MAX_CHARS = 2000;
+  // The widget's own words, in each language the bot speaks (Spanish: usted).
+  var WORDS = {
+    en: {
+      title: "Feedback", conversation: "Conversation", answer: "Your answer",
+      placeholder: "Type your answer…", send: "Send", quick: "Quick answers", typing: "typing",
+      team: "Our team", lost: "Connection lost. Reconnecting… Your messages will be sent.",
+      tooLong: "Please keep your message under " + MAX_CHARS + " characters."
+    },
+    es: {
+      title: "Su opinión", conversation: "Conversación", answer: "Su respuesta",
+      placeholder: "Escriba su respuesta…", send: "Enviar", quick: "Respuestas rápidas",
+      typing: "escribiendo", team: "Nuestro equipo",
+      lost: "Se ha perdido la conexión. Reconectando… Sus mensajes se enviarán.",
+      tooLong: "Escriba un mensaje de menos de " + MAX_CHARS + " caracteres, por favor."
+    }
+  };
+  function languageOf(tag) {
+    var language = String(tag || "").split(/[-_]/)[0].toLowerCase();
+    return WORDS[language] ? language : "en";
+  }
   // The Feedbot server is where this script came from, not the embedding page.
   var SERVER = new URL(document.currentScript ? document.currentScript.src : location.href);
 
@@ -30,29 +50,39 @@
     // The language: ?lang= on the page, then the page's own lang, then the browser's.
     this.locale = new URLSearchParams(location.search).get("lang") ||
       document.documentElement.lang || (navigator.languages || [navigator.language])[0] || "";
+    // Until the server says which language the survey is in (it may not run this one).
+    this.language = languageOf(this.locale);
+    this.words = WORDS[this.language];
     this.storageKey = "feedbot:" + this.touchpoint + ":" + this.location;
     this.surveyId = root.dataset.feedbotSurvey || sessionStorage.getItem(this.storageKey) || "";
     this.pending = {};      // id -> {text, node}: sent, not yet acknowledged
     this.retry = 0;
-    this.build(root.dataset.feedbotTitle || "Feedback");
+    this.title = root.dataset.feedbotTitle;
+    this.build();
     this.connect();
   }
 
-  Widget.prototype.build = function (title) {
-    var panel = el("section", { "class": "fb-panel", "aria-label": title });
-    panel.appendChild(el("h2", { "class": "fb-title" }, title));
+  Widget.prototype.build = function () {
+    var w = this.words;
+    var title = this.title || w.title;
+    // lang: screen readers speak it in its language; CSS names who said what in it.
+    var panel = el("section", { "class": "fb-panel", "aria-label": title, "lang": this.language });
+    this.panel = panel;
+    this.heading = el("h2", { "class": "fb-title" }, title);
+    panel.appendChild(this.heading);
     // A log of divs: role=log on a list would take away its list semantics.
-    this.log = el("div", { "class": "fb-log", "role": "log", "tabindex": "0", "aria-label": "Conversation", "aria-live": "polite", "data-testid": "chat-log" });
+    this.log = el("div", { "class": "fb-log", "role": "log", "tabindex": "0", "aria-label": w.conversation, "aria-live": "polite", "data-testid": "chat-log" });
     panel.appendChild(this.log);
     // The connection's state, when it is not the usual one ("Connection lost…").
     this.status = el("p", { "class": "fb-status", "role": "status", "data-testid": "chat-status" });
     this.status.hidden = true;
     panel.appendChild(this.status);
     var form = el("form", { "class": "fb-form" });
-    var label = el("label", { "class": "fb-sr", "for": "fb-input-" + this.storageKey }, "Your answer");
+    this.label = el("label", { "class": "fb-sr", "for": "fb-input-" + this.storageKey }, w.answer);
+    var label = this.label;
     this.input = el("textarea", { "class": "fb-input", "id": "fb-input-" + this.storageKey, "rows": "1",
-      "maxlength": String(MAX_CHARS), "placeholder": "Type your answer…", "data-testid": "chat-input" });
-    this.send = el("button", { "class": "fb-send", "type": "submit", "data-testid": "chat-send" }, "Send");
+      "maxlength": String(MAX_CHARS), "placeholder": w.placeholder, "data-testid": "chat-input" });
+    this.send = el("button", { "class": "fb-send", "type": "submit", "data-testid": "chat-send" }, w.send);
     form.appendChild(label); form.appendChild(this.input); form.appendChild(this.send);
     panel.appendChild(form);
     this.root.appendChild(panel);
@@ -62,6 +92,22 @@
     this.input.addEventListener("keydown", function (e) {
       if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); self.submit(self.input.value); }
     });
+  };
+
+  // The survey's language, as the server chose it: the widget's words follow.
+  Widget.prototype.speak = function (language) {
+    language = languageOf(language);
+    if (language === this.language) return;
+    this.language = language;
+    var w = this.words = WORDS[language];
+    var title = this.title || w.title;
+    this.panel.setAttribute("lang", language);
+    this.panel.setAttribute("aria-label", title);
+    this.heading.textContent = title;
+    this.log.setAttribute("aria-label", w.conversation);
+    this.label.textContent = w.answer;
+    this.input.setAttribute("placeholder", w.placeholder);
+    this.send.textContent = w.send;
   };
 
   Widget.prototype.connect = function () {
@@ -83,7 +129,7 @@
       // acknowledged; the server stores each id once.
       self.setTyping(false);
       self.lost = true;
-      self.showStatus("Connection lost. Reconnecting… Your messages will be sent.");
+      self.showStatus(self.words.lost);
       self.retry = Math.min(self.retry + 1, 6);
       setTimeout(function () { self.connect(); }, 500 * Math.pow(2, self.retry - 1));
     });
@@ -92,6 +138,7 @@
   Widget.prototype.receive = function (frame) {
     if (frame.type === "survey") {
       this.surveyId = frame.survey_id;
+      if (frame.language) this.speak(frame.language);
       sessionStorage.setItem(this.storageKey, frame.survey_id);
       this.resendOnReady = true;  // after the history, which says what was stored
     } else if (frame.type === "history") {
@@ -135,7 +182,7 @@
   Widget.prototype.submit = function (text) {
     text = (text || "").trim();
     if (!text) return;
-    if (text.length > MAX_CHARS) { this.addNotice("Please keep your message under " + MAX_CHARS + " characters."); return; }
+    if (text.length > MAX_CHARS) { this.addNotice(this.words.tooLong); return; }
     var id = newId();
     var node = this.addCustomer(text);
     node.classList.add("fb-pending");
@@ -152,7 +199,7 @@
   Widget.prototype.setTyping = function (on) {
     if (on && !this.typing) {
       this.typing = el("div", { "class": "fb-msg fb-bot fb-typing" });
-      this.typing.appendChild(el("span", { "class": "fb-sr" }, "typing"));
+      this.typing.appendChild(el("span", { "class": "fb-sr" }, this.words.typing));
       this.typing.appendChild(el("span", { "aria-hidden": "true" }, "…"));
       this.log.appendChild(this.typing);
       this.scroll();
@@ -181,7 +228,7 @@
     this.log.appendChild(node);
     if (buttons && buttons.length) {
       var self = this;
-      var group = el("div", { "class": "fb-choices", "role": "group", "aria-label": "Quick answers" });
+      var group = el("div", { "class": "fb-choices", "role": "group", "aria-label": this.words.quick });
       buttons.forEach(function (b) {
         var button = el("button", { "type": "button", "data-testid": "chat-choice" }, b.title);
         button.addEventListener("click", function () { self.submit(b.payload); });
@@ -198,7 +245,7 @@
   Widget.prototype.addAgent = function (text) {
     this.setTyping(false);
     var node = el("div", { "class": "fb-msg fb-agent", "data-testid": "agent-message" });
-    node.appendChild(el("span", { "class": "fb-who" }, "Our team"));
+    node.appendChild(el("span", { "class": "fb-who" }, this.words.team));
     node.appendChild(el("span", {}, text));
     this.log.appendChild(node);
     this.scroll();

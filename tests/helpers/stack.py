@@ -75,10 +75,13 @@ def temporary_stack(
     database_url: str | None = None,
     layout: Layout | None = None,
     redis_url: str | None = None,
+    languages: tuple[str, ...] = ("en",),
 ) -> Iterator[Stack]:
     """Yields once every app instance's /healthz answers 200. A fresh SQLite
-    database in ``workdir`` unless an empty database's URL is given."""
-    layout = layout or Layout()
+    database in ``workdir`` unless an empty database's URL is given. English
+    only unless ``languages`` (or the layout) asks for more: each language is
+    another Rasa process to start."""
+    layout = layout or Layout(languages=languages)
     database_url = database_url or f"sqlite:///{workdir / 'feedbot.db'}"
     upgrade(database_url)
     # One block of free ports: the apps', then Rasa's, then the action servers'.
@@ -90,6 +93,11 @@ def temporary_stack(
         public_base_url=f"http://127.0.0.1:{app_port}",
         rasa_urls=(f"http://127.0.0.1:{app_port + apps}",),
         action_server_urls=(f"http://127.0.0.1:{app_port + apps + rasas}",),
+        language_rasa_urls=tuple(
+            (language, (f"http://127.0.0.1:{free_port(rasas)}",))
+            for language in layout.languages
+            if language != "en"
+        ),
         redis_url=redis_url,
     )
     layout.check(settings)
