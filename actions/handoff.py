@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import context
+from feedbot.bot_decisions import handed_over
 from feedbot.customer_text import unguard
 from feedbot.handoff_rules import HandoffConfig, HandoffReason, is_severe, when_someone_replies
 from feedbot.store.models import SurveyState
@@ -86,7 +87,7 @@ class ActionOpenHandoff(Action):
         else:
             reason = HandoffReason.ASKED
             detail = f"asked: {tracker.latest_message.get('text', '')}"
-        await context.handoff_store().open(
+        handoff, _ = await context.handoff_store().open(
             tracker.sender_id, reason.value, detail[:500], urgency_of(reason, score, config), now
         )
         # The survey ends here, keeping what was said (completed when any
@@ -94,6 +95,10 @@ class ActionOpenHandoff(Action):
         answered = survey is not None and survey.answered_at is not None
         state = SurveyState.COMPLETED if answered else SurveyState.LEFT
         await store.finish(tracker.sender_id, state, now, reason="handed to a person")
+        # The app tells the agents' consoles at once, without reading it back.
+        dispatcher.utter_message(
+            json_message=handed_over(state, score, handoff.id, handoff.urgency, handoff.reason)
+        )
         return [
             SlotSet("handoff_when", when_someone_replies(config, now, context.language(tracker))),
             SlotSet("survey_finished", True),

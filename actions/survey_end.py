@@ -1,4 +1,5 @@
-"""Ending a survey: completed, declined, or left halfway."""
+"""Ending a survey: completed, declined, or left halfway. Each ending is
+told to the app in the turn's reply (feedbot.bot_decisions)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import context
+from feedbot.bot_decisions import survey_ended
 from feedbot.store.models import SurveyState
 
 
@@ -23,6 +25,7 @@ class ActionCompleteSurvey(Action):
         await context.survey_store().finish(
             tracker.sender_id, SurveyState.COMPLETED, context.now(tracker)
         )
+        dispatcher.utter_message(json_message=survey_ended(SurveyState.COMPLETED, _score(tracker)))
         return [SlotSet("survey_finished", True)]
 
 
@@ -53,4 +56,10 @@ class ActionStopSurvey(Action):
             intent, tracker.get_slot("score") is not None, tracker.get_slot("reason") is not None
         )
         await context.survey_store().finish(tracker.sender_id, state, context.now(tracker))
+        dispatcher.utter_message(json_message=survey_ended(state, _score(tracker)))
         return [SlotSet("survey_finished", True)]
+
+
+def _score(tracker: Tracker) -> int | None:
+    score = tracker.get_slot("score")
+    return int(score) if isinstance(score, int | float) else None

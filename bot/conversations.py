@@ -14,6 +14,7 @@ from weakref import WeakValueDictionary
 from bot.handoff_events import HandoffEvents
 from bot.rasa_client import BotMessage, RasaClient, RasaUnavailable, RasaUnreachable
 from feedbot.app_words import AppWords, all_of, app_words
+from feedbot.bot_decisions import decisions
 from feedbot.customer_text import MAX_MESSAGE_CHARS, guard
 from feedbot.handoff_rules import HandoffConfig, is_severe, read_yes_no, when_someone_replies
 from feedbot.locales import language_of
@@ -143,9 +144,7 @@ class Conversations:
                 return Turn(replies=[])
             metadata = self._metadata(survey, message_id)
             try:
-                replies = await self._rasa.send(
-                    survey.id, guard(text), metadata, survey.channel, language_of(survey.locale)
-                )
+                replies, told = await self._bot_turn(survey, guard(text), metadata)
             except RasaUnreachable as exc:
                 log.error(
                     "survey %s: no Rasa took the turn (%s); it waits for the bot", survey.id, exc
@@ -167,7 +166,7 @@ class Conversations:
                     survey.id, _rows(replies), self._clock(), answering=message_id
                 )
             return Turn(
-                replies=replies + await self._after_bot_turn(survey, record_replies),
+                replies=replies + await self._after_bot_turn(survey, record_replies, told),
                 unanswered=None if record_replies else message_id,
             )
 
@@ -206,16 +205,11 @@ class Conversations:
                 if message is None:
                     break
                 got = await self._saved_answer(survey, message.id)
+                told = None  # a turn read back from Rasa's tracker: its decisions unknown
                 if got is None:
                     metadata = self._metadata(survey, message.id)
                     try:
-                        got = await self._rasa.send(
-                            survey.id,
-                            guard(message.text),
-                            metadata,
-                            survey.channel,
-                            language_of(survey.locale),
-                        )
+                        got, told = await self._bot_turn(survey, guard(message.text), metadata)
                     except RasaUnavailable as exc:
                         if await self._failed_again(survey, message.id, exc, deliver):
                             answered += 1
@@ -226,7 +220,7 @@ class Conversations:
                     await self._store.add_bot_replies(
                         survey.id, _rows(got), self._clock(), answering=message.id
                     )
-                await deliver(got + await self._after_bot_turn(survey, record_replies))
+                await deliver(got + await self._after_bot_turn(survey, record_replies, told))
                 if not record_replies:
                     await self._store.answered(message.id)
                 answered += 1
@@ -314,25 +308,50 @@ class Conversations:
         thanks = self._handoff(survey).recovery_thanks
         return Turn(replies=await self._say(survey, thanks, record_replies))
 
-    async def _after_bot_turn(self, survey: Survey, record_replies: bool) -> list[BotMessage]:
+    async def _after_bot_turn(
+        self, survey: Survey, record_replies: bool, told: dict[str, Any] | None
+    ) -> list[BotMessage]:
         """What follows a turn that ended the survey: tell the agents' consoles
         when the bot handed it over (the action server stores the hand-off), or
-        offer a severe detractor a person. Nothing while the survey goes on."""
+        offer a severe detractor a person. Nothing while the survey goes on.
+        ``told``: what the actions said they decided (feedbot.bot_decisions);
+        the store is read only when the survey ended, or when the decisions
+        are unknown (a turn read back from Rasa's tracker)."""
+        if told is not None and "survey" not in told:
+            return []  # the survey goes on: nothing to read
+        handoff = (told or {}).get("handoff")
+        if handoff is not None:
+            self._handed_over(survey, handoff["id"], handoff["urgency"], handoff["reason"])
+            score = told.get("score") if told else None
+            if score is not None and score <= DETRACTOR_AT_MOST:
+                self._on_ended(survey.id)
+            return []
         done = await self._store.get_survey(survey.id)
         if done is None or done.state == SurveyState.STARTED:
             return []
-        opened = await self._handoffs.open_for_survey(survey.id)
+        opened = await self._handoffs.open_for_survey(survey.id) if told is None else None
         if opened is not None:
-            log.info("survey %s handed over (%s)", survey.id, opened.reason)
-            self._events.publish(
-                {"event": "opened", "handoff_id": opened.id, "urgency": opened.urgency}
-            )
+            self._handed_over(survey, opened.id, opened.urgency, opened.reason)
             offer = []
         else:
             offer = await self._offer_if_severe(done, record_replies)
         if done.score is not None and done.score <= DETRACTOR_AT_MOST:
             self._on_ended(survey.id)  # after the offer: the alert says a person was offered
         return offer
+
+    def _handed_over(self, survey: Survey, handoff_id: str, urgency: int, reason: str) -> None:
+        log.info("survey %s handed over (%s)", survey.id, reason)
+        self._events.publish({"event": "opened", "handoff_id": handoff_id, "urgency": urgency})
+
+    async def _bot_turn(
+        self, survey: Survey, text: str, metadata: dict[str, Any]
+    ) -> tuple[list[BotMessage], dict[str, Any]]:
+        """Rasa's words for this turn, and what its actions decided."""
+        replies = await self._rasa.send(
+            survey.id, text, metadata, survey.channel, language_of(survey.locale)
+        )
+        said = [r for r in replies if r.custom is None]
+        return said, decisions([r.custom for r in replies if r.custom is not None])
 
     async def _offer_if_severe(self, survey: Survey, record_replies: bool) -> list[BotMessage]:
         """Once a severe detractor's survey is done, offer them a person (once).
@@ -397,9 +416,7 @@ class Conversations:
         """Rasa's replies to this text (the survey's start), or an apology
         (or, ``apologise=False``, RasaUnavailable)."""
         try:
-            replies = await self._rasa.send(
-                survey.id, text, self._metadata(survey), survey.channel, language_of(survey.locale)
-            )
+            replies, _ = await self._bot_turn(survey, text, self._metadata(survey))
         except RasaUnavailable as exc:
             if not apologise:
                 raise

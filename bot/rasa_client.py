@@ -48,6 +48,9 @@ class _Unreachable(RasaUnavailable):
 class BotMessage:
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
+    # A custom payload instead of words: what the actions decided
+    # (feedbot.bot_decisions); never shown to the customer.
+    custom: dict[str, Any] | None = None
 
 
 def instance_order(conversation_id: str, urls: Sequence[str]) -> list[str]:
@@ -165,7 +168,7 @@ class RasaClient:
             # Too slow, or a garbled answer: the turn may still be running
             # there, so it is not replayed elsewhere.
             raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
-        return [_bot_message(reply) for reply in replies if reply.get("text")]
+        return [_bot_message(r) for r in replies if r.get("text") or r.get("custom")]
 
     async def ping(self) -> dict[str, str]:
         """Each instance's state ("ok" or why not); Rasa answers only once its
@@ -193,4 +196,9 @@ def _bot_message(reply: dict[str, Any]) -> BotMessage:
         {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
         for b in reply.get("buttons") or []
     ]
-    return BotMessage(text=str(reply["text"]), buttons=buttons)
+    custom = reply.get("custom")
+    return BotMessage(
+        text=str(reply.get("text") or ""),
+        buttons=buttons,
+        custom=custom if isinstance(custom, dict) else None,
+    )

@@ -296,3 +296,44 @@ async def test_a_turns_bot_replies_are_stored_in_order(store: SurveyStore) -> No
     ]
     assert transcript[2].buttons == buttons and transcript[1].buttons is None
     assert all(m.direction == Direction.OUTBOUND for m in transcript[1:])
+
+
+async def test_every_change_of_state_follows_the_surveys_life(store: SurveyStore) -> None:
+    """One transition function (feedbot.store.survey_states): an ending is
+    kept (the first one wins), a detractor's ending is due for its owners'
+    alerts however it ends, and a change the life does not have is refused."""
+    from feedbot.store.survey_states import ALERT_DUE, NotAllowed, transition
+
+    survey = await store.create_survey(NewSurvey(channel="web", touchpoint="support"), T0)
+    assert survey.state == SurveyState.STARTED
+    await store.record_score(survey.id, 2, T0)
+    assert not await store.change(
+        survey.id, transition(SurveyState.STARTED, T0)
+    )  # not from started
+    await store.finish(survey.id, SurveyState.LEFT, T0, reason="said goodbye")
+    await store.finish(survey.id, SurveyState.COMPLETED, T0)  # too late: the first ending stays
+    stored = await store.get_survey(survey.id)
+    assert stored is not None
+    assert (stored.state, stored.state_reason, stored.completed_at) == (
+        "left",
+        "said goodbye",
+        None,
+    )
+    assert stored.alert_state == ALERT_DUE  # a detractor who left: the owners hear of it
+
+    happy = await store.create_survey(NewSurvey(channel="web", touchpoint="support"), T0)
+    await store.record_score(happy.id, 10, T0)
+    await store.finish(happy.id, SurveyState.COMPLETED, T0 + timedelta(minutes=1))
+    stored = await store.get_survey(happy.id)
+    assert stored is not None and stored.state == "completed" and stored.alert_state is None
+    assert stored.completed_at is not None
+
+    held = await store.create_survey(NewSurvey(channel="sms", touchpoint="support"), T0)
+    await store.schedule(held.id, T0 + timedelta(hours=9), "quiet hours")
+    (claimed,) = await store.claim_due(T0 + timedelta(hours=10))
+    assert claimed.id == held.id and claimed.state == SurveyState.STARTED
+    assert await store.claim_due(T0 + timedelta(hours=10)) == []  # claimed once only
+    with pytest.raises(NotAllowed):
+        transition(SurveyState.COMPLETED, None)  # completing needs its time
+    with pytest.raises(NotAllowed):
+        transition(SurveyState.COMPLETED, T0, came_from=frozenset({SurveyState.EXPIRED}))

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from feedbot.store.database import claim_each
 from feedbot.store.models import OwnerAlert, OwnerMessage, Survey
-from feedbot.store.surveys import ALERT_DUE
+from feedbot.store.survey_states import ALERT_DUE
 from feedbot.store.turn_clocks import next_turn, take_turn
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"

@@ -11,12 +11,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload, selectinload
 
-from feedbot.nps import DETRACTOR_AT_MOST, category_of
+from feedbot.nps import category_of
 from feedbot.store.database import claim_each
 from feedbot.store.models import (
     Author,
@@ -28,10 +28,7 @@ from feedbot.store.models import (
     SurveyState,
 )
 from feedbot.store.report_facts import theme_facts_update
-
-# Survey.alert_state of a detractor's survey that ended, until its owners'
-# alerts are queued.
-ALERT_DUE = "due"
+from feedbot.store.survey_states import Transition, transition
 
 
 def new_survey_id() -> str:
@@ -159,20 +156,23 @@ class SurveyStore:
             )
             return {theme: ThemeTag(sentiment, words) for theme, sentiment, words in result}
 
+    async def change(self, survey_id: str, change: Transition) -> bool:
+        """Make one change of state (feedbot.store.survey_states); False when
+        the survey is not in a state it may come from."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Survey)
+                .where(Survey.id == survey_id, change.where)
+                .values(**change.values)
+                .execution_options(synchronize_session=False)
+            )
+        return bool(result.rowcount)
+
     async def finish(
         self, survey_id: str, state: SurveyState, at: datetime, reason: str | None = None
     ) -> None:
         """Close the conversation; a finished survey keeps its first ending."""
-        async with self._sessions.begin() as session:
-            survey = await session.get(Survey, survey_id)
-            if survey is None or survey.state != SurveyState.STARTED:
-                return
-            survey.state = state
-            survey.state_reason = reason
-            if state == SurveyState.COMPLETED:
-                survey.completed_at = at
-            if survey.score is not None and survey.score <= DETRACTOR_AT_MOST:
-                survey.alert_state = ALERT_DUE  # its owners hear of it (bot.owner_alerts)
+        await self.change(survey_id, transition(state, at, reason))
 
     async def add_message(
         self,
@@ -395,19 +395,11 @@ class SurveyStore:
         )
 
     async def schedule(self, survey_id: str, send_at: datetime, reason: str) -> None:
-        async with self._sessions.begin() as session:
-            survey = await session.get(Survey, survey_id)
-            if survey is not None:
-                survey.state = SurveyState.SCHEDULED
-                survey.send_at = send_at
-                survey.state_reason = reason
+        held = transition(SurveyState.SCHEDULED, None, reason, send_at=send_at)
+        await self.change(survey_id, held)
 
     async def suppress(self, survey_id: str, reason: str) -> None:
-        async with self._sessions.begin() as session:
-            survey = await session.get(Survey, survey_id)
-            if survey is not None:
-                survey.state = SurveyState.SUPPRESSED
-                survey.state_reason = reason
+        await self.change(survey_id, transition(SurveyState.SUPPRESSED, None, reason))
 
     async def claim_due(self, now: datetime, limit: int = 100) -> list[Survey]:
         """Scheduled surveys whose time has come, each claimed by one caller
@@ -421,14 +413,13 @@ class SurveyStore:
                     .limit(limit)
                 )
             )
+        # started_at is the claim's time until the bot starts it
+        claim = transition(SurveyState.STARTED, now, started_at=now)
         won = await claim_each(
             self._sessions,
             due,
             lambda survey_id: (
-                update(Survey)
-                .where(Survey.id == survey_id, Survey.state == SurveyState.SCHEDULED)
-                # started_at is the claim's time until the bot starts it
-                .values(state=SurveyState.STARTED, started_at=now)
+                update(Survey).where(Survey.id == survey_id, claim.where).values(**claim.values)
             ),
         )
         claimed = []
@@ -447,31 +438,35 @@ class SurveyStore:
             Message.direction == Direction.OUTBOUND,
             Message.delivery_status.in_(["pending", "sending", "queued", "sent", "delivered"]),
         )
+        again = transition(
+            SurveyState.SCHEDULED,
+            claimed_before,
+            "its first text never left: sent again",
+            came_from=frozenset({SurveyState.STARTED}),
+            started_at=None,
+        )
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Survey)
                 .where(
-                    Survey.state == SurveyState.STARTED,
+                    again.where,
                     Survey.send_at.is_not(None),
                     Survey.sent_at.is_(None),
                     Survey.started_at < claimed_before,
                     Survey.id.not_in(went_out),
                 )
-                .values(state=SurveyState.SCHEDULED, started_at=None)
+                .values(**again.values)
             )
         return result.rowcount
 
     async def expire(self, sent_before: datetime, at: datetime) -> int:
         """Close surveys still in conversation that were sent before this time."""
+        expired = transition(SurveyState.EXPIRED, at, f"no answer by {at:%Y-%m-%d %H:%M} UTC")
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Survey)
-                .where(Survey.state == SurveyState.STARTED, Survey.sent_at < sent_before)
-                .values(
-                    state=SurveyState.EXPIRED,
-                    state_reason=f"no answer by {at:%Y-%m-%d %H:%M} UTC",
-                    alert_state=case((Survey.score <= DETRACTOR_AT_MOST, ALERT_DUE), else_=None),
-                )
+                .where(expired.where, Survey.sent_at < sent_before)
+                .values(**expired.values)
             )
             return result.rowcount or 0
 
