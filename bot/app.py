@@ -316,12 +316,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[HANDOFF_EVENTS].also_send_to(webhooks.notify)
         log.info("hand-off events go to %d webhook URL(s)", len(settings.webhook_urls))
     app[WEBHOOKS] = webhooks
-    app[IMPROVEMENT_NOTICES] = ImprovementNotices(
-        app[IMPROVEMENTS],
-        app[CHANNELS],
-        app[CLOCK],
-        reaches_web=settings.webhooks_on,
-    )
+    app[IMPROVEMENT_NOTICES] = ImprovementNotices(app[IMPROVEMENTS], app[CHANNELS], app[CLOCK])
     yield
     if webhooks is not None:
         await webhooks.drain(within=5)

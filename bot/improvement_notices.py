@@ -39,21 +39,13 @@ class ImprovementNotices:
         store: ImprovementStore,
         channels: Channels,
         clock: Callable[[], datetime],
-        *,
-        reaches_web: bool,
     ) -> None:
-        """``reaches_web``: webhooks are set up to reach web customers' systems."""
         self.store, self._channels, self._clock = store, channels, clock
-        self._reaches_web = reaches_web
         self._improvements: dict[str, Improvement] = {}
         self._kicked = asyncio.Event()
 
     def now(self) -> datetime:
         return self._clock()
-
-    @property
-    def reaches_web(self) -> bool:
-        return self._reaches_web
 
     def kick(self) -> None:
         self._kicked.set()

@@ -15,7 +15,16 @@ from analytics.query import Scope
 from bot.auth import Role, limited, person_of, require_role
 from bot.errors import json_body
 from bot.improvement_notices import IMPROVEMENT_NOTICES
-from bot.keys import AUDIT, CLOCK, IMPROVEMENTS, READ_ENGINE, SURVEY_CONFIG, THEME_LABELS
+from bot.keys import (
+    AUDIT,
+    CHANNELS,
+    CLOCK,
+    IMPROVEMENTS,
+    READ_ENGINE,
+    SETTINGS,
+    SURVEY_CONFIG,
+    THEME_LABELS,
+)
 from feedbot.improvements import ImprovementRequest, log_improvement
 
 log = logging.getLogger(__name__)
@@ -41,7 +50,7 @@ async def post_improvement(request: web.Request) -> web.Response:
         by=by,
         role=role.value,
         now=app[CLOCK](),
-        web_reachable=app[IMPROVEMENT_NOTICES].reaches_web,
+        reach=app[CHANNELS].notice_reach(app[SETTINGS]),
     )
     if wanted.dry_run:
         return web.json_response(answer)

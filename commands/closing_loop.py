@@ -144,6 +144,7 @@ def improvement_add(
     same JSON. The running app sends the messages (within seconds)."""
     from pydantic import ValidationError
 
+    from bot.channels.registry import built_in, notice_reach
     from feedbot.improvements import ImprovementRequest, log_improvement
     from feedbot.store.audit import AuditLog
     from feedbot.store.database import async_engine
@@ -181,7 +182,7 @@ def improvement_add(
                 by="cli",
                 role="admin",
                 now=datetime.now(UTC),
-                web_reachable=settings.webhooks_on,
+                reach=notice_reach(built_in(), settings),
             )
         finally:
             await engine.dispose()

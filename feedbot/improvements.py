@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from feedbot.store.audit import AuditLog
-from feedbot.store.improvements import ImprovementStore
+from feedbot.store.improvements import ImprovementStore, NoticeReach
 from feedbot.touchpoints import SurveyConfig
 
 # An SMS of at most 3 parts, with room for " Reply STOP to opt out."
@@ -61,7 +61,7 @@ async def log_improvement(
     by: str,
     role: str,
     now: datetime,
-    web_reachable: bool,
+    reach: NoticeReach,
 ) -> dict[str, Any]:
     """Who would be told (a dry run), or the improvement logged with its
     notices and the log entry: the answer `POST /api/improvements` and
@@ -72,7 +72,7 @@ async def log_improvement(
         wanted.location,
         now - timedelta(days=wanted.lookback_days),
         now,
-        web_reachable=web_reachable,
+        reach=reach,
     )
     if wanted.dry_run:
         return {

@@ -13,9 +13,12 @@ from collections import defaultdict
 from aiohttp import web
 
 from bot.channels import Contact, CustomerChannel, CustomerInvalid, StartResult
+from bot.channels.port import NoticeDesk
 from bot.keys import CLOCK, CONVERSATIONS, STORE
 from bot.rasa_client import BotMessage
-from feedbot.store.models import Author, Direction, Survey
+from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
+from feedbot.store.models import Author, Direction, Improvement, Message, Survey
+from feedbot.store.turn_clocks import take_turn
 
 
 class MemoChannel(CustomerChannel):
@@ -52,6 +55,31 @@ class MemoChannel(CustomerChannel):
             survey, text, f"memo:{uuid.uuid4().hex}"
         )
         self._got(survey, [r.text for r in turn.replies])
+
+    async def tell(self, notice: Notice, improvement: Improvement, desk: NoticeDesk) -> int:
+        """ "You said, we did": at most once in 30 days per customer (a turn
+        clock), kept in the transcript in the transaction that marks the
+        notice sent."""
+        now = desk.now()
+        copy = Message(
+            survey_id=notice.survey_id,
+            direction=Direction.OUTBOUND,
+            author=Author.TEAM,
+            text=improvement.message,
+            created_at=now,
+        )
+        subject = notice_subject(notice.channel, notice.customer_ref)
+        async with desk.store.sessions.begin() as session:
+            if not await take_turn(session, subject, NOTICE, now, NOTICE_GAP):
+                told = False
+            else:
+                told = True
+                await desk.store.finish(session, notice, now, [copy])
+        if not told:
+            await desk.store.skip(notice.id, "told of another improvement in the last 30 days")
+            return 0
+        self.inbox[notice.customer_ref].append(improvement.message)
+        return 1
 
     def _got(self, survey: Survey, texts: list[str]) -> None:
         self.inbox[survey.customer_ref or ""].extend(texts)

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from bot.channels import Contact, CustomerInvalid
+from bot.improvement_notices import IMPROVEMENT_NOTICES
 from bot.keys import CHANNELS, SMS_CHANNEL, STORE, SURVEY_CONFIG
 from bot.sms.scheduler import send_reminders
 from feedbot.store.models import Handoff
@@ -36,6 +38,7 @@ from tests.system import System
 
 pytestmark = pytest.mark.system
 AGENT = "channel-contract-agent"
+ANALYST = "channel-contract-analyst"
 REASON = "The advisor sorted my refund in five minutes"
 
 
@@ -46,6 +49,8 @@ class Customer:
     def __init__(self, client: TestClient, fake: FakeTwilio) -> None:
         self.client, self.fake = client, fake
         self.survey_id = ""
+        # A place of its own: an improvement logged for it reaches this customer only.
+        self.location = f"contract-{uuid.uuid4().hex[:8]}"
 
     async def begin(self) -> None:
         raise NotImplementedError
@@ -62,7 +67,12 @@ class Customer:
     async def create(self, **contact: str) -> None:
         resp = await self.client.post(
             "/api/surveys",
-            json={"channel": self.channel, "touchpoint": "support", **contact},
+            json={
+                "channel": self.channel,
+                "touchpoint": "support",
+                "location": self.location,
+                **contact,
+            },
             headers={"Authorization": f"Bearer {API_TOKEN}"},
         )
         body = await resp.json()
@@ -99,6 +109,15 @@ class WebCustomer(Customer):
     def received(self) -> list[str]:
         return self.texts
 
+    def told(self, hooks: list[dict[str, Any]]) -> list[str]:
+        """Web customers are told through the company's systems: a signed
+        webhook event names them."""
+        return [
+            h["improvement"]["message"]
+            for h in hooks
+            if h.get("event") == "improvement.notify" and h.get("survey_id") == self.survey_id
+        ]
+
     async def say(self, text: str) -> None:
         await self.ws.send_json({"type": "message", "text": text, "id": uuid.uuid4().hex[:12]})
 
@@ -115,6 +134,9 @@ class SmsCustomer(Customer):
     async def begin(self) -> None:
         self.phone = f"+447400{uuid.uuid4().int % 1_000_000:06d}"  # a number no other test uses
         await self.create(phone=self.phone)
+
+    def told(self, hooks: list[dict[str, Any]]) -> list[str]:
+        return self.received()
 
     def received(self) -> list[str]:
         return self.fake.to(self.phone)
@@ -140,6 +162,9 @@ class MemoCustomer(Customer):
     def received(self) -> list[str]:
         return self.memo().inbox[self.customer]
 
+    def told(self, hooks: list[dict[str, Any]]) -> list[str]:
+        return self.received()
+
     async def say(self, text: str) -> None:
         await self.memo().customer_says(self.survey_id, text)
 
@@ -148,14 +173,38 @@ CUSTOMERS = {"web": WebCustomer, "sms": SmsCustomer, "memo": MemoCustomer}
 
 
 @pytest.fixture
+async def company_systems() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """The company's systems, receiving the signed webhook events (a local
+    server; what it was sent, in order)."""
+    got: list[dict[str, Any]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/events", receive)
+    server = TestServer(receiver)
+    await server.start_server()
+    yield str(server.make_url("/events")), got
+    await server.close()
+
+
+@pytest.fixture
 async def client(
-    system: System, fake_twilio: FakeTwilio, tmp_path: Path
+    system: System,
+    fake_twilio: FakeTwilio,
+    tmp_path: Path,
+    company_systems: tuple[str, list[dict[str, Any]]],
 ) -> AsyncIterator[TestClient]:
     # No quiet hours: what a test sees must not depend on the hour it runs at.
     settings = dataclasses.replace(
         settings_for(system, fake_twilio),
         agent_token=AGENT,
+        analyst_token=ANALYST,
         touchpoints_file=touchpoints_for_tests(tmp_path),
+        webhook_urls=(company_systems[0],),
+        webhook_secret="contract-secret",
     )
     app = create_app(settings, run_scheduler=False, channels=[MemoChannel])
     async with TestClient(TestServer(app)) as c:
@@ -237,6 +286,56 @@ async def test_a_customer_who_does_not_answer_is_reminded_once_where_the_channel
     else:
         await asyncio.sleep(0.5)
         assert len(customer.received()) == before
+
+
+async def test_a_customer_is_told_what_changed_on_their_channel(
+    customer: Customer,
+    client: TestClient,
+    company_systems: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """ "You said, we did" through each channel's `tell`: logged for the
+    theme the customer raised, it reaches them once, on their channel, and
+    is kept in their transcript; a second improvement within 30 days does not."""
+    await customer.wait_for(asks_the_score, "0-10 question")
+    await customer.say("9")
+    await customer.wait_for(lambda got: follow_up("support", "promoter") in got, "why question")
+    await customer.say(REASON)  # a refund sorted: the resolution theme
+    thanks = response_texts("utter_thanks")
+    await customer.wait_for(lambda got: any(t in thanks for t in got), "thanks")
+    hooks = company_systems[1]
+
+    async def log(message: str) -> dict[str, Any]:
+        resp = await client.post(
+            "/api/improvements",
+            json={
+                "theme": "resolution",
+                "touchpoint": "support",
+                "location": customer.location,
+                "title": f"Faster refunds: {message}",
+                "message": message,
+            },
+            headers={"Authorization": f"Bearer {ANALYST}"},
+        )
+        body = await resp.json()
+        assert resp.status == 201, body
+        await client.app[IMPROVEMENT_NOTICES].send_due()
+        return body
+
+    first = f"Refunds now take a day ({uuid.uuid4().hex[:6]})"
+    assert (await log(first))["by_channel"] == {customer.channel: 1}
+    await customer.wait_for(lambda _: any(first in t for t in customer.told(hooks)), "notice")
+    again = await log("Refunds now take an hour")
+    assert again["recipients"] == 0  # told of one within 30 days
+    await asyncio.sleep(0.5)
+    told = customer.told(hooks)
+    assert sum(first in t for t in told) == 1  # (an SMS adds how to stop)
+    assert not any("an hour" in t for t in told)  # once in 30 days
+    kept = [t for a, t in await _transcript(client, customer.survey_id) if a == "team"]
+    assert len(kept) == 1 and first in kept[0]  # in the transcript, as it was sent
+
+
+async def _transcript(client: TestClient, survey_id: str) -> list[tuple[str, str]]:
+    return [(m.author, m.text) for m in await client.app[STORE].transcript(survey_id)]
 
 
 async def test_each_channel_names_its_customer_or_says_what_is_missing(

@@ -9,6 +9,7 @@ from typing import ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.rasa_client import BotMessage
+from feedbot.settings import Settings
 from feedbot.store.improvements import ImprovementStore, Notice
 from feedbot.store.models import Author, Improvement, Survey
 
@@ -64,8 +65,19 @@ class CustomerChannel(ABC):
     # stores what it actually delivered (False: SMS, through its outbox).
     conversation_records_replies: ClassVar[bool] = True
 
+    # The key under which improvement dry runs count this channel's
+    # customers it cannot tell now (see `untold`).
+    untold_key: ClassVar[str | None] = None
+
     def unavailable(self) -> str | None:
         """Why surveys cannot go out on this channel here, or None."""
+        return None
+
+    @classmethod
+    def untold(cls, settings: Settings) -> str | None:
+        """`untold_key` when, with these settings, "you said, we did" cannot
+        reach this channel's customers; None when it can. A classmethod: the
+        command line asks it without an app."""
         return None
 
     @abstractmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from bot.channels.port import CustomerChannel
+from feedbot.settings import Settings
+from feedbot.store.improvements import NoticeReach
 from feedbot.store.models import Survey
 
 
@@ -31,3 +33,23 @@ class Channels:
 
     def with_reminders(self) -> list[str]:
         return sorted(c.name for c in self if c.reminders)
+
+    def notice_reach(self, settings: Settings) -> NoticeReach:
+        """Who "you said, we did" can reach on these channels now."""
+        return notice_reach([type(c) for c in self], settings)
+
+
+def notice_reach(kinds: Iterable[type[CustomerChannel]], settings: Settings) -> NoticeReach:
+    """The same from the channels' classes (the command line has no app)."""
+    kinds = list(kinds)
+    untold = {k.name: key for k in kinds if (key := k.untold(settings))}
+    keys = tuple(k.untold_key for k in kinds if k.untold_key)
+    return NoticeReach(frozenset(k.name for k in kinds), untold, keys)
+
+
+def built_in() -> tuple[type[CustomerChannel], ...]:
+    """The channels every Feedbot has (an app may add more: create_app(channels=…))."""
+    from bot.channels.sms import SmsPort  # (imported here: they import the app's keys)
+    from bot.channels.web import WebChannel
+
+    return (WebChannel, SmsPort)

@@ -17,6 +17,7 @@ from bot.handoff_webhooks import SIGNATURE_HEADER, signature
 from bot.keys import HTTP, SETTINGS
 from bot.rasa_client import BotMessage
 from bot.web_chat import push_to_widget
+from feedbot.settings import Settings
 from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
 from feedbot.store.models import Author, Direction, Improvement, Message, Survey
 from feedbot.store.surveys import SurveyStore
@@ -28,6 +29,8 @@ IMPROVEMENT_EVENT = "improvement.notify"
 
 class WebChannel(CustomerChannel):
     name = "web"
+    # Web customers are told through the company's systems (signed webhooks).
+    untold_key = "web_without_webhook"
 
     def __init__(
         self, app: web.Application, store: SurveyStore, clock: Callable[[], datetime]
@@ -36,6 +39,10 @@ class WebChannel(CustomerChannel):
 
     def customer_ref(self, contact: Contact) -> str | None:
         return contact.customer_id  # the company's own id, when it gives one
+
+    @classmethod
+    def untold(cls, settings: Settings) -> str | None:
+        return None if settings.webhooks_on else cls.untold_key
 
     async def start(self, survey: Survey) -> StartResult:
         await self._store.mark_sent(survey.id, self._clock())  # ready at its link

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -39,6 +39,19 @@ class Customer:
     channel: str
     customer_ref: str
     survey_id: str  # their latest survey whose reason raised the theme
+
+
+@dataclass(frozen=True)
+class NoticeReach:
+    """What the channels say about telling their customers of an
+    improvement (bot.channels: each channel's `untold`): the channels that
+    tell, the ones that cannot now (by the key their customers are counted
+    under, e.g. "web_without_webhook"), and every such key (reported even
+    when 0)."""
+
+    channels: frozenset[str]
+    untold: dict[str, str] = field(default_factory=dict)
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,13 +96,13 @@ class ImprovementStore:
         since: datetime,
         now: datetime,
         *,
-        web_reachable: bool,
+        reach: NoticeReach,
     ) -> Audience:
         """Customers whose reason in this scope since then was tagged with the
-        theme: SMS numbers, and web customers with a customer id (when
-        webhooks can reach the company's systems); one each, by their latest
-        such survey. Excluded: numbers that opted out, customers told of an
-        improvement in the last 30 days, and the rest, counted by why."""
+        theme, on a channel that tells them (``reach``); one each, by their
+        latest such survey. Excluded: customers who opted out, customers told
+        of an improvement in the last 30 days, and those of a channel that
+        cannot tell them now, counted by why."""
         conditions = [
             ResponseTheme.theme == theme,
             ResponseTheme.created_day >= since.date().isoformat(),
@@ -110,9 +123,7 @@ class ImprovementStore:
             rows = (await session.execute(query)).all()
             opted_out = set(
                 await session.scalars(
-                    select(OptOut.phone).where(
-                        OptOut.phone.in_({r.customer_ref for r in rows if r.channel == "sms"})
-                    )
+                    select(OptOut.phone).where(OptOut.phone.in_({r.customer_ref for r in rows}))
                 )
             )
             told = set(
@@ -123,21 +134,22 @@ class ImprovementStore:
                 )
             )
         seen: set[tuple[str, str]] = set()
-        reach: list[Customer] = []
-        excluded = {"opted_out": 0, "told_in_last_30_days": 0, "web_without_webhook": 0}
+        excluded = {"opted_out": 0, "told_in_last_30_days": 0, **dict.fromkeys(reach.keys, 0)}
+        told_of_it: list[Customer] = []
         for channel, ref, survey_id in rows:
             if (channel, ref) in seen:
                 continue
             seen.add((channel, ref))
-            if channel == "sms" and ref in opted_out:
+            if ref in opted_out:  # (an opt-out is the customer's, on any channel)
                 excluded["opted_out"] += 1
             elif notice_subject(channel, ref) in told:
                 excluded["told_in_last_30_days"] += 1
-            elif channel == "web" and not web_reachable:
-                excluded["web_without_webhook"] += 1
-            elif channel in ("sms", "web"):
-                reach.append(Customer(channel, ref, survey_id))
-        return Audience(reach, excluded)
+            elif channel in reach.untold:
+                key = reach.untold[channel]
+                excluded[key] = excluded.get(key, 0) + 1
+            elif channel in reach.channels:
+                told_of_it.append(Customer(channel, ref, survey_id))
+        return Audience(told_of_it, excluded)
 
     async def log(
         self,
