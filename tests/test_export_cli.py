@@ -257,6 +257,36 @@ def test_understand_explain_names_the_words_behind_each_theme() -> None:
     assert out[2]["theme_sentiment"] == {}
 
 
+def test_understand_reads_each_line_in_its_language() -> None:
+    """--locale sets the lines' language; a line's own "locale" wins; a
+    language Feedbot does not speak is that line's error."""
+    lines = [
+        '{"text": "le doy un 3, el paquete llegó roto"}',
+        '{"text": "nine, the staff were lovely", "locale": "en-GB"}',
+        '{"text": "nueve, el personal fue muy amable", "locale": "es-MX"}',
+        '{"text": "neuf", "locale": "fr"}',
+    ]
+    result, out = understand(lines, "--locale", "es", "--explain")
+    assert result.returncode == 1
+    assert out[0]["score"] == 3 and out[0]["sentiment"] == "negative"
+    assert set(out[0]["themes"]) == {"product", "delivery"}
+    assert out[0]["because"]["delivery"] == ["paquete", "llegó"]
+    assert out[1] == {
+        "score": 9,
+        "themes": ["staff"],
+        "sentiment": "positive",
+        "because": {"staff": ["staff"]},
+        "theme_sentiment": {"staff": "positive"},
+    }
+    assert (out[2]["score"], out[2]["themes"], out[2]["sentiment"]) == (9, ["staff"], "positive")
+    assert out[3]["error"].startswith("line 4: Feedbot does not speak 'fr'")
+    # Without --locale the lines are English: Spanish number words are not read.
+    _, english = understand(['{"text": "nueve"}'])
+    assert english[0]["score"] is None
+    bad, _ = understand(['{"text": "x"}'], "--locale", "klingon")
+    assert bad.returncode == 2 and "--locale" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_retag_applies_an_edited_taxonomy_to_stored_answers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'retag.db'}"
     upgrade(url)

@@ -142,7 +142,13 @@ def _spanish_lemmas() -> tuple[dict[str, str], frozenset[str]]:
     table: dict[str, str] = load_language_data(spacy_lookups_data.es["lemma_lookup"])
     found = {plain(word): lemma for word, lemma in table.items()}
     found.update(table)
-    headwords = frozenset(table.values())
+    # A noun's or adjective's headword: its plural leads to it ("comidas" is
+    # "comida"). (A bare "is some form's lemma" takes in verb forms too.)
+    headwords = frozenset(
+        word
+        for word in set(table.values())
+        if table.get(word + "s") == word or table.get(word + "es") == word
+    )
     return found, headwords | {plain(w) for w in headwords}
 
 
@@ -159,6 +165,13 @@ def dictionary_form(word: str, language: str = "en") -> str:
     return plain(_spanish_form(lower))
 
 
+def _function_word(word: str) -> bool:
+    """A Spanish stop word that is no verb form: spaCy's list holds some
+    ("llegó", "está"), which end in an accented vowel, as no function word does
+    but "más" and the like (which are their own lemma anyway)."""
+    return word in SPANISH_STOP_WORDS and word[-1] not in "áéíóú"
+
+
 def _spanish_form(word: str) -> str:
     """A Spanish word's dictionary form. The lookup table alone joins words
     that are not one ("comida" and "como" both become "comer", "vino" becomes
@@ -166,7 +179,7 @@ def _spanish_form(word: str) -> str:
     of a headword becomes it ("empleados" is "empleado", not "emplear");
     other forms take their lemma ("llegó" is "llegar")."""
     lemmas, headwords = _spanish_lemmas()
-    if word in headwords or word in SPANISH_STOP_WORDS:  # "como" is not "comer"
+    if word in headwords or _function_word(word):  # "como" is not "comer"
         return word
     for ending in ("es", "s"):
         if word.endswith(ending) and word[: -len(ending)] in headwords:
