@@ -69,7 +69,7 @@ async def channel(system: System, fake_twilio: FakeTwilio) -> AsyncIterator[Chan
         sender = TwilioSender(
             settings_for(system, fake_twilio), SmsOutbox(engine), opt_outs, holder.clock
         )
-        holder.sms = SmsChannel(sender, store, opt_outs, conversations, config.sms, holder.clock)
+        holder.sms = SmsChannel(sender, store, opt_outs, conversations, config, holder.clock)
         yield holder
         await sender.close()
     await engine.dispose()

@@ -308,6 +308,8 @@ async def test_health_is_ok_when_everything_answers(system: System) -> None:
         "actions": "ok",
         "database": "ok",
         "live_events": "ok",  # in process: one instance, no Redis
+        # Each Rasa instance, of every language (the session's speaks two).
+        "rasa_instances": {system.rasa_url: "ok", system.spanish_rasa_url: "ok"},
     }
 
 
