@@ -116,8 +116,9 @@ def run(
     ] = ",".join(LANGUAGES),
 ) -> None:
     """Start everything on this machine: migrations, the action server(s), Rasa
-    and the app (http://127.0.0.1:$PORT/). Trains the model first if there is
-    none. A process that dies is restarted."""
+    and the app (http://127.0.0.1:$PORT/); a Rasa instance per language. Trains
+    the models first (one per language) when their files changed. A process
+    that dies is restarted."""
     from commands import runner
     from feedbot import rasa_env
     from feedbot.store.migrate import upgrade
