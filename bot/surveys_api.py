@@ -66,10 +66,10 @@ async def create_survey(request: web.Request) -> web.Response:
         raise web.HTTPServiceUnavailable(text=unavailable)
     try:  # as given ("es-MX"), else the channel's guess (SMS: the number's country)
         spoken = app[RASA].languages
-        guessed = channel.default_locale(customer_ref)
         if wanted.locale:
             locale = normalised(wanted.locale, spoken)
         else:  # the channel's guess, when this Feedbot speaks it
+            guessed = channel.default_locale(customer_ref)
             locale = guessed if guessed and language_of(guessed) in spoken else None
     except UnknownLocale as exc:
         raise _bad_request(str(exc)) from None

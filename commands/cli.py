@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analytics.query import ExportFormat, Interval, ReportFormat, Scope
-from feedbot.locales import LANGUAGES
+from feedbot.locales import LANGUAGES, rasa_url_variable
 from feedbot.settings import PROJECT_ROOT, Settings
 from feedbot.touchpoints import load_survey_config
 
@@ -52,23 +52,29 @@ def _progress(label: str, disable: bool = False) -> Progress:
     )
 
 
-def _understanding(themes_file: Path, language: str = "en") -> Understanding:
+def _understanding(themes_file: Path) -> Understanding:
     from feedbot.understanding.reader import Understanding
     from feedbot.understanding.themes import TaxonomyError
 
     try:
-        return Understanding.from_taxonomy(themes_file, language)
+        return Understanding.from_taxonomy(themes_file)
     except TaxonomyError as exc:
         error(exc)
         raise typer.Exit(2) from None
 
 
 def _readers(themes_file: Path) -> Readers:
-    """A reader per language, the taxonomy checked once now."""
+    """A reader per language; the English one built now, which refuses a
+    broken taxonomy before any work."""
     from feedbot.understanding.reader import Readers
+    from feedbot.understanding.themes import TaxonomyError
 
     readers = Readers(themes_file)
-    _understanding(themes_file)  # refuses a broken taxonomy before any work
+    try:
+        readers("en")
+    except TaxonomyError as exc:
+        error(exc)
+        raise typer.Exit(2) from None
     return readers
 
 
@@ -517,16 +523,16 @@ def _understood_in_order(
     readers: Readers, lines: Iterable[tuple[str | None, str]], batch_size: int = 512
 ) -> Iterator[tuple[str | None, Any]]:
     """Each line understood in its language, in batches, in input order."""
+    from feedbot.understanding.reader import by_language
+
     batch: list[tuple[str | None, str]] = []
 
     def flush() -> Iterator[tuple[str | None, Any]]:
-        found: dict[int, Any] = {}
-        for language in {lang for lang, _ in batch if lang is not None}:
-            places = [i for i, (lang, _) in enumerate(batch) if lang == language]
-            texts = [batch[i][1] for i in places]
-            found.update(zip(places, readers(language).replies(texts), strict=True))
-        for i, (language, text) in enumerate(batch):
-            yield (language, found[i]) if language is not None else (None, text)
+        # (a line that could not be read is its own error message)
+        found = by_language(
+            batch, lambda lang, texts: texts if lang is None else readers(lang).replies(texts)
+        )
+        return zip((lang for lang, _ in batch), found, strict=True)
 
     for line in lines:
         batch.append(line)
@@ -917,7 +923,7 @@ def rasa_server(
         raise typer.Exit(1)
     urls = settings.rasa_urls_for(language)
     if not urls:
-        error(f"set RASA_URL_{language.upper()} to where this instance listens")
+        error(f"set {rasa_url_variable(language)} to where this instance listens")
         raise typer.Exit(2)
     var_dir = settings.var_dir
     endpoints = rasa_env.write_endpoints(

@@ -27,7 +27,7 @@ from aiohttp import web
 from bot.app import create_app
 from bot.health import STATUS_FILE  # each child's state, for /healthz
 from feedbot import rasa_env
-from feedbot.locales import DEFAULT, LANGUAGES, NAMES
+from feedbot.locales import DEFAULT, LANGUAGES, NAMES, rasa_url_variable
 from feedbot.rasa_env import tracker_url
 from feedbot.settings import PROJECT_ROOT, Settings
 
@@ -177,8 +177,14 @@ def ensure_ports_free(settings: Settings, layout: Layout | None = None) -> None:
     for i in range(layout.rasa_instances):
         for language in layout.languages:
             base = language_base_url(settings, language)
-            setting = "RASA_URL" if language == DEFAULT else f"RASA_URL_{language.upper()}"
-            wanted.append((f"Rasa ({NAMES[language]})", LOOPBACK, _port(base) + i, setting))
+            wanted.append(
+                (
+                    f"Rasa ({NAMES[language]})",
+                    LOOPBACK,
+                    _port(base) + i,
+                    rasa_url_variable(language),
+                )
+            )
         wanted.append(
             (
                 "the action server",
@@ -308,7 +314,7 @@ def plan_apps(
             PUBLIC_BASE_URL=settings.public_base_url,
             RASA_URL=",".join(spread_settings.rasa_urls),
             **{
-                f"RASA_URL_{lang.upper()}": ",".join(urls)
+                rasa_url_variable(lang): ",".join(urls)
                 for lang, urls in spread_settings.language_rasa_urls
             },
             ACTION_SERVER_URL=",".join(spread_settings.action_server_urls),

@@ -9,6 +9,7 @@ storing anything. Limits on length live here too, for every channel.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 GUARD = "\u200b"
 MAX_MESSAGE_CHARS = 2000
@@ -29,6 +30,15 @@ _SYMBOLS = re.compile(r"[<>\[\]{}|\\/_*#=~^`]+")
 
 def without_symbols(text: str) -> str:
     return _SYMBOLS.sub(" ", text)
+
+
+def without_accents(text: str) -> str:
+    """As customers often type it: "atención" is "atencion", "SÍ" is "SI"
+    (ñ is a letter of its own, and stays)."""
+    kept = text.replace("ñ", "\0").replace("Ñ", "\1")
+    decomposed = unicodedata.normalize("NFKD", kept)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return bare.replace("\0", "ñ").replace("\1", "Ñ")
 
 
 # An e-mail address written in a reason ("mail me at jo@example.com").

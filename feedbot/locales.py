@@ -24,6 +24,11 @@ class UnknownLocale(ValueError):
     """A locale Feedbot does not speak; the message says which it does."""
 
 
+def rasa_url_variable(language: str) -> str:
+    """The setting that lists a language's Rasa instances (RASA_URL_ES)."""
+    return "RASA_URL" if language == DEFAULT else f"RASA_URL_{language.upper()}"
+
+
 def normalised(tag: str, spoken: Sequence[str] = LANGUAGES) -> str:
     """A BCP 47 tag as stored ("es_mx" -> "es-MX"); raises UnknownLocale,
     also for a language Feedbot knows that this deployment does not run
@@ -41,7 +46,7 @@ def normalised(tag: str, spoken: Sequence[str] = LANGUAGES) -> str:
     if language not in spoken:
         raise UnknownLocale(
             f"This Feedbot does not run its {NAMES[language]} bot: set "
-            f"RASA_URL_{language.upper()} to its Rasa instances (`feedbot run` starts every "
+            f"{rasa_url_variable(language)} to its Rasa instances (`feedbot run` starts every "
             f"language); it speaks {', '.join(spoken)}."
         )
     rest = [p.upper() if len(p) == 2 else p for p in parts[1:]]

@@ -13,7 +13,7 @@ from feedbot.nps import Category
 from feedbot.store.models import Response
 from feedbot.store.report_facts import theme_facts_update
 from feedbot.store.surveys import ReasonTags, ThemeTag, set_themes
-from feedbot.understanding.reader import ReasonReading, Understanding
+from feedbot.understanding.reader import ReasonReading, Understanding, by_language
 
 _HAS_WORDS = or_(Response.reason.is_not(None), Response.follow_up.is_not(None))
 
@@ -63,7 +63,10 @@ def retag_all(
             )
             if not batch:
                 return done
-            readings = _read_by_language(batch, reader_for)
+            readings = by_language(
+                [(language_of(r.survey.locale), (why_text(r), _category(r))) for r in batch],
+                lambda language, items: reader_for(language).reasons(items),
+            )
             for response, reading in zip(batch, readings, strict=True):
                 tags = tags_of(reading)
                 response.sentiment = tags.sentiment
@@ -75,17 +78,5 @@ def retag_all(
         on_batch(len(batch))
 
 
-def _read_by_language(
-    batch: list[Response], reader_for: Callable[[str | None], Understanding]
-) -> list[ReasonReading]:
-    """Each answer's reading by the reader of its survey's language, in batch order."""
-    found: dict[int, ReasonReading] = {}
-    languages = {language_of(r.survey.locale) for r in batch}
-    for language in languages:
-        places = [i for i, r in enumerate(batch) if language_of(r.survey.locale) == language]
-        items = [
-            (why_text(batch[i]), Category(batch[i].category) if batch[i].category else None)
-            for i in places
-        ]
-        found.update(zip(places, reader_for(language).reasons(items), strict=True))
-    return [found[i] for i in range(len(batch))]
+def _category(response: Response) -> Category | None:
+    return Category(response.category) if response.category else None

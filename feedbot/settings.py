@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from feedbot.locales import DEFAULT, LANGUAGES
+from feedbot.locales import DEFAULT, LANGUAGES, rasa_url_variable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,7 +110,7 @@ class Settings:
             language_rasa_urls=tuple(
                 (language, urls)
                 for language in LANGUAGES
-                if language != DEFAULT and (urls := _urls(env, f"RASA_URL_{language.upper()}"))
+                if language != DEFAULT and (urls := _urls(env, rasa_url_variable(language)))
             ),
             action_server_urls=_urls(env, "ACTION_SERVER_URL") or defaults.action_server_urls,
             redis_url=env.get("REDIS_URL") or None,

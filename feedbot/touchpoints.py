@@ -101,8 +101,6 @@ _SMS_PLACEHOLDERS = {
     "reminder": {"sender"},
     "no_open_survey": {"sender"},
 }
-# For HELP when the number has no open survey.
-ABOUT_ANYTHING = "your recent experience with us"
 
 
 def check_sms_text(name: str, text: str) -> None:

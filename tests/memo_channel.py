@@ -13,11 +13,11 @@ from collections import defaultdict
 from aiohttp import web
 
 from bot.channels import Contact, CustomerChannel, CustomerInvalid, StartResult
-from bot.channels.port import NoticeDesk
+from bot.channels.port import NoticeDesk, notice_copy
 from bot.keys import CLOCK, CONVERSATIONS, STORE
 from bot.rasa_client import BotMessage
 from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
-from feedbot.store.models import Author, Direction, Improvement, Message, Survey
+from feedbot.store.models import Author, Direction, Improvement, Survey
 from feedbot.store.turn_clocks import take_turn
 
 
@@ -61,20 +61,15 @@ class MemoChannel(CustomerChannel):
         clock), kept in the transcript in the transaction that marks the
         notice sent."""
         now = desk.now()
-        copy = Message(
-            survey_id=notice.survey_id,
-            direction=Direction.OUTBOUND,
-            author=Author.TEAM,
-            text=improvement.message,
-            created_at=now,
-        )
         subject = notice_subject(notice.channel, notice.customer_ref)
         async with desk.store.sessions.begin() as session:
             if not await take_turn(session, subject, NOTICE, now, NOTICE_GAP):
                 told = False
             else:
                 told = True
-                await desk.store.finish(session, notice, now, [copy])
+                await desk.store.finish(
+                    session, notice, now, [notice_copy(notice, improvement, now)]
+                )
         if not told:
             await desk.store.skip(notice.id, "told of another improvement in the last 30 days")
             return 0

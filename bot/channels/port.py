@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.rasa_client import BotMessage
 from feedbot.settings import Settings
 from feedbot.store.improvements import ImprovementStore, Notice
-from feedbot.store.models import Author, Improvement, Survey
+from feedbot.store.models import Author, Direction, Improvement, Message, Survey
 
 
 class ChannelUnavailable(RuntimeError):
@@ -50,6 +50,18 @@ class NoticeDesk(Protocol):
     def now(self) -> datetime: ...
 
     async def retry(self, notice: Notice, why: str) -> None: ...
+
+
+def notice_copy(notice: Notice, improvement: Improvement, at: datetime) -> Message:
+    """An improvement's message as the customer's transcript keeps it, for
+    the transaction that marks the notice sent (ImprovementStore.finish)."""
+    return Message(
+        survey_id=notice.survey_id,
+        direction=Direction.OUTBOUND,
+        author=Author.TEAM,
+        text=improvement.message,
+        created_at=at,
+    )
 
 
 class CustomerChannel(ABC):

@@ -12,14 +12,14 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 
-from bot.channels.port import Contact, CustomerChannel, NoticeDesk, StartResult
+from bot.channels.port import Contact, CustomerChannel, NoticeDesk, StartResult, notice_copy
 from bot.handoff_webhooks import SIGNATURE_HEADER, signature
 from bot.keys import HTTP, SETTINGS
 from bot.rasa_client import BotMessage
 from bot.web_chat import push_to_widget
 from feedbot.settings import Settings
 from feedbot.store.improvements import NOTICE, NOTICE_GAP, Notice, notice_subject
-from feedbot.store.models import Author, Direction, Improvement, Message, Survey
+from feedbot.store.models import Author, Direction, Improvement, Survey
 from feedbot.store.surveys import SurveyStore
 from feedbot.store.turn_clocks import next_turn, take_turn
 
@@ -107,14 +107,7 @@ class WebChannel(CustomerChannel):
             except (aiohttp.ClientError, TimeoutError) as exc:
                 await desk.retry(notice, f"{url}: {type(exc).__name__}: {exc}")
                 return 0
-        copy = Message(
-            survey_id=notice.survey_id,
-            direction=Direction.OUTBOUND,
-            author=Author.TEAM,
-            text=improvement.message,
-            created_at=now,
-        )
         async with desk.store.sessions.begin() as session:
             await take_turn(session, subject, NOTICE, now, NOTICE_GAP)
-            await desk.store.finish(session, notice, now, [copy])
+            await desk.store.finish(session, notice, now, [notice_copy(notice, improvement, now)])
         return 1

@@ -4,8 +4,9 @@ customer may answer a Spanish survey with STOP, or an English one with BAJA)."""
 
 from __future__ import annotations
 
-import unicodedata
 from enum import StrEnum
+
+from feedbot.customer_text import without_accents
 
 # Messages longer than this are split; Twilio accepts up to 1600 characters.
 MAX_SMS_CHARS = 1600
@@ -48,12 +49,7 @@ def keyword_language(body: str) -> str | None:
 
 
 def _word(body: str) -> str:
-    return _plain(" ".join(body.split()).upper().strip(".!¡"))
-
-
-def _plain(word: str) -> str:
-    """Without accents: "SÍ" is "SI"."""
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    return without_accents(" ".join(body.split()).upper().strip(".!¡"))
 
 
 def sms_parts(text: str, limit: int = MAX_SMS_CHARS) -> list[str]:

@@ -63,29 +63,26 @@
   }
 
   Widget.prototype.build = function () {
-    var w = this.words;
-    var title = this.title || w.title;
-    // lang: screen readers speak it in its language; CSS names who said what in it.
-    var panel = el("section", { "class": "fb-panel", "aria-label": title, "lang": this.language });
+    var panel = el("section", { "class": "fb-panel" });
     this.panel = panel;
-    this.heading = el("h2", { "class": "fb-title" }, title);
+    this.heading = el("h2", { "class": "fb-title" });
     panel.appendChild(this.heading);
     // A log of divs: role=log on a list would take away its list semantics.
-    this.log = el("div", { "class": "fb-log", "role": "log", "tabindex": "0", "aria-label": w.conversation, "aria-live": "polite", "data-testid": "chat-log" });
+    this.log = el("div", { "class": "fb-log", "role": "log", "tabindex": "0", "aria-live": "polite", "data-testid": "chat-log" });
     panel.appendChild(this.log);
     // The connection's state, when it is not the usual one ("Connection lost…").
     this.status = el("p", { "class": "fb-status", "role": "status", "data-testid": "chat-status" });
     this.status.hidden = true;
     panel.appendChild(this.status);
     var form = el("form", { "class": "fb-form" });
-    this.label = el("label", { "class": "fb-sr", "for": "fb-input-" + this.storageKey }, w.answer);
-    var label = this.label;
+    this.label = el("label", { "class": "fb-sr", "for": "fb-input-" + this.storageKey });
     this.input = el("textarea", { "class": "fb-input", "id": "fb-input-" + this.storageKey, "rows": "1",
-      "maxlength": String(MAX_CHARS), "placeholder": w.placeholder, "data-testid": "chat-input" });
-    this.send = el("button", { "class": "fb-send", "type": "submit", "data-testid": "chat-send" }, w.send);
-    form.appendChild(label); form.appendChild(this.input); form.appendChild(this.send);
+      "maxlength": String(MAX_CHARS), "data-testid": "chat-input" });
+    this.send = el("button", { "class": "fb-send", "type": "submit", "data-testid": "chat-send" });
+    form.appendChild(this.label); form.appendChild(this.input); form.appendChild(this.send);
     panel.appendChild(form);
     this.root.appendChild(panel);
+    this.sayWords();
 
     var self = this;
     form.addEventListener("submit", function (e) { e.preventDefault(); self.submit(self.input.value); });
@@ -99,9 +96,16 @@
     language = languageOf(language);
     if (language === this.language) return;
     this.language = language;
-    var w = this.words = WORDS[language];
+    this.words = WORDS[language];
+    this.sayWords();
+  };
+
+  // The widget's own words in its language. lang: screen readers speak it
+  // in its language; CSS names who said what in it.
+  Widget.prototype.sayWords = function () {
+    var w = this.words;
     var title = this.title || w.title;
-    this.panel.setAttribute("lang", language);
+    this.panel.setAttribute("lang", this.language);
     this.panel.setAttribute("aria-label", title);
     this.heading.textContent = title;
     this.log.setAttribute("aria-label", w.conversation);

@@ -25,22 +25,6 @@ from feedbot.store.models import Survey, SurveyState
 # alerts are queued.
 ALERT_DUE = "due"
 
-# The states each state may be reached from.
-FROM: dict[SurveyState, frozenset[SurveyState]] = {
-    SurveyState.STARTED: frozenset({SurveyState.SCHEDULED}),
-    SurveyState.SCHEDULED: frozenset({SurveyState.STARTED, SurveyState.SCHEDULED}),
-    SurveyState.SUPPRESSED: frozenset({SurveyState.STARTED, SurveyState.SCHEDULED}),
-    **{
-        ending: frozenset({SurveyState.STARTED})
-        for ending in (
-            SurveyState.COMPLETED,
-            SurveyState.DECLINED,
-            SurveyState.LEFT,
-            SurveyState.EXPIRED,
-            SurveyState.FAILED,
-        )
-    },
-}
 ENDINGS = frozenset(
     {
         SurveyState.COMPLETED,
@@ -50,6 +34,13 @@ ENDINGS = frozenset(
         SurveyState.FAILED,
     }
 )
+# The states each state may be reached from.
+FROM: dict[SurveyState, frozenset[SurveyState]] = {
+    SurveyState.STARTED: frozenset({SurveyState.SCHEDULED}),
+    SurveyState.SCHEDULED: frozenset({SurveyState.STARTED, SurveyState.SCHEDULED}),
+    SurveyState.SUPPRESSED: frozenset({SurveyState.STARTED, SurveyState.SCHEDULED}),
+    **dict.fromkeys(ENDINGS, frozenset({SurveyState.STARTED})),
+}
 
 
 class NotAllowed(ValueError):
@@ -61,7 +52,6 @@ class Transition:
     """A change of state as one conditional UPDATE: only surveys in a state
     it may come from are changed (so two instances never both make it)."""
 
-    to: SurveyState
     where: ColumnElement[bool]
     values: dict[str, Any]
 
@@ -91,4 +81,4 @@ def transition(
         # Its owners hear of a detractor's survey however it ends (bot.owner_alerts).
         detractor = and_(Survey.score.is_not(None), Survey.score <= DETRACTOR_AT_MOST)
         values["alert_state"] = case((detractor, ALERT_DUE), else_=Survey.alert_state)
-    return Transition(to, Survey.state.in_(sorted(sources)), values)
+    return Transition(Survey.state.in_(sorted(sources)), values)

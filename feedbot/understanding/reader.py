@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from feedbot.locales import language_of
 from feedbot.nps import Category, category_of
@@ -17,6 +18,8 @@ from feedbot.understanding.themes import ThemeTagger, load_taxonomy
 # A reason with no theme and at most this many words tells us nothing we can
 # act on ("idk", "just because", "it was ok"): worth one probing question.
 VAGUE_MAX_WORDS = 4
+T = TypeVar("T")
+R = TypeVar("R")
 _WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
@@ -136,3 +139,15 @@ class Readers:
                     found = Understanding.from_taxonomy(self.themes_file, language)
                     self._built[language] = found
         return found
+
+
+def by_language(
+    items: Sequence[tuple[str | None, T]], read: Callable[[str | None, list[T]], Iterable[R]]
+) -> list[R]:
+    """``read`` once for each language's items, in batch; the results back in
+    the items' order (a batch of lines or answers in several languages)."""
+    found: dict[int, R] = {}
+    for language in dict.fromkeys(lang for lang, _ in items):
+        places = [i for i, (lang, _) in enumerate(items) if lang == language]
+        found.update(zip(places, read(language, [items[i][1] for i in places]), strict=True))
+    return [found[i] for i in range(len(items))]

@@ -10,7 +10,6 @@ its token patterns with a Matcher. Format: docs/themes.md.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +26,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 from spacy.util import load_language_data
 
+from feedbot.customer_text import without_accents as plain
 from feedbot.customer_text import without_symbols
 from feedbot.locales import LANGUAGES
 from feedbot.understanding.vocabulary import TypoCorrector
@@ -130,9 +130,9 @@ def word_classes() -> dict[str, list[str]]:
     return yaml.safe_load(WORD_CLASSES.read_text(encoding="utf-8"))["classes"]
 
 
-@lru_cache(maxsize=2)
-def _lemmas(language: str = "en") -> Any:
-    return load_lookups(language, ["lemma_lookup"]).get_table("lemma_lookup")
+@lru_cache(maxsize=1)
+def _lemmas() -> Any:
+    return load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
 
 
 @lru_cache(maxsize=1)
@@ -150,12 +150,6 @@ def _spanish_lemmas() -> tuple[dict[str, str], frozenset[str]]:
         if table.get(word + "s") == word or table.get(word + "es") == word
     )
     return found, headwords | {plain(w) for w in headwords}
-
-
-def plain(word: str) -> str:
-    """Without accents: "atención" is "atencion" (ñ stays)."""
-    decomposed = unicodedata.normalize("NFD", word.replace("ñ", "\0"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("\0", "ñ")
 
 
 def dictionary_form(word: str, language: str = "en") -> str:
