@@ -251,17 +251,29 @@ def _child(name: str, command: list[str], env: dict[str, str], log_dir: Path) ->
     return Child(name, command, env, log_dir / f"{name}.log")
 
 
+def _with_languages(env: dict[str, str], spread_settings: Settings) -> dict[str, str]:
+    """The environment naming each other language's Rasa instances this run
+    starts (RASA_URL_ES…), and no others: the apps route to them, and the
+    action servers get ready to read those languages."""
+    for language in LANGUAGES:
+        if language != DEFAULT:
+            env.pop(rasa_url_variable(language), None)
+    for language, urls in spread_settings.language_rasa_urls:
+        env[rasa_url_variable(language)] = ",".join(urls)
+    return env
+
+
 def plan_rasa(
     settings: Settings, layout: Layout, var_dir: Path, model: Path | None = None
 ) -> list[Child]:
     """Each Rasa instance with its own action server, on consecutive ports."""
-    env = rasa_env.rasa_environment()
+    spread_settings = spread(settings, layout)
+    env = _with_languages(rasa_env.rasa_environment(), spread_settings)
     env["DATABASE_URL"] = settings.database_url
     env["FEEDBOT_TOUCHPOINTS"] = str(settings.touchpoints_file)
     # Only the app talks to Rasa and the action server: they listen on the
     # loopback interface, never on every interface (their defaults).
     env["SANIC_HOST"] = LOOPBACK
-    spread_settings = spread(settings, layout)
     tracker = tracker_url(settings, var_dir)
     children = []
     for i, actions_url in enumerate(spread_settings.action_server_urls):
@@ -306,17 +318,13 @@ def plan_apps(
     spread_settings = spread(settings, layout)
     children = []
     for k in range(layout.app_instances):
-        env = dict(
-            os.environ,
+        env = _with_languages(dict(os.environ), spread_settings)
+        env.update(
             DATABASE_URL=settings.database_url,
             HOST=settings.host,
             PORT=str(settings.port + k),
             PUBLIC_BASE_URL=settings.public_base_url,
             RASA_URL=",".join(spread_settings.rasa_urls),
-            **{
-                rasa_url_variable(lang): ",".join(urls)
-                for lang, urls in spread_settings.language_rasa_urls
-            },
             ACTION_SERVER_URL=",".join(spread_settings.action_server_urls),
             FEEDBOT_TOUCHPOINTS=str(settings.touchpoints_file),
             FEEDBOT_THEMES=str(settings.themes_file),

@@ -246,8 +246,17 @@ def test_feedbot_run_lays_out_a_rasa_instance_per_language(tmp_path: Path) -> No
         "http://127.0.0.1:7000",
         "http://127.0.0.1:7001",
     )
+    # The action servers are told the languages too (they ready those readers).
+    assert children["actions-0"].env["RASA_URL_ES"] == apps[1].env["RASA_URL_ES"]
     english = Layout(languages=("en",))
-    assert {c.name for c in plan_rasa(settings, english, tmp_path)} == {"actions", "rasa"}
+    os.environ["RASA_URL_ES"] = "http://127.0.0.1:7000"  # set outside, not started here
+    try:
+        english_children = plan_rasa(settings, english, tmp_path)
+        assert "RASA_URL_ES" not in plan_apps(settings, english, tmp_path)[0].env
+    finally:
+        del os.environ["RASA_URL_ES"]
+    assert {c.name for c in english_children} == {"actions", "rasa"}
+    assert "RASA_URL_ES" not in english_children[0].env
     with pytest.raises(LayoutError, match="always includes en"):
         Layout(languages=("es",)).check(settings)
     with pytest.raises(LayoutError, match="--languages takes en, es"):

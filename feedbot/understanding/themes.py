@@ -140,8 +140,14 @@ def _spanish_lemmas() -> tuple[dict[str, str], frozenset[str]]:
     """Spanish lookup lemmas, also by the word without its accents (customers
     often type "envio", "atencion"), and the dictionary's headwords."""
     table: dict[str, str] = load_language_data(spacy_lookups_data.es["lemma_lookup"])
-    found = {plain(word): lemma for word, lemma in table.items()}
-    found.update(table)
+    # Only the accent-free spellings the table lacks are added (one string
+    # each, not a second copy of every word).
+    bare: dict[str, str] = {}
+    for word, lemma in table.items():
+        without = plain(word)
+        if without != word and without not in table:
+            bare[without] = lemma
+    found = table | bare
     # A noun's or adjective's headword: its plural leads to it ("comidas" is
     # "comida"). (A bare "is some form's lemma" takes in verb forms too.)
     headwords = frozenset(
