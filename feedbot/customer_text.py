@@ -26,10 +26,16 @@ def unguard(text: str) -> str:
 # Markup and symbols glue words together ("<b>queue</b>"); for reading only,
 # never for storing.
 _SYMBOLS = re.compile(r"[<>\[\]{}|\\/_*#=~^`]+")
+# Web addresses and @handles name things, they say nothing about them: a
+# handle's words ("@united", "@HappyHomes") are not the customer's opinion.
+# An e-mail address ("jo@example.com") is not a handle.
+_ADDRESSES = re.compile(r"\b(?:https?://|www\.)\S+|(?<![\w.@])@\w+")
 
 
 def without_symbols(text: str) -> str:
-    return _SYMBOLS.sub(" ", text)
+    """The words of a text, for reading: markup, symbols, web addresses and
+    @handles become spaces."""
+    return _SYMBOLS.sub(" ", _ADDRESSES.sub(" ", text))
 
 
 def without_accents(text: str) -> str:

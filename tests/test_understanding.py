@@ -99,6 +99,10 @@ def test_themes(reader: Understanding, text: str, themes: list[str]) -> None:
         ("a must try", None, Sentiment.POSITIVE),
         ("won't be coming back", None, Sentiment.NEGATIVE),
         ("I wouldn't go back", None, Sentiment.NEGATIVE),
+        # A handle or a web address names something; its words are no opinion.
+        ("@united worst service ever", None, Sentiment.NEGATIVE),
+        ("@united where is my parcel", None, Sentiment.NEUTRAL),
+        ("where is my parcel? https://shop.example/best/offers", None, Sentiment.NEUTRAL),
     ],
 )
 def test_sentiment(
