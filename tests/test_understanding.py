@@ -63,6 +63,10 @@ def test_themes_and_sentiment_on_the_labelled_reasons(reader: Understanding) -> 
         ("the bags were damaged", ["delivery"]),
         ("a lost bag", ["delivery"]),
         ("they charged 5p for a bag", ["price"]),  # a bag alone is not a delivery
+        # How the staff treated the customer, said as a noun or as what they did.
+        ("the rudeness was unbelievable", ["staff"]),
+        ("we were greeted", ["staff"]),
+        ("we were seated quickly", ["staff", "wait_time"]),
         ("meh", []),
     ],
 )
