@@ -67,6 +67,11 @@ def test_themes_and_sentiment_on_the_labelled_reasons(reader: Understanding) -> 
         ("the rudeness was unbelievable", ["staff"]),
         ("we were greeted", ["staff"]),
         ("we were seated quickly", ["staff", "wait_time"]),
+        # A word about the place, before or after it.
+        ("a cute little place", ["facilities"]),
+        ("the place was really calm", ["facilities"]),
+        ("the place where I ordered", []),
+        ("the wifi kept dropping", ["facilities"]),  # what a place offers its guests
         ("meh", []),
     ],
 )
