@@ -108,6 +108,12 @@ def test_themes(reader: Understanding, text: str, themes: list[str]) -> None:
         ("a must try", None, Sentiment.POSITIVE),
         ("won't be coming back", None, Sentiment.NEGATIVE),
         ("I wouldn't go back", None, Sentiment.NEGATIVE),
+        # Why and with whom they came is not how it went...
+        ("we came with friends for a birthday party", None, Sentiment.NEUTRAL),
+        # ...and "like" that compares or asks is not liking.
+        ("it felt like a school canteen", None, Sentiment.NEUTRAL),
+        ("I would like a table by the window", None, Sentiment.NEUTRAL),
+        ("I like the food", None, Sentiment.POSITIVE),
         # A handle or a web address names something; its words are no opinion.
         ("@united worst service ever", None, Sentiment.NEGATIVE),
         ("@united where is my parcel", None, Sentiment.NEUTRAL),

@@ -69,6 +69,9 @@ class Rules:
     negation_suffix: str | None  # "n't"
     # Words that end a theme's clause ("the food was great but…").
     contrasts: frozenset[str]
+    # "like" that compares or asks ("it felt like a canteen", "I'd like a
+    # refund"), not "like" that likes ("I like the food"): read as "as".
+    comparing_like: re.Pattern[str] | None = None
 
 
 RULES = {
@@ -83,6 +86,12 @@ RULES = {
         negations=frozenset(NEGATE) | {"never", "no", "nothing", "nobody", "cannot", "without"},
         negation_suffix="n't",
         contrasts=frozenset({"but", "however", "though", "although", "whereas", "yet", "while"}),
+        comparing_like=re.compile(
+            r"(\b(?:would|'d|feel|feels|felt|feeling|look|looks|looked|looking|seem|seems|"
+            r"seemed|sound|sounds|sounded|taste|tastes|tasted|smell|smells|smelled|is|was|are|"
+            r"were|be|been|'s|'re|more|less|just|exactly|something|nothing|anything)\s+)"
+            r"like\b|\blike(?=\s+(?:a|an)\b)"
+        ),
     ),
     "es": Rules(
         clauses=re.compile(
@@ -135,6 +144,8 @@ class SentimentReader:
         rules = self.rules
         lowered = without_symbols(text.lower())
         lowered = rules.word.sub(lambda m: self._typos.correct(m.group()) or m.group(), lowered)
+        if rules.comparing_like is not None:
+            lowered = rules.comparing_like.sub(lambda m: (m.group(1) or "") + "as", lowered)
         compound = self._vader.polarity_scores(lowered)["compound"]
         nudge = sum(
             self._phrase_valence[m.group()]
