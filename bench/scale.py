@@ -120,7 +120,7 @@ def memory(stack: Stack) -> dict[str, float]:
     return {kind: sum(v) / len(v) for kind, v in kinds.items()}
 
 
-async def measure(layouts: dict[str, list[str]], rounds: int) -> None:
+async def measure(layouts: dict[str, list[str]], rounds: int, ramp_s: float = 0.0) -> None:
     for urls in layouts.values():  # warm up: models, caches, connections
         await run_load(spread_over(urls), 6, 2)
     print(f"\n{rounds} rounds, median of rounds; a conversation = {1 + len(SCRIPT)} turns")
@@ -130,12 +130,17 @@ async def measure(layouts: dict[str, list[str]], rounds: int) -> None:
     print("-" * len(header), flush=True)
     for concurrency, conversations, think_s in LEVELS:
         converse = {name: spread_over(urls, think_s) for name, urls in layouts.items()}
+        ramp = ramp_s if concurrency >= 100 else 0.0
         if think_s:
             print(f"{concurrency} at once, each taking {think_s} s to answer:")
+        if ramp:
+            print(f"{concurrency} customers joining over {ramp} s; the steady part only:")
         results: dict[str, list[dict[str, float]]] = {name: [] for name in layouts}
         for _ in range(rounds):
             for name in layouts:
-                results[name].append(await run_load(converse[name], conversations, concurrency))
+                results[name].append(
+                    await run_load(converse[name], conversations, concurrency, ramp)
+                )
         base = merge(results[next(iter(layouts))])
         for name in layouts:
             m = merge(results[name])
@@ -157,6 +162,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per level")
     parser.add_argument(
         "--only", default="abc", help="which stacks to run (the ratios need a): e.g. ab"
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="at 100 at once, customers join over this many seconds instead of all in the "
+        "same millisecond, and only the steady part (everyone in, before the last "
+        "conversation is handed out) is measured",
     )
     args = parser.parse_args()
     started = time.monotonic()
@@ -184,7 +197,7 @@ def main() -> None:
             )
         layouts.update({name: ws_urls(stack) for name, stack in running.items()})
         print(f"started in {time.monotonic() - started:.0f} s", flush=True)
-        asyncio.run(measure(layouts, args.rounds))
+        asyncio.run(measure(layouts, args.rounds, args.ramp))
         print("memory per process (MB, RSS):")
         if baseline_pid:
             print(f"  a {LABELS['a']}: everything together {rss_mb(baseline_pid):.0f}")

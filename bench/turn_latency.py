@@ -73,24 +73,53 @@ def via_rasa(rasa_url: str) -> Conversation:
 
 
 async def run_load(
-    converse: Conversation, conversations: int, concurrency: int
+    converse: Conversation, conversations: int, concurrency: int, ramp_s: float = 0.0
 ) -> dict[str, float]:
+    """Run ``conversations`` surveys, ``concurrency`` at a time.
+
+    With ``ramp_s`` (steady state, for many customers at once), customers
+    join evenly over the first ``ramp_s`` seconds, as real ones arrive,
+    instead of all in the same millisecond, and the figures are of the
+    steady part of the run only: latencies of the conversations that began
+    once every customer had joined and before the last conversation was
+    handed out, and turns a second over that same window. Without it, every
+    customer starts at once and every turn counts (one at a time, 20 at
+    once)."""
     queue: asyncio.Queue[None] = asyncio.Queue()
     for _ in range(conversations):
         queue.put_nowait(None)
-    latencies: list[float] = []
+    runs: list[tuple[float, float, list[float]]] = []  # began, ended, turn times
+    last_handed_out = 0.0
 
-    async def worker(http: aiohttp.ClientSession) -> None:
+    async def worker(http: aiohttp.ClientSession, delay: float) -> None:
+        nonlocal last_handed_out
+        await asyncio.sleep(delay)
         while not queue.empty():
             queue.get_nowait()
-            latencies.extend(await converse(http))
+            began = time.perf_counter()
+            last_handed_out = max(last_handed_out, began)
+            times = await converse(http)
+            runs.append((began, time.perf_counter(), times))
 
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
     async with aiohttp.ClientSession(connector=connector) as http:
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    return summarise(latencies, elapsed)
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(http, ramp_s * k / concurrency) for k in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    if not ramp_s:
+        return summarise([t for _, _, times in runs for t in times], elapsed)
+    steady_from, steady_to = start + ramp_s, last_handed_out
+    if steady_to - steady_from < 1.0:
+        raise ValueError(
+            f"{conversations} conversations at {concurrency} at once leave no steady part "
+            f"after a {ramp_s} s ramp: run more conversations"
+        )
+    latencies = [t for began, _, times in runs if steady_from <= began <= steady_to for t in times]
+    done = sum(len(times) for _, ended, times in runs if steady_from <= ended <= steady_to)
+    return summarise(latencies, elapsed) | {
+        "turns_per_s": done / (steady_to - steady_from),
+        "all_turns": sum(len(times) for _, _, times in runs),
+    }
 
 
 def summarise(latencies: list[float], elapsed: float) -> dict[str, float]:
