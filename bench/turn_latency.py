@@ -96,8 +96,7 @@ async def run_load(
         await asyncio.sleep(delay)
         while not queue.empty():
             queue.get_nowait()
-            began = time.perf_counter()
-            last_handed_out = max(last_handed_out, began)
+            began = last_handed_out = time.perf_counter()
             times = await converse(http)
             runs.append((began, time.perf_counter(), times))
 
@@ -107,7 +106,8 @@ async def run_load(
         await asyncio.gather(*(worker(http, ramp_s * k / concurrency) for k in range(concurrency)))
         elapsed = time.perf_counter() - start
     if not ramp_s:
-        return summarise([t for _, _, times in runs for t in times], elapsed)
+        latencies = [t for _, _, times in runs for t in times]
+        return summarise(latencies, len(latencies) / elapsed)
     steady_from, steady_to = start + ramp_s, last_handed_out
     if steady_to - steady_from < 1.0:
         raise ValueError(
@@ -116,19 +116,18 @@ async def run_load(
         )
     latencies = [t for began, _, times in runs if steady_from <= began <= steady_to for t in times]
     done = sum(len(times) for _, ended, times in runs if steady_from <= ended <= steady_to)
-    return summarise(latencies, elapsed) | {
-        "turns_per_s": done / (steady_to - steady_from),
-        "all_turns": sum(len(times) for _, _, times in runs),
+    return summarise(latencies, done / (steady_to - steady_from)) | {
+        "all_turns": sum(len(times) for _, _, times in runs)
     }
 
 
-def summarise(latencies: list[float], elapsed: float) -> dict[str, float]:
+def summarise(latencies: list[float], turns_per_s: float) -> dict[str, float]:
     cuts = statistics.quantiles(latencies, n=100)
     return {
         "turns": len(latencies),
         "p50_ms": statistics.median(latencies) * 1000,
         "p95_ms": cuts[94] * 1000,
-        "turns_per_s": len(latencies) / elapsed,
+        "turns_per_s": turns_per_s,
     }
 
 
