@@ -482,6 +482,8 @@ async def serve_app(settings: Settings, children: list[Child], ready_timeout: fl
     await site.start()
     log.info("app listening on http://%s:%s", settings.host, settings.port)
     try:
+        # /healthz lists the children from the first moment it can say "ok".
+        write_status(children, settings.var_dir / STATUS_FILE)
         await _wait_until_healthy([settings.port], children, ready_timeout)
         _ready(settings, 1)
         await _supervise(children, settings.var_dir / STATUS_FILE)
@@ -494,6 +496,7 @@ async def supervise_apps(
 ) -> None:
     """Several app instances run as children: wait for all, then watch them."""
     ports = [settings.port + k for k in range(layout.app_instances)]
+    write_status(children, settings.var_dir / STATUS_FILE)
     await _wait_until_healthy(ports, children, ready_timeout)
     _ready(settings, layout.app_instances)
     await _supervise(children, settings.var_dir / STATUS_FILE)
