@@ -168,6 +168,11 @@ class ChatSession:
         self._config = config
         self._spoken = spoken  # the languages a survey may be in here
         self._survey: Survey | None = None
+        # While the stored conversation is being read back to the widget, a
+        # push would land before the history that redraws it (and be wiped):
+        # it is noted instead, and the conversation read again afterwards.
+        self._reading_back = False
+        self._pushed_meanwhile = False
         # Whether this client may begin one more survey (bot.limits).
         self._new_survey_allowed = new_survey_allowed
 
@@ -195,6 +200,9 @@ class ChatSession:
     async def push(self, kind: str, text: str) -> None:
         """A message from outside this connection's turns (an agent's reply,
         the bot's recovery question), pushed to the widget as it happens."""
+        if self._reading_back:
+            self._pushed_meanwhile = True
+            return
         await self._send(
             {"type": kind, "text": text, "buttons": []}
             if kind == "bot"
@@ -204,6 +212,9 @@ class ChatSession:
     async def resync(self) -> None:
         """The conversation as stored, again (pushes may have been missed):
         the widget redraws it, keeping what it has not had acknowledged."""
+        if self._reading_back:
+            self._pushed_meanwhile = True
+            return
         if self._survey is not None:
             await self._send(await self._history(self._survey))
 
@@ -239,14 +250,22 @@ class ChatSession:
         if survey is None or survey.channel != Channel.WEB:
             raise FrameError("This survey link is not valid. It may have been mistyped.")
         self._survey = survey
-        self._joined(survey.id)
-        transcript = await self._store.transcript(survey.id)
-        if not transcript:
-            await self._begin(survey)
-            return
-        await self._send(_survey_frame(survey))
-        await self._send(_history_frame(transcript))
-        await self._send({"type": "ready"})
+        self._reading_back = True
+        try:
+            self._joined(survey.id)
+            transcript = await self._store.transcript(survey.id)
+            if not transcript:
+                await self._begin(survey)
+                return
+            await self._send(_survey_frame(survey))
+            await self._send(_history_frame(transcript))
+            await self._send({"type": "ready"})
+        finally:
+            self._reading_back = False
+        if self._pushed_meanwhile:
+            # Stored before it was pushed: the conversation as it is now.
+            self._pushed_meanwhile = False
+            await self.resync()
 
     async def _history(self, survey: Survey) -> dict[str, Any]:
         return _history_frame(await self._store.transcript(survey.id))

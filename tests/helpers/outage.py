@@ -49,6 +49,9 @@ class Outcome:
     texts_taken: int = 0  # customers' texts the app answered 200 to
 
 
+WIDGET_PATIENCE = 200.0  # seconds a widget customer waits for one answer
+
+
 class Widget:
     """A customer's widget as widget.js behaves: when the socket breaks it
     connects again, reads the conversation back, and sends again (with the
@@ -64,11 +67,15 @@ class Widget:
         app restarted): "I'll reply as soon as I can" is noted, not an answer."""
         await self._send(text, ident)
         replies: list[str] = []
-        deadline = time.monotonic() + 300
+        seen: list[str] = []  # what came meanwhile, to say where it stuck
+        # Within the test's own timeout (300 s, stack start included), so a
+        # customer left without an answer is named rather than cut off.
+        deadline = time.monotonic() + WIDGET_PATIENCE
         while time.monotonic() < deadline:
             # Once the answer has begun, a quiet second ends it (a pushed
             # answer is not followed by "ready").
-            frame = await self._frame(1.0 if replies else 60.0)
+            frame = await self._frame(1.0 if replies else 20.0)
+            seen.append(frame if isinstance(frame, str) else str(frame.get("type")))
             if frame == "quiet":
                 if replies:
                     return replies
@@ -97,7 +104,10 @@ class Widget:
                 _, answer = _answer_in(frame["messages"], ident)
                 if answer:
                     return answer
-        raise AssertionError(f"no answer to {text!r} within 300 s")
+        raise AssertionError(
+            f"survey {self._survey_id}: no answer to {text!r} (id {ident}) within "
+            f"{WIDGET_PATIENCE:.0f} s; frames meanwhile: {seen[-30:]}"
+        )
 
     async def close(self) -> None:
         await self._ws.close()
