@@ -1,6 +1,7 @@
 """Custom Rasa actions (rasa_sdk on Python 3.11), split by concern.
 
-Run with ``python -m rasa_sdk --actions actions`` (``feedbot run`` does it).
+Served by ``python -m commands.action_server`` (rasa_sdk's app in one process;
+``feedbot run`` and ``feedbot actions`` start it).
 """
 
 import threading

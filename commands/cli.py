@@ -876,18 +876,16 @@ def actions() -> None:
     and port (127.0.0.1:5055 unless set), storing answers in DATABASE_URL."""
     from urllib.parse import urlsplit
 
-    from feedbot import rasa_env
+    from commands import action_server
 
     settings = _settings()
     url = urlsplit(settings.action_server_url)
     env = dict(os.environ, SANIC_HOST=url.hostname or "127.0.0.1")
-    raise SystemExit(
-        subprocess.call(
-            rasa_env.action_server_command(url.port or 5055),
-            cwd=PROJECT_ROOT,
-            env=env,
-        )
-    )
+    # Replaced by the server (one process, no waiting parent): a supervisor
+    # such as systemd signals and counts the server itself.
+    os.chdir(PROJECT_ROOT)
+    command = action_server.command(url.port or 5055)
+    os.execve(command[0], command, env)
 
 
 @app.command("rasa")

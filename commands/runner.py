@@ -26,6 +26,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.health import STATUS_FILE  # each child's state, for /healthz
+from commands import action_server
 from feedbot import rasa_env
 from feedbot.locales import DEFAULT, LANGUAGES, NAMES, rasa_url_variable
 from feedbot.rasa_env import tracker_url
@@ -290,7 +291,7 @@ def plan_rasa(
         children.append(
             _child(
                 f"actions{suffix}",
-                rasa_env.action_server_command(_port(actions_url)),
+                action_server.command(_port(actions_url)),
                 env,
                 var_dir / "log",
             )

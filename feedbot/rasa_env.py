@@ -6,7 +6,6 @@ import hashlib
 import logging
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,12 +149,6 @@ def rasa_command(model: Path, port: int, endpoints_file: Path, host: str) -> lis
         "--credentials",
         str(PROJECT_ROOT / "credentials.yml"),
     ]
-
-
-def action_server_command(port: int) -> list[str]:
-    """The Rasa action server on this port, serving the `actions` package
-    (it listens on the host in the environment's SANIC_HOST)."""
-    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
 
 # One model per language the bot speaks (Rasa 3.6 has one `language` per

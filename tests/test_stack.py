@@ -37,8 +37,11 @@ def test_rasa_and_the_action_server_listen_on_127_0_0_1_only(system: System, whi
         socket.create_connection((OTHER_ADDRESS, port), timeout=3).close()
 
 
-def test_feedbot_actions_listens_on_its_urls_host(tmp_path: Path) -> None:
-    """`feedbot actions` alone (Rasa elsewhere) listens where ACTION_SERVER_URL says."""
+def test_feedbot_actions_listens_on_its_urls_host_as_one_process(tmp_path: Path) -> None:
+    """`feedbot actions` alone (Rasa elsewhere) listens where ACTION_SERVER_URL
+    says, and is the server itself: one process (no waiting parent, no
+    worker manager loading the readers a second time) that a supervisor
+    signals directly, and that stops on SIGTERM."""
     port = free_port()
     env = dict(
         os.environ,
@@ -65,6 +68,29 @@ def test_feedbot_actions_listens_on_its_urls_host(tmp_path: Path) -> None:
                 time.sleep(0.5)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((OTHER_ADDRESS, port), timeout=3).close()
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert children == [], f"the action server started processes: {children}"
+        command = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"commands.action_server" in command
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 0
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(30)
+
+
+@pytest.mark.parametrize(
+    ("option", "said"), [("--grpc", "--grpc is not served here"), ("--auto-reload", "needs Sanic")]
+)
+def test_the_one_process_action_server_refuses_what_needs_rasa_sdks_own(
+    option: str, said: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "commands.action_server", option],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and said in done.stderr, done.stderr
