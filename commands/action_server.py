@@ -39,7 +39,7 @@ def command(port: int) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     # Here, not at the top: the runner imports `command` without loading Sanic.
     from rasa_sdk import utils
-    from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
+    from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME, DEFAULT_ENDPOINTS_PATH
     from rasa_sdk.endpoint import create_app_for_serve, create_argument_parser, create_ssl_config
     from rasa_sdk.executor import ActionExecutor
     from sanic import Sanic
@@ -61,9 +61,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     utils.update_sanic_log_level()
 
+    # rasa_sdk reads only `tracing:` from it. Its default (./endpoints.yml)
+    # need not exist: without it tracing is off, and rasa_sdk's ERROR that it
+    # could not be read would mislead whoever reads the log.
+    endpoints = args.endpoints if os.path.isfile(args.endpoints) else None
+    if endpoints is None and args.endpoints != DEFAULT_ENDPOINTS_PATH:
+        parser.error(f"--endpoints {args.endpoints}: no such file")
+
     executor = ActionExecutor()
     executor.register_package(args.actions_module or args.actions)
-    app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=args.endpoints)
+    app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=endpoints)
     host = os.environ.get("SANIC_HOST", "0.0.0.0")
     ssl = create_ssl_config(args.ssl_certificate, args.ssl_keyfile, args.ssl_password)
     log.info(

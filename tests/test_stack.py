@@ -81,13 +81,18 @@ def test_feedbot_actions_listens_on_its_urls_host_as_one_process(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("option", "said"), [("--grpc", "--grpc is not served here"), ("--auto-reload", "needs Sanic")]
+    ("options", "said"),
+    [
+        (["--grpc"], "--grpc is not served here"),
+        (["--auto-reload"], "needs Sanic"),
+        (["--endpoints", "/no/such/endpoints.yml"], "no such file"),
+    ],
 )
-def test_the_one_process_action_server_refuses_what_needs_rasa_sdks_own(
-    option: str, said: str
+def test_the_one_process_action_server_refuses_what_it_cannot_do_clearly(
+    options: list[str], said: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "commands.action_server", option],
+        [sys.executable, "-m", "commands.action_server", *options],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
