@@ -93,14 +93,17 @@ def main() -> None:
             converse = spread_over(ws_urls(stack), args.think)
             asyncio.run(run_load(converse, 10, 4))  # warm up
             groups: dict[str, list[int]] = {}
+            instances: dict[str, list[int]] = {}  # each Rasa instance on its own
             for child in stack.children:  # with their own children (Sanic's workers)
-                groups.setdefault(child.name.split("-")[0], []).extend(
-                    descendants(child.process.pid)
-                )
+                pids = descendants(child.process.pid)
+                groups.setdefault(child.name.split("-")[0], []).extend(pids)
+                if child.name.startswith("rasa"):
+                    instances[child.name] = pids
             before_pg = set(pids_named("postgres"))
             groups["redis"] = pids_named("redis-server")
             groups["postgres"] = list(before_pg)
             before = snapshot(groups)
+            instances_before = snapshot(instances)
             opened_before = connections_opened(database)
             own_before = time.process_time()
             result = asyncio.run(
@@ -111,6 +114,7 @@ def main() -> None:
             # connection pools keep theirs, so this loses little.
             groups["postgres"] = sorted(before_pg | set(pids_named("postgres")))
             after = snapshot(groups)
+            instances_after = snapshot(instances)
             opened = connections_opened(database) - opened_before
     turns = result.get("all_turns", result["turns"])
     steady = f" (steady part: {result['turns']:.0f} turns)" if args.ramp else ""
@@ -126,6 +130,11 @@ def main() -> None:
         total += ms
         print(f"{kind:<10} {ms:>14.1f}")
     print(f"{'total':<10} {total:>14.1f}")
+    # Conversations are spread by a hash of their id: how evenly it fell.
+    used = {name: instances_after[name] - instances_before[name] for name in instances}
+    if len(used) > 1 and sum(used.values()) > 0:
+        shares = ", ".join(f"{n} {100 * u / sum(used.values()):.0f}%" for n, u in used.items())
+        print(f"Rasa's CPU by instance: {shares}")
     print(
         f"(and this load generator itself, on the same cores: "
         f"{1000 * load_generator / turns:.1f} ms a turn)"
