@@ -256,10 +256,10 @@ class ChatSession:
             transcript = await self._store.transcript(survey.id)
             if not transcript:
                 await self._begin(survey)
-                return
-            await self._send(_survey_frame(survey))
-            await self._send(_history_frame(transcript))
-            await self._send({"type": "ready"})
+            else:
+                await self._send(_survey_frame(survey))
+                await self._send(_history_frame(transcript))
+                await self._send({"type": "ready"})
         finally:
             self._reading_back = False
         if self._pushed_meanwhile:
