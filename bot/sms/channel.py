@@ -114,8 +114,13 @@ class SmsChannel:
                 await self.sender.send(phone, str(exc), survey_id=survey.id)
                 return
             if not turn.duplicate:
-                await self._deliver(phone, turn.replies, survey.id)
+                # Once its replies are in the outbox the message is answered:
+                # what sending leaves there (Twilio down, the database busy)
+                # a scheduler round sends, and no round takes the turn again.
+                for reply in turn.replies:
+                    await self.sender.queue(phone, reply.text, survey_id=survey.id)
                 await self._conversations.answered(turn)
+                await self.sender.drain(phone)
             return
         stored = await self._store.add_message(
             survey.id if survey else None,

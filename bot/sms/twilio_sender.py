@@ -109,10 +109,30 @@ class TwilioSender:
         this number, in order. A part that meets a transient failure stays
         in the outbox ("pending"), as do the parts behind it: a scheduler
         round sends them (``resume``)."""
+        ids = await self.queue(
+            to, text, survey_id=survey_id, author=author, even_if_opted_out=even_if_opted_out
+        )
+        if ids is None:
+            return [Delivery(status="opted_out")]
+        outcomes = await self.drain(to)
+        return [outcomes.get(i, Delivery(status=PENDING)) for i in ids]
+
+    async def queue(
+        self,
+        to: str,
+        text: str,
+        *,
+        survey_id: str | None = None,
+        author: Author = Author.BOT,
+        even_if_opted_out: bool = False,
+    ) -> list[int] | None:
+        """Store the text's parts in the outbox, to be sent by ``drain`` (or,
+        if that fails, by a scheduler round); their ids, or None when the
+        number opted out."""
         if not even_if_opted_out and await self._opt_outs.is_opted_out(to):
             log.info("not texting %s: opted out", _masked(to))
-            return [Delivery(status="opted_out")]
-        ids = await self._outbox.enqueue(
+            return None
+        return await self._outbox.enqueue(
             to,
             sms_parts(text),
             self._clock(),
@@ -120,8 +140,6 @@ class TwilioSender:
             author=author,
             despite_opt_out=even_if_opted_out,
         )
-        outcomes = await self.drain(to)
-        return [outcomes.get(i, Delivery(status=PENDING)) for i in ids]
 
     async def drain(self, to: str) -> dict[int, Delivery]:
         """Send this number's due texts, oldest first, until none is left or
