@@ -53,6 +53,18 @@ RESPONSES = [
     [],
     "ok",
     None,
+    # each event is checked against the kind its name says, and only that one
+    {"events": [{"event": "slot", "name": "x", "value": 1, "timestamp": True}]},
+    {"events": [{"event": ["slot"], "name": "x", "value": 1}]},
+    {"events": [{"event": "user", "parse_data": {"entities": [{"entity": "a"}]}}]},
+    {"events": [{"event": "entities"}]},
+    {"events": ["slot"]},
+    {"events": [{"event": "slot", "name": "x", "value": 1}, {"event": "nope"}]},
+]
+VALID = [
+    {"events": [{"event": "user", "text": "hi", "parse_data": {"entities": []}}]},
+    {"events": [{"event": "bot", "text": "hi"}, {"event": "reset_slots"}]},
+    {"events": [{"event": "slot", "name": "x", "value": [1]}, {"event": "followup", "name": "a"}]},
 ]
 
 
@@ -67,7 +79,7 @@ def test_every_response_is_judged_as_rasa_judges_it() -> None:
 
         def verdicts(action):
             out = []
-            for response in json.loads({json.dumps(json.dumps(RESPONSES))}):
+            for response in json.loads({json.dumps(json.dumps(VALID + RESPONSES))}):
                 try:
                     out.append(["valid", action._validate_action_result(response)])
                 except ValidationError as e:
@@ -79,13 +91,15 @@ def test_every_response_is_judged_as_rasa_judges_it() -> None:
         from feedbot_rasa.patches import apply
         apply()
         assert RemoteAction._validate_action_result.__module__ == "feedbot_rasa.patches"
+        from feedbot_rasa.patches import event_dispatch
+        assert event_dispatch() is not None  # the cheaper check is the one used
         print(json.dumps([before, verdicts(action), verdicts(action)]))
         """
     )
     assert result.returncode == 0, result.stderr[-3000:]
     before, after, again = json.loads(result.stdout.strip().splitlines()[-1])
     assert after == before and again == before
-    assert [v[0] for v in after] == ["valid"] * 4 + ["refused"] * 9
+    assert [v[0] for v in after] == ["valid"] * 7 + ["refused"] * 15
 
 
 def test_rasa_refuses_to_start_on_another_version() -> None:
@@ -413,3 +427,84 @@ def test_feedbots_validation_actions_act_only_on_the_slots_they_are_given() -> N
     for validator in validators:
         extracting = [name for name in dir(validator) if name.startswith("extract_")]
         assert extracting == [], f"{validator.__name__} extracts {extracting}"
+
+
+GRAPH_SCRIPT = """
+import asyncio, json, sys
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.engine.exceptions import GraphRunError
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted
+from rasa.core.policies.policy import PolicyPrediction
+
+agent = Agent.load(sys.argv[1])
+processor = agent.processor
+TEXTS = json.loads(sys.argv[2])
+
+async def conversation(sender):
+    # Each text, then the actions the model predicts, recorded as if run,
+    # until it listens again: every prediction and every parse, in order.
+    seen = []
+    for text in TEXTS:
+        tracker = await processor.log_message(UserMessage(text, sender_id=sender))
+        parsed = dict(tracker.latest_message.parse_data)
+        parsed.pop("message_id")  # a new uuid for every message
+        seen.append(["parse", parsed])
+        for _ in range(4):
+            prediction = processor._predict_next_with_tracker(tracker)
+            name = processor.domain.action_names_or_texts[prediction.max_confidence_index]
+            seen.append(["predict", name, prediction.policy_name, prediction.probabilities])
+            tracker.update(ActionExecuted(name))
+            if name == ACTION_LISTEN_NAME:
+                break
+        await processor.save_tracker(tracker)
+    return seen
+
+def clash():
+    node = processor.model_metadata.core_target
+    try:
+        processor.graph_runner.run(inputs={"__message__": node}, targets=[node])
+    except GraphRunError as e:
+        return str(e)
+
+async def main():
+    before = await conversation("dask"), clash()
+    from feedbot_rasa.patches import apply
+    apply()
+    from rasa.engine.runner.dask import DaskGraphRunner
+    assert DaskGraphRunner.run.__module__ == "feedbot_rasa.graph_runner"
+    after = await conversation("plain"), clash()
+    print(json.dumps([before, after], default=str))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_graph_runs_as_dask_ran_it(language: str) -> None:
+    """Patch 6: the trained model's graph, run without dask, reads the same
+    messages the same way and predicts the same actions with the same
+    probabilities, conversation after conversation, as Rasa's dask runner;
+    and an input named like a node is refused with Rasa's own message."""
+    texts = {
+        "en": ["hi", "8", "the staff were friendly", "what is this?", "stop", "bye", "10"],
+        "es": ["hola", "8", "el personal fue amable", "¿qué es esto?", "para", "adiós", "10"],
+    }[language]
+    python = rasa_env.rasa_executable().parent / "python"
+    result = subprocess.run(
+        [str(python), "-c", GRAPH_SCRIPT, str(rasa_env.model_path(language)), json.dumps(texts)],
+        cwd=PROJECT_ROOT,
+        env=rasa_env.rasa_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    before, after = json.loads(result.stdout.strip().splitlines()[-1])
+    (dask_seen, dask_clash), (plain_seen, plain_clash) = before, after
+    assert plain_seen == dask_seen
+    predicted = [step[1] for step in dask_seen if step[0] == "predict"]
+    assert len(predicted) > len(texts) and "action_listen" in predicted
+    assert len({step[1] for step in dask_seen if step[0] == "predict"}) > 2
+    assert dask_clash and plain_clash == dask_clash and "clashes with a node name" in dask_clash
