@@ -65,7 +65,6 @@ def inner(rounds: int) -> None:
     from rasa.engine.runner.dask import DaskGraphRunner
     from rasa.shared.core.constants import ACTION_LISTEN_NAME
     from rasa.shared.core.events import ActionExecuted
-
     from rasa.utils.log_utils import configure_structlog
 
     from feedbot_rasa import graph_runner, patches
@@ -119,7 +118,9 @@ def inner(rounds: int) -> None:
     d, p = median(results["dask"]), median(results["plain"])
     print(f"graph, CPU ms per three-turn conversation: dask {d:.1f}, plain {p:.1f} ({p / d:.2f}×)")
     f, q = median(results["full"]), median(results["dispatch"])
-    print(f"answer check, CPU µs per answer: all kinds {f:.0f}, own kind first {q:.0f} ({q / f:.2f}×)")
+    print(
+        f"answer check, CPU µs per answer: all kinds {f:.0f}, own kind first {q:.0f} ({q / f:.2f}×)"
+    )
 
 
 def main() -> None:
