@@ -32,13 +32,11 @@ class ActionStartSurvey(Action):
         location = metadata.get("location") or tracker.get_slot("location")
         channel = metadata.get("channel") or tracker.get_input_channel() or "web"
         store = context.survey_store()
-        at = context.now(tracker)
-        await store.ensure_survey(
+        await store.start_survey(
             tracker.sender_id,
             NewSurvey(channel=channel, touchpoint=touchpoint.id, location=location),
-            at,
+            context.now(tracker),
         )
-        await store.mark_started(tracker.sender_id, at)
         return [
             SlotSet("touchpoint", touchpoint.id),
             SlotSet("touchpoint_about", touchpoint.about),

@@ -113,17 +113,15 @@ class Conversations:
             now = self._clock()
             # Held by this turn: if the app stops before the bot's answer is
             # stored, a scheduler round answers it once the hold lapses.
-            message_id = await self._store.add_message(
+            received = await self._store.add_customer_message(
                 survey.id,
-                Direction.INBOUND,
-                Author.CUSTOMER,
                 text,
                 now,
+                held_until=now + self._hold,
                 external_id=external_id,
                 peer=peer,
-                held_until=now + self._hold,
             )
-            if message_id is None:
+            if received is None:
                 log.info("survey %s: message %s delivered again, ignored", survey.id, external_id)
                 if not record_replies or external_id is None:
                     return Turn(replies=[], duplicate=True)
@@ -131,13 +129,14 @@ class Conversations:
                 # the way): the answer as stored, none while it waits.
                 said = await self._store.answer_to(external_id, APP_NOTICES) or []
                 return Turn(replies=[BotMessage(text=t) for t in said], duplicate=True)
+            message_id = received.id
             handoff = await self._handoffs.current_for_survey(survey.id)
             if handoff is not None:
                 said = await self._to_handoff(survey, handoff, text, record_replies)
                 if said is not None:
                     await self._store.answered(message_id)  # not the bot's to answer
                     return said
-            if await self._store.is_awaiting_bot(survey.id, before=message_id):
+            if received.behind_waiting_words:
                 # Earlier words wait for the bot (Rasa is down): these wait
                 # behind them, in order; the customer has been told.
                 await self._store.mark_awaiting_bot(message_id, now)

@@ -71,12 +71,49 @@ async def test_a_message_delivered_twice_is_stored_once(store: SurveyStore) -> N
     assert [m.text for m in await store.transcript(survey.id)] == ["9", "Why?", "Why?"]
 
 
-async def test_ensure_survey_creates_once(store: SurveyStore) -> None:
+async def test_a_customer_message_learns_whether_earlier_words_wait(store: SurveyStore) -> None:
+    survey = await store.create_survey(NewSurvey("web", "delivery"), T0)
+    other = await store.create_survey(NewSurvey("web", "delivery"), T0)
+    hold = T0 + timedelta(seconds=30)
+    first = await store.add_customer_message(survey.id, "9", T0, held_until=hold, external_id="a")
+    assert first is not None and not first.behind_waiting_words
+    # The first still waits for the bot: the next is behind it, another
+    # survey's message is not, and the same message again is not stored.
+    second = await store.add_customer_message(survey.id, "why", T0, held_until=hold)
+    assert second is not None and second.behind_waiting_words
+    again = await store.add_customer_message(survey.id, "9", T0, held_until=hold, external_id="a")
+    assert again is None
+    elsewhere = await store.add_customer_message(other.id, "7", T0, held_until=hold)
+    assert elsewhere is not None and not elsewhere.behind_waiting_words
+    await store.answered(first.id)
+    await store.answered(second.id)
+    third = await store.add_customer_message(survey.id, "ok", T0, held_until=hold, peer="+1555")
+    assert third is not None and not third.behind_waiting_words
+    stored = await store.transcript(survey.id)
+    assert [(m.text, m.author, m.direction) for m in stored] == [
+        (t, Author.CUSTOMER, Direction.INBOUND) for t in ["9", "why", "ok"]
+    ]
+    assert stored[2].awaiting_bot_since == hold and stored[2].peer == "+1555"
+    assert stored[0].external_id == "a" and stored[0].buttons is None
+
+
+async def test_starting_a_survey_creates_it_once_and_keeps_the_first_start(
+    store: SurveyStore,
+) -> None:
     new = NewSurvey("web", "checkout", "web-eu")
-    first = await store.ensure_survey("s-1", new, T0)
-    second = await store.ensure_survey("s-1", NewSurvey("sms", "support"), T0)
-    assert first.id == second.id == "s-1"
-    assert second.touchpoint == "checkout"
+    await store.start_survey("s-1", new, T0)  # straight on Rasa: created, started
+    await store.start_survey("s-1", NewSurvey("sms", "support"), T0 + timedelta(minutes=1))
+    first = await store.get_survey("s-1")
+    assert first is not None and (first.touchpoint, first.channel) == ("checkout", "web")
+    assert first.started_at == T0 and first.state == SurveyState.STARTED
+
+    made = await store.create_survey(NewSurvey("sms", "support"), T0)  # by the app
+    assert (await store.get_survey(made.id)).started_at is None  # type: ignore[union-attr]
+    await store.start_survey(made.id, new, T0 + timedelta(seconds=5))
+    await store.start_survey(made.id, new, T0 + timedelta(seconds=9))
+    started = await store.get_survey(made.id)
+    assert started is not None and started.touchpoint == "support"
+    assert started.started_at == T0 + timedelta(seconds=5)
 
 
 async def test_the_same_interaction_cannot_make_two_surveys(store: SurveyStore) -> None:

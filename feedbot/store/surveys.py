@@ -11,9 +11,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload, selectinload
 
 from feedbot.nps import category_of
@@ -85,18 +85,27 @@ class SurveyStore:
             # One query with its response (a join), not two.
             return await session.get(Survey, survey_id, options=[joinedload(Survey.response)])
 
-    async def ensure_survey(self, survey_id: str, new: NewSurvey, at: datetime) -> Survey:
-        """The survey with this id, created if the app has not created it yet
-        (a conversation started straight on Rasa, as in `rasa shell`)."""
-        existing = await self.get_survey(survey_id)
-        if existing is not None:
-            return existing
+    async def start_survey(self, survey_id: str, new: NewSurvey, at: datetime) -> None:
+        """The survey marked started at ``at`` (the first start is kept),
+        created first if the app has not created it (a conversation started
+        straight on Rasa, as in `rasa shell`). One conditional UPDATE in the
+        usual case, where the app created it."""
+        started = (
+            update(Survey)
+            .where(Survey.id == survey_id, Survey.started_at.is_(None))
+            .values(started_at=at)
+        )
+        async with self._engine.begin() as conn:
+            if (await conn.execute(started)).rowcount:
+                return
+            if await conn.scalar(select(Survey.id).where(Survey.id == survey_id)):
+                return  # started before
         try:
-            return await self.create_survey(new, at, survey_id=survey_id)
-        except IntegrityError:  # created meanwhile by the other process
-            survey = await self.get_survey(survey_id)
-            assert survey is not None
-            return survey
+            await self.create_survey(new, at, survey_id=survey_id)
+        except IntegrityError:
+            pass  # created meanwhile by the other process
+        async with self._engine.begin() as conn:
+            await conn.execute(started)
 
     async def mark_started(self, survey_id: str, at: datetime) -> None:
         async with self._sessions.begin() as session:
@@ -191,25 +200,41 @@ class SurveyStore:
         ``external_id`` was stored before. ``held_until``: a customer's
         message whose turn begins now, held by it until then (see
         ``take_awaiting_bot``)."""
-        message = Message(
-            survey_id=survey_id,
-            peer=peer,
-            direction=direction,
-            author=author,
-            text=text,
-            buttons=buttons,
-            external_id=external_id,
-            created_at=at,
-            awaiting_bot_since=held_until,
-        )
+        row = _message_row(survey_id, direction, author, text, at, buttons=buttons)
+        row |= {"external_id": external_id, "peer": peer, "awaiting_bot_since": held_until}
         try:
-            async with self._sessions.begin() as session:
-                session.add(message)
+            async with self._engine.begin() as conn:
+                return await _insert_message(conn, row)
         except IntegrityError:
             if external_id is None:
                 raise
             return None
-        return message.id
+
+    async def add_customer_message(
+        self,
+        survey_id: str,
+        text: str,
+        at: datetime,
+        *,
+        held_until: datetime,
+        external_id: str | None = None,
+        peer: str | None = None,
+    ) -> CustomerMessage | None:
+        """A customer's message of a survey, held by the turn it begins (see
+        ``add_message``), and in the same transaction whether an earlier
+        message of the survey still waits for the bot (its turn is running,
+        or no Rasa took it); None when ``external_id`` was stored before."""
+        row = _message_row(survey_id, Direction.INBOUND, Author.CUSTOMER, text, at)
+        row |= {"external_id": external_id, "peer": peer, "awaiting_bot_since": held_until}
+        try:
+            async with self._engine.begin() as conn:
+                message_id = await _insert_message(conn, row)
+                earlier = await conn.scalar(_awaiting_before(survey_id, message_id))
+        except IntegrityError:
+            if external_id is None:
+                raise
+            return None
+        return CustomerMessage(message_id, behind_waiting_words=earlier is not None)
 
     async def mark_awaiting_bot(self, message_id: int, due: datetime) -> None:
         """This customer's message waits for the bot: a scheduler round
@@ -239,21 +264,6 @@ class SurveyStore:
                 select(Message.delivery_attempts).where(Message.id == message_id)
             )
         return tries or 0
-
-    async def is_awaiting_bot(self, survey_id: str, before: int) -> bool:
-        """Whether a message of the survey older than this one still waits
-        for the bot (its turn is running, or no Rasa took it)."""
-        async with self._sessions() as session:
-            found = await session.scalar(
-                select(Message.id)
-                .where(
-                    Message.survey_id == survey_id,
-                    Message.awaiting_bot_since.is_not(None),
-                    Message.id < before,
-                )
-                .limit(1)
-            )
-        return found is not None
 
     async def surveys_awaiting_bot(self, now: datetime, limit: int = 100) -> list[str]:
         """Surveys with a message the bot is due to answer, the longest-waiting first."""
@@ -310,20 +320,19 @@ class SurveyStore:
         transaction; with the customer's message they answer marked answered."""
         if not replies and answering is None:
             return
-        async with self._sessions.begin() as session:
-            session.add_all(
-                Message(
-                    survey_id=survey_id,
-                    direction=Direction.OUTBOUND,
-                    author=Author.BOT,
-                    text=text,
-                    buttons=buttons,
-                    created_at=at,
+        async with self._engine.begin() as conn:
+            if replies:
+                await conn.execute(
+                    insert(Message),
+                    [
+                        _message_row(
+                            survey_id, Direction.OUTBOUND, Author.BOT, text, at, buttons=buttons
+                        )
+                        for text, buttons in replies
+                    ],
                 )
-                for text, buttons in replies
-            )
             if answering is not None:
-                await session.execute(
+                await conn.execute(
                     update(Message).where(Message.id == answering).values(awaiting_bot_since=None)
                 )
 
@@ -615,3 +624,54 @@ def set_themes(
         tag = by_theme.get(theme, ThemeTag())
         row.sentiment = tag.sentiment or response.sentiment
         row.words = tag.words
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """A customer's message just stored: its id, and whether earlier words
+    of the survey still wait for the bot (these then wait behind them)."""
+
+    id: int
+    behind_waiting_words: bool
+
+
+def _message_row(
+    survey_id: str | None,
+    direction: Direction,
+    author: Author,
+    text: str,
+    at: datetime,
+    buttons: list[dict[str, str]] | None = None,
+) -> dict[str, object]:
+    """A message's columns as the ORM would write them (its defaults too).
+    Messages are written with plain INSERTs: the ORM's unit of work cost a
+    turn more CPU than the statement (docs/performance.md)."""
+    return {
+        "survey_id": survey_id,
+        "direction": direction,
+        "author": author,
+        "text": text,
+        "buttons": buttons,
+        "created_at": at,
+        "external_id": None,
+        "peer": None,
+        "awaiting_bot_since": None,
+    }
+
+
+async def _insert_message(conn: AsyncConnection, row: dict[str, object]) -> int:
+    return (await conn.execute(insert(Message).values(row).returning(Message.id))).scalar_one()
+
+
+def _awaiting_before(survey_id: str, before: int) -> Select[tuple[int]]:
+    """The id of a message of the survey older than ``before`` that still
+    waits for the bot, if any."""
+    return (
+        select(Message.id)
+        .where(
+            Message.survey_id == survey_id,
+            Message.awaiting_bot_since.is_not(None),
+            Message.id < before,
+        )
+        .limit(1)
+    )
