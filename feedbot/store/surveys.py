@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Select, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload, selectinload
@@ -90,28 +91,24 @@ class SurveyStore:
         created first if the app has not created it (a conversation started
         straight on Rasa, as in `rasa shell`). One conditional UPDATE in the
         usual case, where the app created it."""
-        started = (
-            update(Survey)
-            .where(Survey.id == survey_id, Survey.started_at.is_(None))
-            .values(started_at=at)
-        )
-        async with self._engine.begin() as conn:
-            if (await conn.execute(started)).rowcount:
-                return
-            if await conn.scalar(select(Survey.id).where(Survey.id == survey_id)):
-                return  # started before
+        if await self.mark_started(survey_id, at) or await self.get_survey(survey_id):
+            return
         try:
             await self.create_survey(new, at, survey_id=survey_id)
         except IntegrityError:
             pass  # created meanwhile by the other process
-        async with self._engine.begin() as conn:
-            await conn.execute(started)
+        await self.mark_started(survey_id, at)
 
-    async def mark_started(self, survey_id: str, at: datetime) -> None:
-        async with self._sessions.begin() as session:
-            survey = await session.get(Survey, survey_id)
-            if survey is not None and survey.started_at is None:
-                survey.started_at = at
+    async def mark_started(self, survey_id: str, at: datetime) -> bool:
+        """Whether the survey was marked started now (False: it had started
+        before, or there is no such survey)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(Survey)
+                .where(Survey.id == survey_id, Survey.started_at.is_(None))
+                .values(started_at=at)
+            )
+        return bool(result.rowcount)
 
     async def record_score(self, survey_id: str, score: int, at: datetime) -> Response:
         async with self._sessions.begin() as session:
@@ -200,8 +197,17 @@ class SurveyStore:
         ``external_id`` was stored before. ``held_until``: a customer's
         message whose turn begins now, held by it until then (see
         ``take_awaiting_bot``)."""
-        row = _message_row(survey_id, direction, author, text, at, buttons=buttons)
-        row |= {"external_id": external_id, "peer": peer, "awaiting_bot_since": held_until}
+        row = _message_row(
+            survey_id,
+            direction,
+            author,
+            text,
+            at,
+            buttons=buttons,
+            external_id=external_id,
+            peer=peer,
+            awaiting_bot_since=held_until,
+        )
         try:
             async with self._engine.begin() as conn:
                 return await _insert_message(conn, row)
@@ -224,12 +230,29 @@ class SurveyStore:
         ``add_message``), and in the same transaction whether an earlier
         message of the survey still waits for the bot (its turn is running,
         or no Rasa took it); None when ``external_id`` was stored before."""
-        row = _message_row(survey_id, Direction.INBOUND, Author.CUSTOMER, text, at)
-        row |= {"external_id": external_id, "peer": peer, "awaiting_bot_since": held_until}
+        row = _message_row(
+            survey_id,
+            Direction.INBOUND,
+            Author.CUSTOMER,
+            text,
+            at,
+            external_id=external_id,
+            peer=peer,
+            awaiting_bot_since=held_until,
+        )
+
         try:
             async with self._engine.begin() as conn:
                 message_id = await _insert_message(conn, row)
-                earlier = await conn.scalar(_awaiting_before(survey_id, message_id))
+                earlier = await conn.scalar(
+                    select(Message.id)
+                    .where(
+                        Message.survey_id == survey_id,
+                        Message.awaiting_bot_since.is_not(None),
+                        Message.id < message_id,
+                    )
+                    .limit(1)
+                )
         except IntegrityError:
             if external_id is None:
                 raise
@@ -641,11 +664,13 @@ def _message_row(
     author: Author,
     text: str,
     at: datetime,
+    *,
     buttons: list[dict[str, str]] | None = None,
-) -> dict[str, object]:
-    """A message's columns as the ORM would write them (its defaults too).
-    Messages are written with plain INSERTs: the ORM's unit of work cost a
-    turn more CPU than the statement (docs/performance.md)."""
+    external_id: str | None = None,
+    peer: str | None = None,
+    awaiting_bot_since: datetime | None = None,
+) -> dict[str, Any]:
+    """A message's columns as the ORM would write them (its defaults too)."""
     return {
         "survey_id": survey_id,
         "direction": direction,
@@ -653,25 +678,13 @@ def _message_row(
         "text": text,
         "buttons": buttons,
         "created_at": at,
-        "external_id": None,
-        "peer": None,
-        "awaiting_bot_since": None,
+        "external_id": external_id,
+        "peer": peer,
+        "awaiting_bot_since": awaiting_bot_since,
     }
 
 
-async def _insert_message(conn: AsyncConnection, row: dict[str, object]) -> int:
+async def _insert_message(conn: AsyncConnection, row: dict[str, Any]) -> int:
+    """A plain INSERT: the ORM's unit of work cost a turn more CPU than the
+    statement (docs/performance.md)."""
     return (await conn.execute(insert(Message).values(row).returning(Message.id))).scalar_one()
-
-
-def _awaiting_before(survey_id: str, before: int) -> Select[tuple[int]]:
-    """The id of a message of the survey older than ``before`` that still
-    waits for the bot, if any."""
-    return (
-        select(Message.id)
-        .where(
-            Message.survey_id == survey_id,
-            Message.awaiting_bot_since.is_not(None),
-            Message.id < before,
-        )
-        .limit(1)
-    )
