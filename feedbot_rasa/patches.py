@@ -52,6 +52,7 @@ first four and the sixth; docs/reliability.md, the fifth's).
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import inspect
 import sys
@@ -167,21 +168,16 @@ def apply() -> None:
     )
 
 
-_validator: Any = None
-
-
+@functools.cache
 def response_validator() -> Any:
     """What `jsonschema.validate` builds for Rasa's response schema, built once."""
-    global _validator
-    if _validator is None:
-        from jsonschema.validators import validator_for
-        from rasa.core.actions.action import RemoteAction
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
 
-        schema = RemoteAction.action_response_format_spec()
-        cls = validator_for(schema)
-        cls.check_schema(schema)
-        _validator = cls(schema)
-    return _validator
+    schema = RemoteAction.action_response_format_spec()
+    cls = validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 class _EventDispatch:
@@ -219,17 +215,14 @@ class _EventDispatch:
         return True
 
 
-_dispatch: list[_EventDispatch | None] = []  # built once, None if it cannot be
-
-
+@functools.cache
 def event_dispatch() -> _EventDispatch | None:
-    """The cheaper check, or None when Rasa's schema is not shaped for it."""
-    if not _dispatch:
-        try:
-            _dispatch.append(_EventDispatch(response_validator()))
-        except (KeyError, TypeError, ValueError):
-            _dispatch.append(None)
-    return _dispatch[0]
+    """The cheaper check (built once), or None when Rasa's schema is not
+    shaped for it."""
+    try:
+        return _EventDispatch(response_validator())
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
