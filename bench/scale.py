@@ -33,11 +33,11 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.checkouts import checkout
 from bench.processes import rss_mb
 from bench.turn_latency import SCRIPT, merge, run_load, via_app
 from commands.runner import Layout
 from feedbot import rasa_env
-from feedbot.settings import PROJECT_ROOT
 from tests.databases import fresh_database
 from tests.helpers.stack import Stack, temporary_stack
 
@@ -66,45 +66,36 @@ def spread_over(ws_urls: list[str], think_s: float = 0.0):  # type: ignore[no-un
 def baseline_stack(workdir: Path) -> Iterator[tuple[list[str], int]]:
     """Commit 12d500a from a git worktree, started by its own temporary stack
     in a child process (its packages shadow the current ones there)."""
-    tree = workdir / "baseline"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(tree), BASELINE],
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    (tree / "models").symlink_to(rasa_env.MODELS_DIR)
-    (tree / "stack").mkdir()
-    script = (
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from feedbot.runner import temporary_stack\n"
-        "with temporary_stack(Path(sys.argv[1])) as s:\n"
-        "    print(f'ws://127.0.0.1:{s.port}/chat', flush=True)\n"
-        "    sys.stdin.read()\n"
-    )
-    env = dict(os.environ, RASA_BIN=str(rasa_env.rasa_executable()))
-    process = subprocess.Popen(
-        [sys.executable, "-c", script, str(tree / "stack")],
-        cwd=tree,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("ws://"):
-            raise RuntimeError(f"the baseline did not start; logs in {tree / 'stack' / 'log'}")
-        yield [line], process.pid
-    finally:
-        if process.stdin:
-            process.stdin.close()
-        process.wait(60)
-        subprocess.run(
-            ["git", "worktree", "remove", "--force", str(tree)], cwd=PROJECT_ROOT, check=False
+    with checkout(BASELINE, workdir / "baseline") as tree:
+        (tree / "models").symlink_to(rasa_env.MODELS_DIR)
+        (tree / "stack").mkdir()
+        script = (
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from feedbot.runner import temporary_stack\n"
+            "with temporary_stack(Path(sys.argv[1])) as s:\n"
+            "    print(f'ws://127.0.0.1:{s.port}/chat', flush=True)\n"
+            "    sys.stdin.read()\n"
         )
+        env = dict(os.environ, RASA_BIN=str(rasa_env.rasa_executable()))
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, str(tree / "stack")],
+            cwd=tree,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline().strip()
+            if not line.startswith("ws://"):
+                raise RuntimeError(f"the baseline did not start; logs in {tree / 'stack' / 'log'}")
+            yield [line], process.pid
+        finally:
+            if process.stdin:
+                process.stdin.close()
+            process.wait(60)
 
 
 def ws_urls(stack: Stack) -> list[str]:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.checkouts import checkout
 from feedbot.settings import PROJECT_ROOT
 from tests.databases import fresh_database
 
@@ -102,25 +103,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="feedbot-bench-store-") as tmp:
         work = Path(tmp)
-        base = work / "baseline"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", "-f", str(base), args.baseline],
-            cwd=PROJECT_ROOT,
-            check=True,
-            capture_output=True,
-        )
-        try:
+        with checkout(args.baseline, work / "baseline") as base:
             results: dict[str, list[float]] = {"baseline": [], "now": []}
             for _ in range(args.rounds):
-                for name, checkout in [("baseline", base), ("now", PROJECT_ROOT)]:
+                for name, tree in [("baseline", base), ("now", PROJECT_ROOT)]:
                     with fresh_database("postgresql", work) as database:
-                        results[name].append(side(checkout, database, args.surveys))
-        finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(base)],
-                cwd=PROJECT_ROOT,
-                capture_output=True,
-            )
+                        results[name].append(side(tree, database, args.surveys))
     b = sorted(results["baseline"])[len(results["baseline"]) // 2]
     n = sorted(results["now"])[len(results["now"]) // 2]
     print(f"store calls, CPU ms a turn of the calling process (median of {args.rounds} rounds):")
