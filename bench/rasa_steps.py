@@ -1,4 +1,4 @@
-"""Two steps of a Rasa turn, Rasa's own way against feedbot_rasa's, in one
+"""Steps of a Rasa turn, Rasa's own way against feedbot_rasa's, in one
 process and the same run, taking turns (no servers, no network: the CPU of
 the step itself, steadier than a load test on a shared machine).
 
@@ -12,6 +12,16 @@ the step itself, steadier than a load test on a shared machine).
    actions give, checked with the validator built once against all the
    event kinds (as patch 1 did before) and with the check that goes to the
    event's own kind first. Microseconds per answer.
+3. Reading a message (patch 7): the survey's kinds of message parsed by the
+   trained English model with Rasa's `LogisticRegressionClassifier._create_X`
+   and with feedbot_rasa.sentence_features.create_x (the graph run by
+   feedbot_rasa.graph_runner both ways). CPU ms per message.
+4. The policies' states (patch 8): the conversations of step 1 predicted
+   with Rasa's `Domain.states_for_tracker_history` and with
+   feedbot_rasa.tracker_states' (the graph run by feedbot_rasa.graph_runner
+   both ways). As in a Rasa instance with FeedbotTrackerStore, a
+   conversation's tracker is kept from one turn to the next. CPU ms per
+   three-turn conversation.
 """
 
 from __future__ import annotations
@@ -19,6 +29,18 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from typing import Any
+
+# What customers send in a survey.
+MESSAGES = [
+    "hi",
+    "8",
+    "nine",
+    "the staff were friendly and quick",
+    "I waited forty minutes on the phone and nobody could tell me where my order was",
+    "no thanks",
+    "what is this?",
+]
 
 # Answers Feedbot's actions give in a survey: asking (a response, no
 # events), starting the survey, reading a score, ending.
@@ -62,16 +84,33 @@ def inner(rounds: int) -> None:
 
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
+    from rasa.core.tracker_store import InMemoryTrackerStore
     from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.nlu.classifiers.logistic_regression_classifier import (
+        LogisticRegressionClassifier,
+    )
     from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import ActionExecuted
     from rasa.utils.log_utils import configure_structlog
 
-    from feedbot_rasa import graph_runner, patches
+    from feedbot_rasa import graph_runner, patches, sentence_features, tracker_states
 
     configure_structlog(logging.INFO)  # as the server runs: no debug lines
     agent = Agent.load("models/feedbot.tar.gz")
     processor = agent.processor
+
+    class KeptTrackers(InMemoryTrackerStore):
+        """Hands out the tracker it saved, as FeedbotTrackerStore does."""
+
+        async def retrieve(self, sender_id: str) -> Any:
+            return kept.get(sender_id)
+
+        async def save(self, tracker: Any) -> None:
+            kept[tracker.sender_id] = tracker
+
+    kept: dict[str, Any] = {}
+    processor.tracker_store = KeptTrackers(processor.domain)
 
     async def conversation(sender: str) -> None:
         for text in ["hi", "8", "the staff were friendly"]:
@@ -97,12 +136,23 @@ def inner(rounds: int) -> None:
                 check(answer)  # type: ignore[operator]
         return 1e6 * (time.process_time() - start) / (n * len(ANSWERS))
 
+    async def parse_ms(n: int = 100) -> float:
+        start = time.process_time()
+        for _ in range(n):
+            for text in MESSAGES:
+                await processor.parse_message(UserMessage(text))
+        return 1000 * (time.process_time() - start) / (n * len(MESSAGES))
+
     full = patches.response_validator()
     dispatch = patches.event_dispatch()
     assert dispatch is not None and all(dispatch.valid(a) for a in ANSWERS)
     dask_run = DaskGraphRunner.run
     asyncio.run(graph_ms("warm-up", 20))
-    results: dict[str, list[float]] = {k: [] for k in ("dask", "plain", "full", "dispatch")}
+    rasa_create_x = LogisticRegressionClassifier._create_X
+    rasa_states = Domain.states_for_tracker_history
+    kinds = ("dask", "plain", "full", "dispatch", "all features", "sentence features")
+    kinds += ("states replayed", "states carried on")
+    results: dict[str, list[float]] = {k: [] for k in kinds}
     for r in range(rounds):
         DaskGraphRunner.run = dask_run  # type: ignore[method-assign]
         results["dask"].append(asyncio.run(graph_ms(f"dask{r}")))
@@ -110,6 +160,16 @@ def inner(rounds: int) -> None:
         results["plain"].append(asyncio.run(graph_ms(f"plain{r}")))
         results["full"].append(check_us(lambda a: next(full.iter_errors(a), None)))
         results["dispatch"].append(check_us(dispatch.valid))
+        LogisticRegressionClassifier._create_X = rasa_create_x  # type: ignore[method-assign]
+        results["all features"].append(asyncio.run(parse_ms()))
+        LogisticRegressionClassifier._create_X = sentence_features.create_x  # type: ignore[method-assign]
+        results["sentence features"].append(asyncio.run(parse_ms()))
+        LogisticRegressionClassifier._create_X = rasa_create_x  # type: ignore[method-assign]
+        Domain.states_for_tracker_history = rasa_states  # type: ignore[method-assign]
+        results["states replayed"].append(asyncio.run(graph_ms(f"replayed{r}")))
+        Domain.states_for_tracker_history = tracker_states.states_for_tracker_history  # type: ignore[method-assign]
+        results["states carried on"].append(asyncio.run(graph_ms(f"carried{r}")))
+        Domain.states_for_tracker_history = rasa_states  # type: ignore[method-assign]
 
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
@@ -120,6 +180,16 @@ def inner(rounds: int) -> None:
     f, q = median(results["full"]), median(results["dispatch"])
     print(
         f"answer check, CPU µs per answer: all kinds {f:.0f}, own kind first {q:.0f} ({q / f:.2f}×)"
+    )
+    a, n = median(results["all features"]), median(results["sentence features"])
+    print(
+        f"message read, CPU ms per message: all features combined {a:.2f}, "
+        f"sentence features only {n:.2f} ({n / a:.2f}×)"
+    )
+    a, n = median(results["states replayed"]), median(results["states carried on"])
+    print(
+        f"policies' states, CPU ms per three-turn conversation: replayed {a:.1f}, "
+        f"carried on {n:.1f} ({n / a:.2f}×)"
     )
 
 

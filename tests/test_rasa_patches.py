@@ -508,3 +508,147 @@ def test_the_graph_runs_as_dask_ran_it(language: str) -> None:
     assert len(predicted) > len(texts) and "action_listen" in predicted
     assert len({step[1] for step in dask_seen if step[0] == "predict"}) > 2
     assert dask_clash and plain_clash == dask_clash and "clashes with a node name" in dask_clash
+
+
+STATES_SCRIPT = """
+import asyncio, json, sys
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, USER
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, Restarted, UserUtteranceReverted
+
+from rasa.core.tracker_store import InMemoryTrackerStore
+
+agent = Agent.load(sys.argv[1])
+processor = agent.processor
+TEXTS = json.loads(sys.argv[2])
+kept = {}
+
+class KeptTrackers(InMemoryTrackerStore):
+    # the same tracker object from turn to turn, as FeedbotTrackerStore
+    async def retrieve(self, sender_id):
+        return kept.get(sender_id)
+    async def save(self, tracker):
+        kept[tracker.sender_id] = tracker
+
+processor.tracker_store = KeptTrackers(processor.domain)
+replayed = Domain.states_for_tracker_history
+from feedbot_rasa.patches import apply
+apply()
+from feedbot_rasa import tracker_states
+carried_on = tracker_states.states_for_tracker_history
+assert Domain.states_for_tracker_history is carried_on
+domain = processor.domain
+QUESTIONS = [
+    dict(),
+    dict(omit_unset_slots=True),
+    dict(ignore_rule_only_turns=True, rule_only_data={"slots": ["requested_slot"], "loops": []}),
+    dict(ignore_rule_only_turns=True, rule_only_data={"slots": [], "loops": ["score_form"]}),
+]
+
+def shape(states):
+    # the states and which sub-states they share, as Rasa hands them out
+    ids = {}
+    return [
+        {kind: [sorted(map(str, sub.items())), ids.setdefault(id(sub), len(ids))]
+         for kind, sub in sorted(state.items())}
+        for state in states
+    ]
+
+compared = 0
+
+def compare(tracker):
+    global compared
+    for question in QUESTIONS:
+        expected = replayed(domain, tracker, **question)
+        got = carried_on(domain, tracker, **question)
+        assert shape(got) == shape(expected), (question, got, expected)
+        # a policy edits what it is given (the featurizer drops the text of
+        # user sub-states): the next answer must not change
+        for state in got:
+            state.get(USER, {}).pop("text", None)
+            state.clear()
+        assert shape(carried_on(domain, tracker, **question)) == shape(expected)
+        compared += 1
+
+async def main():
+    tracker = None
+    objects = set()
+    for step in TEXTS:
+        if step == "UNDO":  # the customer's last message taken back
+            tracker.update(UserUtteranceReverted())
+            compare(tracker)
+            continue
+        if step == "RESTART":
+            tracker.update(Restarted())
+            compare(tracker)
+            continue
+        tracker = await processor.log_message(UserMessage(step, sender_id="states"))
+        objects.add(id(tracker))
+        for _ in range(4):
+            compare(tracker)
+            prediction = processor._predict_next_with_tracker(tracker)
+            name = domain.action_names_or_texts[prediction.max_confidence_index]
+            tracker.update(ActionExecuted(name))
+            if name == ACTION_LISTEN_NAME:
+                break
+        compare(tracker)
+        await processor.save_tracker(tracker)
+    assert len(objects) == 1  # carried on from turn to turn
+    print("COMPARED", compared, len(tracker.events))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_policies_states_carry_on_as_rasa_replays_them(language: str) -> None:
+    """Patch 8: before and after every predicted action of a conversation
+    (taken back once and restarted once on the way), the states carried on
+    from the last question are the states Rasa replays from the start, for
+    each kind of question the policies ask, sub-states shared where Rasa's
+    are; and a policy editing what it was handed does not change the next
+    answer."""
+    texts = {
+        "en": [
+            "hi",
+            "8",
+            "UNDO",
+            "9",
+            "the staff were friendly",
+            "what is this?",
+            "RESTART",
+            "hi",
+            "2",
+            "stop",
+            "bye",
+            "10",
+        ],
+        "es": [
+            "hola",
+            "8",
+            "UNDO",
+            "9",
+            "el personal fue amable",
+            "¿qué es esto?",
+            "RESTART",
+            "hola",
+            "2",
+            "para",
+            "adiós",
+            "10",
+        ],
+    }[language]
+    python = rasa_env.rasa_executable().parent / "python"
+    result = subprocess.run(
+        [str(python), "-c", STATES_SCRIPT, str(rasa_env.model_path(language)), json.dumps(texts)],
+        cwd=PROJECT_ROOT,
+        env=rasa_env.rasa_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    compared, events = map(int, result.stdout.strip().splitlines()[-1].split()[1:])
+    assert compared >= 4 * 30 and events > 30
