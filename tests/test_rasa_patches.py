@@ -652,3 +652,81 @@ def test_the_policies_states_carry_on_as_rasa_replays_them(language: str) -> Non
     assert result.returncode == 0, result.stderr[-3000:]
     compared, events = map(int, result.stdout.strip().splitlines()[-1].split()[1:])
     assert compared >= 4 * 30 and events > 30
+
+
+INTENT_SCRIPT = """
+import json, sys
+import numpy as np
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+
+agent = Agent.load(sys.argv[1])
+TEXTS = json.loads(sys.argv[2])
+runner = agent.processor.graph_runner
+rasa_create_x = LogisticRegressionClassifier._create_X
+from feedbot_rasa.patches import apply
+apply()
+from feedbot_rasa.sentence_features import create_x
+assert LogisticRegressionClassifier._create_X is create_x
+name = next(n for n in runner._instantiated_nodes if "LogisticRegression" in n)
+classifier = runner._instantiated_nodes[name]._component
+featurizer = [n for n in runner._instantiated_nodes if "Featurizer" in n][-1]
+
+def featurized(text):
+    out = runner.run(inputs={"__message__": [UserMessage(text)]}, targets=[featurizer])
+    return out[featurizer]
+
+def same(a, b):
+    a, b = a.tocsr(), b.tocsr()
+    return (a.dtype == b.dtype and a.shape == b.shape
+            and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+            and np.array_equal(a.data, b.data)
+            and np.array_equal(classifier.clf.predict_proba(a), classifier.clf.predict_proba(b)))
+
+messages = [featurized(text) for text in TEXTS]
+alike = [same(rasa_create_x(classifier, m), create_x(classifier, m)) for m in messages]
+together = [m[0] for m in messages]
+print(json.dumps([alike, same(rasa_create_x(classifier, together), create_x(classifier, together))]))
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_intent_is_read_from_the_matrix_rasa_builds(language: str) -> None:
+    """Patch 7: for every message (short, long, numbers, other scripts, words
+    the model never saw) and for several messages at once, the classifier's
+    input built from the sentence features alone is Rasa's matrix, value for
+    value and in the same order, and gives the same probabilities."""
+    texts = [
+        "hi",
+        "8",
+        "10/10",
+        "nine",
+        "I'd rather not",
+        "what is this?",
+        "talk to a human",
+        "The staff were friendly but the queue was forty minutes long!!!",
+        "el personal fue amable",
+        "¿qué es esto?",
+        "prefiero no",
+        "ok 👍",
+        "zxqv wplk",
+        "",
+        "   ",
+        "a" * 400,
+        "ÇA VA? très bien",
+        "5 — maybe 6",
+    ]
+    python = rasa_env.rasa_executable().parent / "python"
+    result = subprocess.run(
+        [str(python), "-c", INTENT_SCRIPT, str(rasa_env.model_path(language)), json.dumps(texts)],
+        cwd=PROJECT_ROOT,
+        env=rasa_env.rasa_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    alike, together = json.loads(result.stdout.strip().splitlines()[-1])
+    assert alike == [True] * len(texts)
+    assert together is True
