@@ -69,6 +69,9 @@ class _Replay:
     states: list[dict[str, Any]] = field(default_factory=list)
     last_ml_action_sub_state: Any = None
     turn_was_hidden: bool = False
+    # the state after the last event, taken after `last_after` events
+    last: dict[str, Any] | None = None
+    last_after: int = -1
 
     def answers(
         self,
@@ -117,15 +120,35 @@ class _Replay:
         return state
 
 
+@dataclass
+class _TrackerReplays:
+    """A tracker's replays, and the events it applies as last worked out
+    (the three questions of a prediction ask about the same events)."""
+
+    replays: list[_Replay] = field(default_factory=list)
+    events: Any = None  # the tracker's deque of events when last worked out
+    length: int = -1
+    newest: Any = None
+    applied: list[Any] = field(default_factory=list)
+
+    def applied_events(self, tracker: DialogueStateTracker) -> list[Any]:
+        events = tracker.events
+        newest = events[-1] if events else None
+        if events is not self.events or len(events) != self.length or newest is not self.newest:
+            self.applied = tracker.applied_events()
+            self.events, self.length, self.newest = events, len(events), newest
+        return self.applied
+
+
 # Each tracker's replays, by id, dropped with the tracker.
-_replays: dict[int, list[_Replay]] = {}
+_replays: dict[int, _TrackerReplays] = {}
 
 
-def _replays_of(tracker: DialogueStateTracker) -> list[_Replay]:
+def _replays_of(tracker: DialogueStateTracker) -> _TrackerReplays:
     key = id(tracker)
     replays = _replays.get(key)
     if replays is None:
-        replays = _replays[key] = []
+        replays = _replays[key] = _TrackerReplays()
         weakref.finalize(tracker, _replays.pop, key, None)
     return replays
 
@@ -154,8 +177,9 @@ def states_for_tracker_history(
     rule_only_data: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Replaces `Domain.states_for_tracker_history`: the same states."""
-    events = tracker.applied_events()
-    replays = _replays_of(tracker)
+    of_tracker = _replays_of(tracker)
+    events = of_tracker.applied_events(tracker)
+    replays = of_tracker.replays
     replay = next(
         (
             r
@@ -183,5 +207,8 @@ def states_for_tracker_history(
             replay.step(event.hide_rule_turn, keep=True)
         replay.tracker.update(event)
         replay.replayed.append(event)
-    last = replay.step(False, keep=False)
+    if replay.last_after != len(replay.replayed):
+        replay.last = replay.step(False, keep=False)
+        replay.last_after = len(replay.replayed)
+    last = replay.last
     return _copied(replay.states + ([last] if last is not None else []))
