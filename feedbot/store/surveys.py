@@ -110,14 +110,18 @@ class SurveyStore:
             )
         return bool(result.rowcount)
 
-    async def record_score(self, survey_id: str, score: int, at: datetime) -> Response:
-        async with self._sessions.begin() as session:
-            response = await self._response_for_update(session, survey_id)
-            response.score = score
-            response.category = category_of(score).value
-            response.scored_at = at
-            await _note_answer(session, survey_id, at, score)
-        return response
+    async def record_score(self, survey_id: str, score: int, at: datetime) -> None:
+        """The score, its category and when, on the survey's response (made
+        if there is none yet), and the report facts, in one transaction: plain
+        statements, no ORM objects (the action server's busiest write)."""
+        values = {"score": score, "category": category_of(score).value, "scored_at": at}
+        async with self._engine.begin() as conn:
+            updated = await conn.execute(
+                update(Response).where(Response.survey_id == survey_id).values(values)
+            )
+            if not updated.rowcount:
+                await conn.execute(insert(Response).values(survey_id=survey_id, **values))
+            await _note_answer(conn, survey_id, at, score)
 
     async def record_reason(
         self, survey_id: str, reason: str, at: datetime, understood: ReasonTags | None = None
@@ -127,7 +131,8 @@ class SurveyStore:
             response.reason = reason
             response.reason_at = at
             _set_understanding(response, understood)
-            await _note_answer(session, survey_id, at)
+            await session.flush()  # new theme rows first
+            await _note_answer(await session.connection(), survey_id, at)
         return response
 
     async def record_follow_up(
@@ -140,7 +145,8 @@ class SurveyStore:
             response.follow_up = text
             response.follow_up_at = at
             _set_understanding(response, understood)
-            await _note_answer(session, survey_id, at)
+            await session.flush()  # new theme rows first
+            await _note_answer(await session.connection(), survey_id, at)
         return response
 
     async def themes(self, survey_id: str) -> list[str]:
@@ -165,12 +171,9 @@ class SurveyStore:
     async def change(self, survey_id: str, change: Transition) -> bool:
         """Make one change of state (feedbot.store.survey_states); False when
         the survey is not in a state it may come from."""
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(Survey)
-                .where(Survey.id == survey_id, change.where)
-                .values(**change.values)
-                .execution_options(synchronize_session=False)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(Survey).where(Survey.id == survey_id, change.where).values(**change.values)
             )
         return bool(result.rowcount)
 
@@ -586,22 +589,30 @@ class SurveyStore:
 
 
 async def _note_answer(
-    session: AsyncSession, survey_id: str, at: datetime, score: int | None = None
+    conn: AsyncConnection, survey_id: str, at: datetime, score: int | None = None
 ) -> None:
     """Keep the report facts (Survey.score, answered_at, answer_seconds, and
     the copies on the theme rows) in step with the response, in the same
-    transaction."""
-    survey = await session.get(Survey, survey_id)
+    transaction (the response's theme rows written before)."""
+    survey = (
+        await conn.execute(
+            select(Survey.answered_at, Survey.sent_at, Survey.started_at, Survey.created_at).where(
+                Survey.id == survey_id
+            )
+        )
+    ).first()
     if survey is None:
         return
+    values: dict[str, Any] = {}
     if survey.answered_at is None:
-        survey.answered_at = at
+        values["answered_at"] = at
     if score is not None:
-        survey.score = score
         began = survey.sent_at or survey.started_at or survey.created_at
-        survey.answer_seconds = (at - began).total_seconds()
-    await session.flush()  # new theme rows first
-    await session.execute(theme_facts_update([survey_id]))
+        values["score"] = score
+        values["answer_seconds"] = (at - began).total_seconds()
+    if values:
+        await conn.execute(update(Survey).where(Survey.id == survey_id).values(values))
+    await conn.execute(theme_facts_update([survey_id]))
 
 
 @dataclass(frozen=True)
