@@ -1,7 +1,7 @@
-"""Eight small patches to Rasa 3.6.21, each checked against the exact code it
+"""Nine small patches to Rasa 3.6.21, each checked against the exact code it
 replaces, so that an upgrade can never silently skip or break one: Rasa
 refuses to start instead (docs/performance.md has the measurements of the
-first four and the last three; docs/reliability.md, the fifth's).
+first four and the last four; docs/reliability.md, the fifth's).
 
 1. Validating each action server response. Rasa calls `jsonschema.validate`,
    which re-checks the schema against its meta-schema and builds a validator
@@ -61,6 +61,12 @@ first four and the last three; docs/reliability.md, the fifth's).
    feedbot_rasa.tracker_states.states_for_tracker_history, which carries on
    from the events it replayed before for the same tracker (and starts
    again when one was undone).
+9. Asking a form's question. At a form's activation Rasa calls the form's
+   ask action, which says nothing when a rule has just asked the question
+   (actions/asking.py). `FormAction._ask_for_slot` is wrapped by
+   feedbot_rasa.ask_once.ask_for_slot, which makes that test in Rasa for
+   Feedbot's ask-once actions and skips the call when it would be empty:
+   two of a survey's eight action calls.
 """
 
 import asyncio
@@ -147,7 +153,13 @@ def apply() -> None:
             "MessageProcessor._run_action": MessageProcessor._run_action,
         },
     )
-    from feedbot_rasa import graph_runner, sentence_features, tracker_states, tracker_store
+    from feedbot_rasa import (
+        ask_once,
+        graph_runner,
+        sentence_features,
+        tracker_states,
+        tracker_store,
+    )
 
     check(
         rasa.__version__,
@@ -166,6 +178,12 @@ def apply() -> None:
         tracker_states.replaced_functions(),
         tracker_states.EXPECTED_SOURCES,
         "feedbot_rasa/tracker_states.py",
+    )
+    check(
+        rasa.__version__,
+        ask_once.replaced_functions(),
+        ask_once.EXPECTED_SOURCES,
+        "feedbot_rasa/ask_once.py",
     )
     check(
         rasa.__version__,
@@ -189,13 +207,15 @@ def apply() -> None:
     from rasa.shared.core.domain import Domain
 
     Domain.states_for_tracker_history = tracker_states.states_for_tracker_history
+    FormAction._ask_for_slot = ask_once.ask_for_slot
     # Before Rasa sets up its logging: straight to its log.
     print(
         f"feedbot_rasa: Rasa {rasa.__version__} patched "
         "(validator built once, kept-alive action calls, lock waiters re-ticketed, "
         "one validation call at form activation, a turn abandoned when the action "
         "server cannot be reached, the model's graph run without dask, the intent "
-        "read from sentence features only, the policies' states carried on; "
+        "read from sentence features only, the policies' states carried on, no call "
+        "for a question a rule has just asked; "
         "FeedbotTrackerStore checked)",
         file=sys.stderr,
         flush=True,

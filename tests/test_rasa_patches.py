@@ -258,7 +258,9 @@ def test_a_malformed_action_response_is_refused_by_the_real_rasa(tmp_path: Path)
         assert status == 200
         texts = [m["text"] for m in body]  # type: ignore[union-attr]
         assert "MALFORMED" not in texts and "I ran action_start_survey" not in texts
-        assert "I ran action_ask_score" in texts  # the turn went on without it
+        assert "I ran validate_score_form" in texts  # the turn went on without it
+        # the rule has just asked for the score: patch 9 makes no ask call
+        assert "I ran action_ask_score" not in texts
         log = log_path.read_text(errors="replace")
         assert "'not a list' is not of type 'array'" in log
         assert "Failed to validate Action server response" in log
@@ -687,7 +689,8 @@ def same(a, b):
 messages = [featurized(text) for text in TEXTS]
 alike = [same(rasa_create_x(classifier, m), create_x(classifier, m)) for m in messages]
 together = [m[0] for m in messages]
-print(json.dumps([alike, same(rasa_create_x(classifier, together), create_x(classifier, together))]))
+batch = same(rasa_create_x(classifier, together), create_x(classifier, together))
+print(json.dumps([alike, batch]))
 """
 
 
@@ -730,3 +733,84 @@ def test_the_intent_is_read_from_the_matrix_rasa_builds(language: str) -> None:
     alike, together = json.loads(result.stdout.strip().splitlines()[-1])
     assert alike == [True] * len(texts)
     assert together is True
+
+
+ASK_ONCE_SCRIPT = """
+import asyncio, json, sys
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.trackers import EventVerbosity
+from feedbot_rasa.ask_once import ASK_ONCE, asked_since_last_customer_message
+
+agent = Agent.load(sys.argv[1])
+processor = agent.processor
+TEXTS = json.loads(sys.argv[2])
+
+async def main():
+    seen = []
+    for text in TEXTS:
+        tracker = await processor.log_message(UserMessage(text, sender_id="asks"))
+        for _ in range(4):
+            events = tracker.current_state(EventVerbosity.ALL)["events"]
+            decided = {r: asked_since_last_customer_message(tracker.events, r)
+                       for r in ASK_ONCE.values()}
+            seen.append([events, decided])
+            prediction = processor._predict_next_with_tracker(tracker)
+            name = processor.domain.action_names_or_texts[prediction.max_confidence_index]
+            tracker.update(ActionExecuted(name))
+            if name == ACTION_LISTEN_NAME:
+                break
+        await processor.save_tracker(tracker)
+    print(json.dumps([ASK_ONCE, seen], default=str))
+
+asyncio.run(main())
+"""
+
+
+def test_rasa_skips_only_the_ask_calls_the_action_server_would_answer_empty() -> None:
+    """Patch 9: the ask actions Rasa answers itself are exactly the
+    `AskOnceAction`s of the actions package, by the response each says; and
+    along a conversation Rasa's test (has the question been asked since the
+    customer last wrote?) decides as the action server's does on the events
+    Rasa would send it, both ways."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from rasa_sdk import Tracker
+
+    import actions
+    from actions.asking import AskOnceAction, asked_since_last_customer_message
+
+    modules = [
+        importlib.import_module(f"actions.{m.name}") for m in pkgutil.iter_modules(actions.__path__)
+    ]
+    ask_once = {
+        cls().name(): f"utter_ask_{cls().slot}"
+        for module in modules
+        for cls in vars(module).values()
+        if inspect.isclass(cls) and issubclass(cls, AskOnceAction) and not inspect.isabstract(cls)
+    }
+    texts = ["/start_survey", "what is this?", "8", "what?", "the staff were friendly"]
+    texts += ["/start_survey", "3", "slow"]
+    python = rasa_env.rasa_executable().parent / "python"
+    result = subprocess.run(
+        [str(python), "-c", ASK_ONCE_SCRIPT, str(rasa_env.model_path("en")), json.dumps(texts)],
+        cwd=PROJECT_ROOT,
+        env=rasa_env.rasa_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rasa_ask_once, seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert rasa_ask_once == ask_once and len(ask_once) == 3
+    outcomes = set()
+    for events, decided in seen:
+        tracker = Tracker("asks", {}, {}, events, False, None, {}, "")
+        for response, rasa_says in decided.items():
+            assert asked_since_last_customer_message(tracker, response) is rasa_says
+            outcomes.add(rasa_says)
+    assert outcomes == {True, False}
