@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from bot.channels import Channels
-from bot.rounds import run_rounds
+from bot.rounds import run_rounds, stop
 from feedbot.store.improvements import ImprovementStore, Notice
 from feedbot.store.models import Improvement
 
@@ -112,4 +112,4 @@ IMPROVEMENT_NOTICES = web.AppKey("improvement_notices", ImprovementNotices)
 async def improvement_notices_loop(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(app[IMPROVEMENT_NOTICES].run(), name="improvement notices")
     yield
-    task.cancel()
+    await stop(task)

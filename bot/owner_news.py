@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.owner_alerts import OwnerAlerts
 from bot.owner_post import OwnerPost
-from bot.rounds import run_rounds
+from bot.rounds import run_rounds, stop
 
 ROUND_SECONDS = 5.0
 
@@ -60,4 +60,4 @@ OWNER_NEWS = web.AppKey("owner_news", OwnerNews)
 async def owner_news_loop(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(app[OWNER_NEWS].run(), name="owner news")
     yield
-    task.cancel()
+    await stop(task)

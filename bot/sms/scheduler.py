@@ -14,6 +14,7 @@ from bot.channels import Channels
 from bot.handoff_webhooks import HandoffWebhooks
 from bot.keys import CHANNELS, CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG, WEBHOOKS
 from bot.replay import replay_awaiting
+from bot.rounds import finish_then_stop, stop
 from bot.sms.webhooks import handle_lapsed
 from feedbot.privacy import Anonymised, anonymise_with_settings
 from feedbot.settings import Settings
@@ -93,30 +94,36 @@ async def apply_retention(settings: Settings, now: datetime) -> Anonymised:
 
 
 async def scheduler(app: web.Application) -> AsyncIterator[None]:
+    retained_at: datetime | None = None
+
+    async def one_round() -> None:
+        nonlocal retained_at
+        sms = app[SMS_CHANNEL]
+        rules = app[SURVEY_CONFIG].contact_rules
+        now = app[CLOCK]()
+        await expire_unanswered(app[STORE], timedelta(hours=rules.expire_after_hours), now)
+        if sms is not None:
+            await handle_lapsed(app)  # texts an instance took and never handled
+            await sms.sender.resume()  # the SMS outbox
+        await send_due(app[STORE], app[CHANNELS], now)
+        await send_reminders(app[STORE], app[CHANNELS], rules, now)
+        await replay_awaiting(app)  # Rasa may be back
+        webhooks = app[WEBHOOKS]
+        if isinstance(webhooks, HandoffWebhooks):
+            await webhooks.resume_stalled()
+        if retained_at is None or now - retained_at >= RETENTION_EVERY:
+            await apply_retention(app[SETTINGS], now)
+            retained_at = now
+
     async def loop() -> None:
-        retained_at: datetime | None = None
         while True:
-            sms = app[SMS_CHANNEL]
-            rules = app[SURVEY_CONFIG].contact_rules
             try:
-                now = app[CLOCK]()
-                await expire_unanswered(app[STORE], timedelta(hours=rules.expire_after_hours), now)
-                if sms is not None:
-                    await handle_lapsed(app)  # texts an instance took and never handled
-                    await sms.sender.resume()  # the SMS outbox
-                await send_due(app[STORE], app[CHANNELS], now)
-                await send_reminders(app[STORE], app[CHANNELS], rules, now)
-                await replay_awaiting(app)  # Rasa may be back
-                webhooks = app[WEBHOOKS]
-                if isinstance(webhooks, HandoffWebhooks):
-                    await webhooks.resume_stalled()
-                if retained_at is None or now - retained_at >= RETENTION_EVERY:
-                    await apply_retention(app[SETTINGS], now)
-                    retained_at = now
+                # when the app stops, a round in progress finishes first
+                await finish_then_stop(one_round())
             except Exception:  # keep the loop alive; the next round retries
                 log.exception("the survey scheduler failed")
             await asyncio.sleep(app[SETTINGS].scheduler_interval_seconds)
 
     task = asyncio.create_task(loop(), name="survey scheduler")
     yield
-    task.cancel()
+    await stop(task)
