@@ -47,12 +47,15 @@ def test_packages_import_only_what_is_below_them(package: str, forbidden: set[st
 
 def test_rasa_patches_import_only_rasa_and_the_standard_library() -> None:
     """feedbot_rasa runs in Rasa's own environment (Python 3.10), beside Rasa
-    and what Rasa depends on (its SQL tracker store's SQLAlchemy 1.4 too)."""
+    and what Rasa depends on (its SQL tracker store's SQLAlchemy 1.4 too, and
+    the numpy and scipy of its classifiers' features)."""
     allowed = set(sys.stdlib_module_names) | {
         "rasa",
         "jsonschema",
         "aiohttp",
         "sqlalchemy",
+        "numpy",
+        "scipy",
         "feedbot_rasa",
     }
     for module, names in imports_of("feedbot_rasa").items():
