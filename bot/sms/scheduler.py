@@ -14,7 +14,7 @@ from bot.channels import Channels
 from bot.handoff_webhooks import HandoffWebhooks
 from bot.keys import CHANNELS, CLOCK, SETTINGS, SMS_CHANNEL, STORE, SURVEY_CONFIG, WEBHOOKS
 from bot.replay import replay_awaiting
-from bot.rounds import finish_then_stop, stop
+from bot.rounds import run_rounds, stop
 from bot.sms.webhooks import handle_lapsed
 from feedbot.privacy import Anonymised, anonymise_with_settings
 from feedbot.settings import Settings
@@ -96,7 +96,8 @@ async def apply_retention(settings: Settings, now: datetime) -> Anonymised:
 async def scheduler(app: web.Application) -> AsyncIterator[None]:
     retained_at: datetime | None = None
 
-    async def one_round() -> None:
+    async def one_round() -> datetime | None:
+        """One round of the survey scheduler (bot.rounds runs them)."""
         nonlocal retained_at
         sms = app[SMS_CHANNEL]
         rules = app[SURVEY_CONFIG].contact_rules
@@ -114,16 +115,13 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
         if retained_at is None or now - retained_at >= RETENTION_EVERY:
             await apply_retention(app[SETTINGS], now)
             retained_at = now
+        return None
 
-    async def loop() -> None:
-        while True:
-            try:
-                # when the app stops, a round in progress finishes first
-                await finish_then_stop(one_round())
-            except Exception:  # keep the loop alive; the next round retries
-                log.exception("the survey scheduler failed")
-            await asyncio.sleep(app[SETTINGS].scheduler_interval_seconds)
-
-    task = asyncio.create_task(loop(), name="survey scheduler")
+    every = app[SETTINGS].scheduler_interval_seconds
+    # never kicked: a round every `every` seconds; a failed round is logged
+    # and the next one retries; when the app stops, a round in progress
+    # finishes first
+    rounds = run_rounds(one_round, asyncio.Event(), app[CLOCK], every, "survey scheduler")
+    task = asyncio.create_task(rounds, name="survey scheduler")
     yield
     await stop(task)
