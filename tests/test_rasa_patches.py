@@ -27,16 +27,24 @@ from tests.system import System
 pytestmark = pytest.mark.system
 
 
-def in_rasa(script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def in_rasa(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     python = rasa_env.rasa_executable().parent / "python"
     return subprocess.run(
-        [str(python), "-c", textwrap.dedent(script)],
+        [str(python), "-c", textwrap.dedent(script), *args],
         cwd=PROJECT_ROOT,
         env=rasa_env.rasa_environment(),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def with_model(script: str, language: str, texts: list[str]) -> str:
+    """``script`` run in Rasa's environment with the trained model of
+    ``language`` and ``texts`` (JSON) as its arguments: its last line."""
+    result = in_rasa(script, str(rasa_env.model_path(language)), json.dumps(texts), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
 
 
 RESPONSES = [
@@ -493,17 +501,7 @@ def test_the_graph_runs_as_dask_ran_it(language: str) -> None:
         "en": ["hi", "8", "the staff were friendly", "what is this?", "stop", "bye", "10"],
         "es": ["hola", "8", "el personal fue amable", "¿qué es esto?", "para", "adiós", "10"],
     }[language]
-    python = rasa_env.rasa_executable().parent / "python"
-    result = subprocess.run(
-        [str(python), "-c", GRAPH_SCRIPT, str(rasa_env.model_path(language)), json.dumps(texts)],
-        cwd=PROJECT_ROOT,
-        env=rasa_env.rasa_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    before, after = json.loads(result.stdout.strip().splitlines()[-1])
+    before, after = json.loads(with_model(GRAPH_SCRIPT, language, texts))
     (dask_seen, dask_clash), (plain_seen, plain_clash) = before, after
     assert plain_seen == dask_seen
     predicted = [step[1] for step in dask_seen if step[0] == "predict"]
@@ -642,17 +640,7 @@ def test_the_policies_states_carry_on_as_rasa_replays_them(language: str) -> Non
             "10",
         ],
     }[language]
-    python = rasa_env.rasa_executable().parent / "python"
-    result = subprocess.run(
-        [str(python), "-c", STATES_SCRIPT, str(rasa_env.model_path(language)), json.dumps(texts)],
-        cwd=PROJECT_ROOT,
-        env=rasa_env.rasa_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    compared, events = map(int, result.stdout.strip().splitlines()[-1].split()[1:])
+    compared, events = map(int, with_model(STATES_SCRIPT, language, texts).split()[1:])
     assert compared >= 4 * 30 and events > 30
 
 
@@ -720,17 +708,7 @@ def test_the_intent_is_read_from_the_matrix_rasa_builds(language: str) -> None:
         "ÇA VA? très bien",
         "5 — maybe 6",
     ]
-    python = rasa_env.rasa_executable().parent / "python"
-    result = subprocess.run(
-        [str(python), "-c", INTENT_SCRIPT, str(rasa_env.model_path(language)), json.dumps(texts)],
-        cwd=PROJECT_ROOT,
-        env=rasa_env.rasa_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    alike, together = json.loads(result.stdout.strip().splitlines()[-1])
+    alike, together = json.loads(with_model(INTENT_SCRIPT, language, texts))
     assert alike == [True] * len(texts)
     assert together is True
 
@@ -795,17 +773,7 @@ def test_rasa_skips_only_the_ask_calls_the_action_server_would_answer_empty() ->
     }
     texts = ["/start_survey", "what is this?", "8", "what?", "the staff were friendly"]
     texts += ["/start_survey", "3", "slow"]
-    python = rasa_env.rasa_executable().parent / "python"
-    result = subprocess.run(
-        [str(python), "-c", ASK_ONCE_SCRIPT, str(rasa_env.model_path("en")), json.dumps(texts)],
-        cwd=PROJECT_ROOT,
-        env=rasa_env.rasa_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    rasa_ask_once, seen = json.loads(result.stdout.strip().splitlines()[-1])
+    rasa_ask_once, seen = json.loads(with_model(ASK_ONCE_SCRIPT, "en", texts))
     assert rasa_ask_once == ask_once and len(ask_once) == 3
     outcomes = set()
     for events, decided in seen:

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -313,6 +314,43 @@ async def test_health_is_ok_when_everything_answers(system: System) -> None:
     }
 
 
+async def app_alone(database: Path, **more_env: str) -> tuple[asyncio.subprocess.Process, int]:
+    """`feedbot serve` on SQLite at ``database``, with nothing listening
+    where Rasa and the actions should be; the process and its port."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{database}",
+        PORT=str(port),
+        RASA_URL=f"http://127.0.0.1:{free_port()}",
+        ACTION_SERVER_URL=f"http://127.0.0.1:{free_port()}",
+        **more_env,
+    )
+    app = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "commands.cli",
+        "serve",
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return app, port
+
+
+async def first_health(port: int, tries: int) -> tuple[int, dict[str, Any]]:
+    """The app's first answer to /healthz, asked every 0.1 s up to ``tries`` times."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(tries):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    return resp.status, await resp.json()
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+    raise AssertionError(f"no answer on port {port} after {tries} tries")
+
+
 async def test_the_app_stops_promptly_whatever_its_rounds_are_doing(tmp_path: Path) -> None:
     """SIGTERM while the scheduler's and the owners' rounds are in the middle
     of their queries (the scheduler runs every 50 ms here): the app stops
@@ -320,34 +358,11 @@ async def test_the_app_stops_promptly_whatever_its_rounds_are_doing(tmp_path: Pa
     SQLite's connection thread running, and the process never exited (about
     one stop in five)."""
     for attempt in range(8):
-        port = free_port()
-        env = dict(
-            os.environ,
-            DATABASE_URL=f"sqlite:///{tmp_path / f'db{attempt}.sqlite'}",
-            PORT=str(port),
-            RASA_URL=f"http://127.0.0.1:{free_port()}",
-            ACTION_SERVER_URL=f"http://127.0.0.1:{free_port()}",
-            FEEDBOT_SCHEDULER_INTERVAL_SECONDS="0.05",
-        )
-        app = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "commands.cli",
-            "serve",
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+        app, port = await app_alone(
+            tmp_path / f"db{attempt}.sqlite", FEEDBOT_SCHEDULER_INTERVAL_SECONDS="0.05"
         )
         try:
-            async with aiohttp.ClientSession() as http:
-                for _ in range(200):
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                            await resp.read()
-                            break
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.1)
+            await first_health(port, tries=200)
             await asyncio.sleep(0.1 * (attempt % 4))  # land in different parts of a round
             app.terminate()
             returncode = await asyncio.wait_for(app.wait(), 15)
@@ -360,33 +375,9 @@ async def test_the_app_stops_promptly_whatever_its_rounds_are_doing(tmp_path: Pa
 
 async def test_health_names_what_is_down(tmp_path: Path) -> None:
     """The app alone, with nothing listening where Rasa and the actions should be."""
-    port = free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
-        PORT=str(port),
-        RASA_URL=f"http://127.0.0.1:{free_port()}",
-        ACTION_SERVER_URL=f"http://127.0.0.1:{free_port()}",
-    )
-    app = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "commands.cli",
-        "serve",
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    app, port = await app_alone(tmp_path / "db.sqlite")
     try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                        status, body = resp.status, await resp.json()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
+        status, body = await first_health(port, tries=100)
         assert status == 503
         assert body["checks"]["database"] == "ok"
         assert body["checks"]["rasa"].startswith("down")
