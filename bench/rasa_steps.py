@@ -19,9 +19,8 @@ the step itself, steadier than a load test on a shared machine).
 4. The policies' states (patch 8): the conversations of step 1 predicted
    with Rasa's `Domain.states_for_tracker_history` and with
    feedbot_rasa.tracker_states' (the graph run by feedbot_rasa.graph_runner
-   both ways). A conversation's tracker is kept from one turn to the next
-   (FeedbotTrackerStore means to do the same, but rebuilds it at each save
-   for now: docs/performance.md). CPU ms spent working out states, per
+   both ways). A conversation's tracker is kept from one turn to the next,
+   as FeedbotTrackerStore keeps it. CPU ms spent working out states, per
    three-turn conversation.
 """
 

@@ -227,12 +227,17 @@ class FeedbotTrackerStore(SQLTrackerStore):
         self, tracker: DialogueStateTracker, events: list[Any], last_id: int | None
     ) -> _Kept:
         """What a reload would give: Rasa reloads only the latest session, so
-        a tracker whose events cross a session start is cut at the last one."""
+        a tracker whose events cross a session start (every survey's do: it
+        begins `action_session_start`, `session_started`) loses the events
+        before the last one. They are cut from the same tracker object, in
+        place: `SessionStarted` resets the tracker's state when applied, so
+        the state is the reload's, and the tracker stays the one that
+        feedbot_rasa.tracker_states has replayed (a new object every turn
+        would be replayed from the start at each turn)."""
         starts = [i for i, event in enumerate(events) if isinstance(event, SessionStarted)]
         if starts and starts[-1] > 0:
-            tracker = DialogueStateTracker.from_events(
-                tracker.sender_id, events[starts[-1] :], list(self.domain.slots)
-            )
+            for _ in range(starts[-1]):
+                tracker.events.popleft()
         return _Kept(tracker, len(tracker.events), last_id)
 
     def _keep(self, sender_id: str, kept: _Kept) -> None:

@@ -112,6 +112,7 @@ async def main():
         "events": [e.as_dict() for e in again.events],
         "stock_events": [e.as_dict() for e in reloaded.events],
         "slots": again.current_slot_values(), "stock_slots": reloaded.current_slot_values(),
+        "state": again.current_state(), "stock_state": reloaded.current_state(),
     }}
 """,
     )
@@ -123,6 +124,8 @@ async def main():
     assert result["events"][0]["event"] == "session_started"
     assert result["slots"] == result["stock_slots"]
     assert result["slots"]["reason"] == "Friendly staff"
+    # ...and so is the rest of its state (the loop, the latest message...).
+    assert result["state"] == result["stock_state"]
 
 
 def test_a_saved_tracker_is_reused_only_while_the_database_holds_it(
@@ -137,6 +140,10 @@ async def main():
     saved = await turn(a, "c1", first)
     reused = await a.retrieve("c1")
     kept = reused is a._kept["c1"].tracker
+    # The very object saved, cut to its latest session in place (the
+    # policies' states carried on it stay valid), not a rebuilt copy.
+    same_object = reused is saved
+    first_event = reused.events[0].type_name
     await a.save(reused)
 
     # The conversation moves to b (a thought down) and comes back to a.
@@ -155,7 +162,8 @@ async def main():
         c.execute(sa.text("DELETE FROM events WHERE sender_id = 'c1'"))
     erased = await a.retrieve("c1")
     return {
-        "kept": kept, "saw_b": saw_b,
+        "kept": kept, "same_object": same_object, "first_event": first_event,
+        "saw_b": saw_b,
         "after_failure": after_failure.get_slot("reason"),
         "fresh_object": after_failure is not failed,
         "erased": erased is None,
@@ -164,6 +172,8 @@ async def main():
 """,
     )
     assert result["kept"] is True
+    assert result["same_object"] is True
+    assert result["first_event"] == "session_started"
     assert result["saw_b"] == 9  # b's turn, not a's stale tracker
     assert result["after_failure"] is None and result["fresh_object"] is True
     assert result["erased"] is True
