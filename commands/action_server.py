@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--endpoints {args.endpoints}: no such file")
 
     executor = ActionExecutor()
-    executor.register_package(args.actions_module or args.actions)
+    executor.register_package(args.actions_module or args.actions)  # loads the readers
+    from feedbot.heap import freeze_loaded
+
+    freeze_loaded("action server")
     app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=endpoints)
     host = os.environ.get("SANIC_HOST", "0.0.0.0")
     ssl = create_ssl_config(args.ssl_certificate, args.ssl_keyfile, args.ssl_password)

@@ -188,14 +188,17 @@ def serve() -> None:
     from aiohttp import web
 
     from bot.app import create_app
+    from feedbot.heap import freeze_once_started
     from feedbot.store.migrate import upgrade
 
     _logging()
     settings = _settings()
     upgrade(settings.database_url)
+    app = create_app(settings)
+    app.on_startup.append(freeze_once_started)
     try:
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             print=None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -209,6 +210,8 @@ def test_feedbot_run_restarts_a_killed_action_server_and_stops_in_seconds(
             run.wait()
     output = (run.stdout.read() if run.stdout else b"").decode(errors="replace")
     assert "actions exited with code -9; restarting it in 1 s" in output
+    # The app it serves itself froze what it loaded (feedbot.heap).
+    assert re.search(r"app: \d{6,} objects loaded at start frozen out", output), output[-2000:]
     # Nothing it started is left running: no process in the children's groups
     # (Sanic's worker processes included).
     groups = {process["pid"] for process in now.values()}  # the Spanish Rasa's too
