@@ -1,7 +1,7 @@
-"""Ten small patches to Rasa 3.6.21, each checked against the exact code it
+"""Eleven small patches to Rasa 3.6.21, each checked against the exact code it
 replaces, so that an upgrade can never silently skip or break one: Rasa
 refuses to start instead (docs/performance.md has the measurements of the
-first four and the last five; docs/reliability.md, the fifth's).
+first four and the last six; docs/reliability.md, the fifth's).
 
 1. Validating each action server response. Rasa calls `jsonschema.validate`,
    which re-checks the schema against its meta-schema and builds a validator
@@ -74,6 +74,12 @@ first four and the last five; docs/reliability.md, the fifth's).
    `rasa.core.run.load_agent_on_start` is wrapped by
    feedbot_rasa.heap.frozen_after, which freezes what is loaded
    (`gc.freeze()`) once the model is.
+11. Finding the rules that fit. Before every prediction the RulePolicy
+   filters all its rules against the conversation's states, a Python call
+   per rule and turn, though surveys go through the same few sequences of
+   states. `RulePolicy._get_possible_keys` is replaced by
+   feedbot_rasa.rule_keys.get_possible_keys, which remembers the answer
+   for the rules and states it was given.
 """
 
 import asyncio
@@ -164,6 +170,7 @@ def apply() -> None:
         ask_once,
         graph_runner,
         heap,
+        rule_keys,
         sentence_features,
         tracker_states,
         tracker_store,
@@ -201,6 +208,12 @@ def apply() -> None:
     )
     check(
         rasa.__version__,
+        rule_keys.replaced_functions(),
+        rule_keys.EXPECTED_SOURCES,
+        "feedbot_rasa/rule_keys.py",
+    )
+    check(
+        rasa.__version__,
         tracker_store.replaced_functions(),
         tracker_store.EXPECTED_SOURCES,
         "feedbot_rasa/tracker_store.py",
@@ -225,6 +238,9 @@ def apply() -> None:
     from rasa.core import run
 
     run.load_agent_on_start = heap.frozen_after(run.load_agent_on_start)
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    RulePolicy._get_possible_keys = rule_keys.get_possible_keys
     # Before Rasa sets up its logging: straight to its log.
     print(
         f"feedbot_rasa: Rasa {rasa.__version__} patched "
@@ -233,7 +249,7 @@ def apply() -> None:
         "server cannot be reached, the model's graph run without dask, the intent "
         "read from sentence features only, the policies' states carried on, no call "
         "for a question a rule has just asked, the loaded model frozen out of the "
-        "garbage collector's walks; FeedbotTrackerStore checked)",
+        "garbage collector's walks, the rules that fit remembered; FeedbotTrackerStore checked)",
         file=sys.stderr,
         flush=True,
     )

@@ -644,6 +644,83 @@ def test_the_policies_states_carry_on_as_rasa_replays_them(language: str) -> Non
     assert compared >= 4 * 30 and events > 30
 
 
+RULES_SCRIPT = """
+import asyncio, json, sys
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.core.policies.rule_policy import RulePolicy
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, ActiveLoop
+
+agent = Agent.load(sys.argv[1])
+processor = agent.processor
+processor.tracker_store = InMemoryTrackerStore(processor.domain)
+domain = processor.domain
+TEXTS = json.loads(sys.argv[2])
+rasas = RulePolicy._get_possible_keys
+from feedbot_rasa.patches import apply
+apply()
+from feedbot_rasa import rule_keys
+remembered = RulePolicy._get_possible_keys
+assert remembered is rule_keys.get_possible_keys
+seen = {"calls": 0, "answered_from_memory": 0, "loop_lookups": 0}
+
+def compared(self, lookup, states):
+    before = len(rule_keys._remembered)
+    got = remembered(self, lookup, states)
+    expected = rasas(self, lookup, states)
+    assert got == expected, (states, got, expected)
+    # the same pick among equally long rules
+    assert max(got, key=len, default=None) == max(expected, key=len, default=None)
+    seen["calls"] += 1
+    seen["answered_from_memory"] += len(rule_keys._remembered) == before
+    seen["loop_lookups"] += lookup is not self.lookup["rules"]
+    return got
+
+RulePolicy._get_possible_keys = compared
+
+async def converse(sender):
+    for text in TEXTS:
+        tracker = await processor.log_message(UserMessage(text, sender_id=sender))
+        for _ in range(5):
+            prediction = processor._predict_next_with_tracker(tracker)
+            name = domain.action_names_or_texts[prediction.max_confidence_index]
+            tracker.update(ActionExecuted(name))
+            if name in domain.form_names:
+                # a form runs: active on its first run, done on its second
+                was = tracker.active_loop_name
+                tracker.update(ActiveLoop(None if was == name else name))
+            if name == ACTION_LISTEN_NAME:
+                break
+        await processor.save_tracker(tracker)
+
+async def main():
+    for sender in ("first", "second", "third"):  # the same path: answers remembered
+        await converse(sender)
+    print(json.dumps(seen))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_rules_that_fit_are_remembered_as_rasa_finds_them(language: str) -> None:
+    """Patch 11: every time the RulePolicy asks which rules fit the
+    conversation (the rules, and the unhappy-path rules of an active form),
+    the remembered answer is the one Rasa works out again, down to the rule
+    picked among equally long ones; the same path taken again is answered
+    from memory."""
+    texts = {
+        "en": ["/start_survey", "8", "ok", "the staff were friendly", "what?", "stop", "10"],
+        "es": ["/start_survey", "8", "vale", "el personal fue amable", "¿qué?", "para", "10"],
+    }[language]
+    seen = json.loads(with_model(RULES_SCRIPT, language, texts))
+    assert seen["calls"] > 3 * len(texts)
+    assert seen["loop_lookups"] > 0  # a form was active on the way
+    assert seen["answered_from_memory"] >= seen["calls"] // 2
+
+
 INTENT_SCRIPT = """
 import json, sys
 import numpy as np
