@@ -28,7 +28,7 @@ from bot.app import create_app
 from bot.health import STATUS_FILE  # each child's state, for /healthz
 from commands import action_server
 from feedbot import rasa_env
-from feedbot.heap import freeze_loaded
+from feedbot.heap import freeze_once_started
 from feedbot.locales import DEFAULT, LANGUAGES, NAMES, rasa_url_variable
 from feedbot.rasa_env import tracker_url
 from feedbot.settings import PROJECT_ROOT, Settings
@@ -478,9 +478,10 @@ def write_status(children: list[Child], path: Path, now: float | None = None) ->
 
 async def serve_app(settings: Settings, children: list[Child], ready_timeout: float) -> None:
     """Serve the app in this process until interrupted (one app instance)."""
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    app = create_app(settings)
+    app.on_startup.append(freeze_once_started)  # as `feedbot serve` does
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    freeze_loaded("app")
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     log.info("app listening on http://%s:%s", settings.host, settings.port)
