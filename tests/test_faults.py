@@ -76,7 +76,8 @@ async def test_a_process_killed_mid_traffic_loses_nothing_and_doubles_nothing(
     answer is lost (checked by hand: every customer lost their why question)."""
     texts = twilio if channel == "sms" else None
     run = await kill_midway(stack, CUSTOMERS, which, twilio=texts)
-    assert count(stack.settings.database_url, run.survey_ids, texts) == ALL_WELL
+    counts = count(stack.settings.database_url, run.survey_ids, texts)
+    assert counts == ALL_WELL, counts.doubled
     # The fault bit: turns were cut off or refused, and answered later.
     assert run.outcome.waited, f"no turn met the dead {which}: the kill came too late"
 
@@ -93,7 +94,8 @@ async def test_the_app_killed_mid_traffic_and_restarted_loses_nothing_and_double
     Twilio had its 200 for are in the SMS inbox, taken over the same way."""
     texts = twilio if channel == "sms" else None
     run = await kill_midway(stack, CUSTOMERS, "app-0", twilio=texts)
-    assert count(stack.settings.database_url, run.survey_ids, texts) == ALL_WELL
+    counts = count(stack.settings.database_url, run.survey_ids, texts)
+    assert counts == ALL_WELL, counts.doubled
     log = stack.child("app-0").log_path.read_text()
     taken_over = sum(
         log.count(line)
@@ -121,7 +123,8 @@ async def test_postgresql_connections_terminated_mid_traffic_lose_nothing_and_do
     texts = twilio if channel == "sms" else None
     fault = terminating_connections(stack.settings.database_url)
     survey_ids, _ = await converse(stack, CUSTOMERS, fault, texts)
-    assert count(stack.settings.database_url, survey_ids, texts) == ALL_WELL
+    counts = count(stack.settings.database_url, survey_ids, texts)
+    assert counts == ALL_WELL, counts.doubled
     assert sum(fault.terminated) > 30, fault.terminated  # type: ignore[attr-defined]
     rasa_log = stack.child("rasa").log_path.read_text()
     assert "the turn is abandoned" in rasa_log or "action server failed" in rasa_log
@@ -134,6 +137,7 @@ async def test_twilio_failing_30_percent_of_requests_loses_and_doubles_no_text(
     message (so the sender must ask Twilio before it sends again)."""
     twilio.fail_at_random(0.3, 500, 503, 429, "drop")
     survey_ids, _ = await converse(stack, CUSTOMERS, twilio=twilio)
-    assert count(stack.settings.database_url, survey_ids, twilio) == ALL_WELL
+    counts = count(stack.settings.database_url, survey_ids, twilio)
+    assert counts == ALL_WELL, counts.doubled
     failed = twilio.attempts - len(twilio.messages)
     assert failed > 0.2 * twilio.attempts, "the fake failed fewer requests than it was told"

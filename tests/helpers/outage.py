@@ -26,9 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from bot.conversations import BOT_WILL_REPLY
+from bot.conversations import APP_NOTICES, BOT_WILL_REPLY
 from feedbot.store.database import sync_engine
-from feedbot.store.models import Message, Response, Survey
+from feedbot.store.models import Direction, Message, Response, Survey
 from feedbot.store.sms_outbox import UNFINISHED
 from tests.fake_twilio import AUTH_TOKEN, FakeTwilio
 from tests.helpers.config import touchpoints_for_tests
@@ -326,12 +326,15 @@ class Counts:
     still_waiting: int
     texts_twice: int = 0  # SMS: a text the customer got more than once
     texts_unsent: int = 0  # SMS: a stored text Twilio never took
+    # Which texts came twice, and to whom (shown when a count is wrong).
+    doubled: tuple[str, ...] = field(default=(), compare=False)
 
 
 def count(database_url: str, survey_ids: list[str], twilio: FakeTwilio | None = None) -> Counts:
     """What the store holds for customer n = survey_ids[n], against what
     they said; by SMS, what they were sent against what was stored."""
     stored = lost = twice = incomplete = texts_twice = unsent = 0
+    doubled: tuple[str, ...] = ()
     engine = sync_engine(database_url)
     with Session(engine) as session:
         for n, survey_id in enumerate(survey_ids):
@@ -354,8 +357,9 @@ def count(database_url: str, survey_ids: list[str], twilio: FakeTwilio | None = 
             survey = session.get(Survey, survey_id)
             incomplete += survey is None or survey.state != "completed"
             if twilio is not None:
-                got = twilio.to(phone_of(n))
-                texts_twice += len(got) - len(set(got))
+                doubles, doubled_here = _texts_twice(session, twilio, phone_of(n), len(said))
+                texts_twice += doubles
+                doubled += doubled_here
                 sent = set(
                     session.scalars(
                         select(Message.external_id).where(
@@ -372,8 +376,44 @@ def count(database_url: str, survey_ids: list[str], twilio: FakeTwilio | None = 
         )
     engine.dispose()
     return Counts(
-        len(survey_ids), stored, lost, twice, incomplete, waiting or 0, texts_twice, unsent
+        len(survey_ids),
+        stored,
+        lost,
+        twice,
+        incomplete,
+        waiting or 0,
+        texts_twice,
+        unsent,
+        doubled,
     )
+
+
+def _texts_twice(
+    session: Session, twilio: FakeTwilio, phone: str, texted: int
+) -> tuple[int, tuple[str, ...]]:
+    """Texts this customer got more than once, and what they were: a
+    message Twilio made that no stored text claims (the sender lost track of
+    a send and sent again), or the same words twice (a turn answered twice).
+    The app's notices ("I'll reply as soon as I can") are said once for each
+    of the customer's messages that waits, so each may come once per message
+    the customer sent (``texted``)."""
+    made = [m for m in twilio.messages if m["To"] == phone]
+    claimed = set(
+        session.scalars(
+            select(Message.external_id).where(
+                Message.peer == phone, Message.direction == Direction.OUTBOUND
+            )
+        )
+    )
+    unclaimed = [m["Body"] for m in made if f"sms:{m['sid']}" not in claimed]
+    got = [m["Body"] for m in made]
+    repeated = {body: got.count(body) - (texted if body in APP_NOTICES else 1) for body in set(got)}
+    doubled = tuple(f"{phone} got {body!r} again" for body in unclaimed) + tuple(
+        f"{phone} got {body!r} {extra} time(s) too many"
+        for body, extra in sorted(repeated.items())
+        if extra > 0
+    )
+    return len(unclaimed) + sum(extra for extra in repeated.values() if extra > 0), doubled
 
 
 @dataclass(frozen=True)
