@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -374,3 +377,35 @@ async def test_every_change_of_state_follows_the_surveys_life(store: SurveyStore
         transition(SurveyState.COMPLETED, None)  # completing needs its time
     with pytest.raises(NotAllowed):
         transition(SurveyState.COMPLETED, T0, came_from=frozenset({SurveyState.EXPIRED}))
+
+
+def test_instances_starting_at_once_migrate_one_at_a_time(tmp_path: Path) -> None:
+    """A service manager starts every app instance together, and each applies
+    the migrations first: on a new PostgreSQL database four `feedbot migrate`
+    processes started at once all succeed (before the lock, all but one
+    failed with a duplicate table), and the schema is made once."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from feedbot.store.models import Base
+
+    with fresh_database("postgresql", tmp_path) as url:
+        env = {**os.environ, "DATABASE_URL": url}
+        migrating = [
+            subprocess.Popen(
+                [sys.executable, "-m", "commands.cli", "migrate"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        said = [process.communicate(timeout=120)[0] for process in migrating]
+        assert [p.returncode for p in migrating] == [0] * 4, [out[-400:] for out in said]
+        assert all("Database is up to date." in out for out in said), said
+        engine = sync_engine(url)
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+        engine.dispose()
