@@ -955,7 +955,15 @@ app.add_typer(improvement_app, name="improvement")
 
 
 def main() -> None:
-    app()
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    try:
+        app()
+    except (OperationalError, InterfaceError) as exc:
+        # Not a crash report: the database is down, or the URL names none.
+        reason = " ".join(str(exc.orig or exc).split())
+        error(f"the database (DATABASE_URL) could not be used: {reason}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

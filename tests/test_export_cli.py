@@ -187,6 +187,31 @@ def test_a_bad_port_is_a_clear_error() -> None:
     assert "PORT must be a whole number" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("database", "said"),
+    [
+        ("nowhere", "Connection refused"),  # nothing listens on the port
+        ("missing", 'database "feedbot_no_such_database" does not exist'),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_named_not_a_crash(database: str, said: str) -> None:
+    """What the driver said, on one line, instead of a traceback: the first
+    thing an operator meets when DATABASE_URL is wrong or the server is down."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    url = {
+        "nowhere": f"postgresql://postgres@127.0.0.1:{free_port}/feedbot",
+        "missing": "postgresql://postgres@127.0.0.1:5432/feedbot_no_such_database",
+    }[database]
+    for command in ("migrate", "serve"):
+        result = feedbot(command, env={"DATABASE_URL": url})
+        assert result.returncode == 1, result.stderr
+        assert "the database (DATABASE_URL) could not be used" in result.stderr
+        assert said in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_help_explains_each_command() -> None:
     result = feedbot("--help")
     assert result.returncode == 0
