@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -78,12 +79,43 @@ class InProcessEvents(LiveEvents):
         self._deliver(topic, event)
 
 
+class _Outage:
+    """Redis away, told to an operator as one line when it goes, one a
+    minute while it stays away (not one a retry), and one when it is back."""
+
+    def __init__(self, doing: str, remind_every: float) -> None:
+        self._doing = doing
+        self._remind_every = remind_every
+        self._since: float | None = None
+        self._told = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self._since is None:
+            self._since = self._told = now
+            log.warning("live events: lost Redis (%s); %s", exc, self._doing)
+        elif now - self._told >= self._remind_every:
+            self._told = now
+            log.warning(
+                "live events: still no Redis after %.0f s (%s); %s",
+                now - self._since,
+                exc,
+                self._doing,
+            )
+
+    def ended(self) -> None:
+        if self._since is not None:
+            log.info("live events: Redis is back after %.0f s", time.monotonic() - self._since)
+            self._since = None
+
+
 class RedisEvents(LiveEvents):
     """Several app instances: every event goes through Redis pub/sub, and each
     instance hands what it receives (its own events too) to its listeners, so
     all instances see the same events in the same order."""
 
     RECONNECT_SECONDS = 1.0
+    REMIND_EVERY_SECONDS = 60.0
 
     def __init__(self, url: str, topics: tuple[str, ...], deployment: str) -> None:
         super().__init__()
@@ -136,24 +168,28 @@ class RedisEvents(LiveEvents):
         while True:
             topic, event = await self._outbox.get()
             message = json.dumps(event)
+            outage = _Outage("events wait to be published", self.REMIND_EVERY_SECONDS)
             while True:
                 try:
                     await self._redis.publish(self.CHANNEL_PREFIX + topic, message)
                     break
                 except (OSError, ConnectionError) as exc:
-                    log.warning("live events: cannot publish to Redis (%s); retrying", exc)
+                    outage.failed(exc)
                     await asyncio.sleep(self.RECONNECT_SECONDS)
 
     async def _receive(self) -> None:
         from redis.exceptions import RedisError
 
         reconnected = False
+        outage = _Outage("reconnecting", self.REMIND_EVERY_SECONDS)
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(*(self.CHANNEL_PREFIX + t for t in self._topics))
                 self._subscribed.set()
-                log.info("live events through Redis (%s)", ", ".join(self._topics))
+                outage.ended()
+                if not reconnected:
+                    log.info("live events through Redis (%s)", ", ".join(self._topics))
                 if reconnected:  # events may have been missed: listeners re-read state
                     for topic in self._topics:
                         self._deliver(topic, dict(RESYNC))
@@ -169,7 +205,7 @@ class RedisEvents(LiveEvents):
             except (RedisError, OSError) as exc:
                 self._subscribed.clear()
                 reconnected = True
-                log.warning("live events: lost Redis (%s); reconnecting", exc)
+                outage.failed(exc)
                 await asyncio.sleep(self.RECONNECT_SECONDS)
             finally:
                 with contextlib.suppress(Exception):
