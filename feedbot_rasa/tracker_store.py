@@ -82,14 +82,27 @@ class _Kept:
 # Starts of Rasa's SQL tracker store tried when another instance creates the
 # same tables at the same moment.
 CREATE_TRIES = 3
+# Seconds a starting instance waits for a database that does not answer
+# (PostgreSQL still starting after a reboot) before it refuses to start (the
+# store's `database_patience`).
+DEFAULT_DATABASE_PATIENCE = 120.0
+# While it waits, it says so once, then at most this often.
+WAITING_TOLD_EVERY = 30.0
 
 
 class FeedbotTrackerStore(SQLTrackerStore):
     """SQLTrackerStore that reuses the trackers it saved (see the module)."""
 
-    def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        database_patience: float = DEFAULT_DATABASE_PATIENCE,
+        **kwargs: Any,
+    ) -> None:
         try:
             self._create(*args, **kwargs)
+            self._wait_for_tables(float(database_patience))
             self._kept: OrderedDict[str, _Kept] = OrderedDict()
             self._absent: set[str] = set()  # looked up and not found, not yet saved
             self._cache_size = int(cache_size)
@@ -120,6 +133,37 @@ class FeedbotTrackerStore(SQLTrackerStore):
                 if attempt == CREATE_TRIES:
                     raise
                 logger.info("tables created by another instance meanwhile (%s); again", error)
+                time.sleep(1.0)
+
+    def _wait_for_tables(self, patience: float) -> None:
+        """Rasa's start logs "Could not create tables" and goes on when the
+        database does not answer, and never makes them later: every turn
+        would fail, on a new database for good. So the tables are made here
+        (what is missing; nothing when they are there), waiting for the
+        database up to ``patience`` seconds, after which Rasa refuses to
+        start (`feedbot run` or systemd starts it again)."""
+        began = told = time.monotonic()
+        first = True
+        while True:
+            try:
+                with self.engine.begin() as connection:
+                    self.Base.metadata.create_all(connection)
+                if not first:
+                    logger.info("the database answers after %.0f s", time.monotonic() - began)
+                return
+            except (sa.exc.OperationalError, sa.exc.IntegrityError) as error:
+                # (IntegrityError: another instance made a table at the same moment.)
+                reason = " ".join(str(getattr(error, "orig", None) or error).split())
+                now = time.monotonic()
+                if now - began >= patience:
+                    raise RuntimeError(
+                        f"Rasa's tracker store could not use its database for "
+                        f"{now - began:.0f} s: {reason}"
+                    ) from None
+                if first or now - told >= WAITING_TOLD_EVERY:
+                    logger.warning("waiting for the database (%s)", reason)
+                    told = now
+                first = False
                 time.sleep(1.0)
 
     def _index_events_by_conversation(self) -> None:

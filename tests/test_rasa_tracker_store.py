@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.databases import fresh_database
+from tests.helpers.late_database import LateDatabase
 from tests.system import System
 from tests.test_rasa_patches import applied_after, in_rasa
 
@@ -195,6 +197,52 @@ async def main():
     )
     assert result["count"] == 14  # 7 + 4 + 3 from the turns, each once
     assert result["types"].count("user") == 3
+
+
+def test_a_database_not_answering_yet_is_waited_for_and_its_tables_made(tmp_path: Path) -> None:
+    """PostgreSQL still starting when Rasa starts (after a reboot): Rasa's own
+    start logs "Could not create tables" and goes on without them, so on a
+    new database every turn would fail for good. The store waits, makes
+    them once the database answers, and the first turn is stored."""
+    script = (
+        PRELUDE
+        + """
+import logging
+logging.basicConfig(level=logging.INFO)
+store = FeedbotTrackerStore(domain=DOMAIN, database_patience=60, **store_kwargs(URL))
+asyncio.run(turn(store, "late", turns()[0]))
+print(json.dumps(len(rows(store, "late"))))
+"""
+    )
+    with fresh_database("postgresql", tmp_path) as url, LateDatabase(after=4) as late:
+        late_url = sa.engine.make_url(url).set(port=late.port).render_as_string()
+        result = in_rasa(with_url(script, late_url))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == 7
+    assert "Could not create tables" in result.stderr  # Rasa's start went on without them
+    assert result.stderr.count("waiting for the database") == 1  # said once, not at every try
+    assert "the database answers after" in result.stderr
+
+
+def test_a_database_that_never_answers_stops_rasa_with_the_reason() -> None:
+    """After its patience, the store refuses to start, naming the database's
+    error, rather than serve turns that can only fail."""
+    script = (
+        PRELUDE
+        + """
+try:
+    FeedbotTrackerStore(domain=DOMAIN, database_patience=2, **store_kwargs(URL))
+except RuntimeError as error:
+    print(json.dumps(str(error)))
+"""
+    )
+    nowhere = LateDatabase(after=3600)  # never listened on within the test
+    url = f"postgresql://postgres@127.0.0.1:{nowhere.port}/feedbot"
+    result = in_rasa(with_url(script, url))
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = json.loads(result.stdout.strip().splitlines()[-1])
+    assert said.startswith("Rasa's tracker store could not use its database for 2 s:")
+    assert "Connection refused" in said
 
 
 def test_rasa_refuses_to_start_when_the_tracker_store_it_relies_on_changed() -> None:
