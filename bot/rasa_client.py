@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 # An instance that refused a connection is passed over for this long, then
 # tried again (its conversations come back to it once it answers).
 DOWN_FOR_SECONDS = 5.0
+# Rasa's one reply to a turn it refused before it began (feedbot_rasa.turns,
+# in Rasa's environment, has the same key; tests/test_rasa_patches.py ties them).
+TURN_REFUSED = "feedbot.turn_refused"
 
 
 class RasaUnavailable(Exception):
@@ -168,6 +171,11 @@ class RasaClient:
             # Too slow, or a garbled answer: the turn may still be running
             # there, so it is not replayed elsewhere.
             raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+        for reply in replies:
+            custom = reply.get("custom")
+            if isinstance(custom, dict) and TURN_REFUSED in custom:
+                # (feedbot_rasa patch 12: its lock store, Redis, is down.)
+                raise _Unreachable(f"refused the turn: {custom[TURN_REFUSED]}", mid_turn=False)
         return [_bot_message(r) for r in replies if r.get("text") or r.get("custom")]
 
     async def ping(self) -> dict[str, str]:

@@ -1,7 +1,8 @@
-"""Eleven small patches to Rasa 3.6.21, each checked against the exact code it
+"""Twelve small patches to Rasa 3.6.21, each checked against the exact code it
 replaces, so that an upgrade can never silently skip or break one: Rasa
 refuses to start instead (docs/performance.md has the measurements of the
-first four and the last six; docs/reliability.md, the fifth's).
+first four and six to eleven; docs/reliability.md, the fifth's and the
+twelfth's).
 
 1. Validating each action server response. Rasa calls `jsonschema.validate`,
    which re-checks the schema against its meta-schema and builds a validator
@@ -80,6 +81,14 @@ first four and the last six; docs/reliability.md, the fifth's).
    states. `RulePolicy._get_possible_keys` is replaced by
    feedbot_rasa.rule_keys.get_possible_keys, which remembers the answer
    for the rules and states it was given.
+12. A lock store that does not answer. With Redis down, Rasa's lock store
+   raises LockError before the turn begins, its REST channel answers an
+   empty list, and the app took the customer's words as answered with
+   nothing: lost. The patched `LockStore.lock` raises LockUnavailable
+   instead, and the patched `Agent.handle_message` answers it with one
+   custom payload (`feedbot.turn_refused`): the app keeps the words, tells
+   the customer it will reply, and sends them again once Redis is back,
+   without counting a failed try.
 """
 
 import asyncio
@@ -91,7 +100,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from feedbot_rasa.turns import TurnAbandoned
+from feedbot_rasa.turns import TURN_REFUSED, LockUnavailable, TurnAbandoned
 
 RASA_VERSION = "3.6.21"
 # sha256 of each replaced function's source, first 16 hex digits.
@@ -105,6 +114,7 @@ EXPECTED_SOURCES = {
     "FormAction.activate": "316fc4da2b1b5979",
     "RemoteAction.run": "ccabf6f1160d527a",
     "MessageProcessor._run_action": "6d383d0179ef1187",
+    "Agent.handle_message": "ba53507e4d5532a3",
 }
 
 
@@ -147,6 +157,7 @@ def apply() -> None:
     import rasa
     from rasa.core.actions.action import RemoteAction
     from rasa.core.actions.forms import FormAction
+    from rasa.core.agent import Agent
     from rasa.core.lock_store import LockStore
     from rasa.core.processor import MessageProcessor
     from rasa.utils.endpoints import EndpointConfig
@@ -164,6 +175,7 @@ def apply() -> None:
             "FormAction.activate": FormAction.activate,
             "RemoteAction.run": RemoteAction.run,
             "MessageProcessor._run_action": MessageProcessor._run_action,
+            "Agent.handle_message": Agent.handle_message,
         },
     )
     from feedbot_rasa import (
@@ -221,6 +233,7 @@ def apply() -> None:
     RemoteAction._validate_action_result = _validate_action_result
     EndpointConfig.session = _kept_alive_session
     LockStore.lock = _lock
+    Agent.handle_message = _handle_message
     FormAction.activate = _activate_form
     RemoteAction.run = _abandoning_when_unreachable(RemoteAction.run)
     from rasa.engine.runner.dask import DaskGraphRunner
@@ -249,7 +262,8 @@ def apply() -> None:
         "server cannot be reached, the model's graph run without dask, the intent "
         "read from sentence features only, the policies' states carried on, no call "
         "for a question a rule has just asked, the loaded model frozen out of the "
-        "garbage collector's walks, the rules that fit remembered; FeedbotTrackerStore checked)",
+        "garbage collector's walks, the rules that fit remembered, a turn refused when "
+        "the lock store is down; FeedbotTrackerStore checked)",
         file=sys.stderr,
         flush=True,
     )
@@ -378,17 +392,25 @@ async def _lock(
     lock_lifetime: float | None = None,
     wait_time_in_seconds: float = 1,
 ) -> Any:
-    """`LockStore.lock`, but a waiter whose ticket expired takes a new one."""
-    from rasa.core.lock_store import LOCK_LIFETIME, LockError
+    """`LockStore.lock`, but a waiter whose ticket expired takes a new one,
+    and a lock that cannot be taken (the store down, the lock gone) raises
+    LockUnavailable: the turn never began."""
+    from rasa.core.lock_store import LOCK_LIFETIME
 
     lifetime = LOCK_LIFETIME if lock_lifetime is None else lock_lifetime
-    ticket = self.issue_ticket(conversation_id, lifetime)
+    try:
+        ticket = self.issue_ticket(conversation_id, lifetime)
+    except Exception as error:  # Rasa's LockError, with the store's error in it
+        raise LockUnavailable(" ".join(str(error).split())) from error
     try:
         while True:
-            # fetch the lock each time: it may no longer exist
-            lock = self.get_lock(conversation_id)
+            try:
+                # fetch the lock each time: it may no longer exist
+                lock = self.get_lock(conversation_id)
+            except Exception as error:
+                raise LockUnavailable(f"lock store failed: {error}") from error
             if not lock:
-                raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+                raise LockUnavailable(f"the lock of conversation '{conversation_id}' vanished")
             if not lock.is_locked(ticket):
                 break
             if lock._ticket_for_ticket_number(ticket) is None:
@@ -399,7 +421,28 @@ async def _lock(
             self.update_lock(conversation_id)
         yield lock
     finally:
-        self.cleanup(conversation_id, ticket)
+        try:
+            self.cleanup(conversation_id, ticket)
+        except Exception as error:
+            # The turn is over (done or failed); its ticket expires by itself.
+            print(f"feedbot_rasa: a lock's ticket not removed: {error}", file=sys.stderr)
+
+
+async def _handle_message(self: Any, message: Any) -> Any:
+    """`Agent.handle_message`, but when the conversation's lock cannot be
+    taken the turn is refused in so many words: Rasa's REST channel would
+    answer an empty list, and the app would take the customer's words as
+    answered with nothing. The one reply is a custom payload (TURN_REFUSED)
+    the app reads as "not begun": it keeps the words and sends them again."""
+    if not self.is_ready():
+        return None
+    try:
+        async with self.lock_store.lock(message.sender_id):
+            return await self.processor.handle_message(message)
+    except LockUnavailable as error:
+        print(f"feedbot_rasa: a turn refused: {error}", file=sys.stderr, flush=True)
+        await message.output_channel.send_custom_json(message.sender_id, {TURN_REFUSED: str(error)})
+        return None
 
 
 async def _activate_form(

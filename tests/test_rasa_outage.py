@@ -18,21 +18,26 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.app import create_app
-from bot.conversations import BOT_WILL_REPLY
+from bot.conversations import BOT_WILL_REPLY, MAX_BOT_TRIES
 from bot.keys import CHANNELS, CONVERSATIONS, RASA, STORE
 from bot.replay import replay_awaiting
 from bot.sms.scheduler import send_due
+from feedbot.app_words import app_words
 from feedbot.rasa_env import tracker_url
 from feedbot.settings import Settings, SettingsError
 from feedbot.store.database import sync_engine
 from feedbot.store.models import Author, Direction, Message
 from tests.chat import ChatClient, follow_up
 from tests.conftest import API_TOKEN, settings_for
+from tests.databases import fresh_database
 from tests.fake_twilio import FakeTwilio
 from tests.helpers.config import touchpoints_for_tests
+from tests.helpers.gate import Gate
+from tests.helpers.stack import temporary_stack
 from tests.system import System
 
 pytestmark = pytest.mark.system
@@ -220,3 +225,62 @@ def test_a_claim_shorter_than_rasas_timeout_is_refused_at_start() -> None:
     settings = Settings.from_env({"RASA_TIMEOUT_SECONDS": "20", "FEEDBOT_CLAIM_SECONDS": "45"})
     assert settings.claim == timedelta(seconds=45)
     assert Settings.from_env({}).claim == timedelta(minutes=2)
+
+
+async def test_redis_away_mid_conversation_keeps_the_words_until_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """Redis (Rasa's lock store and the app's live events) stops mid-survey,
+    for longer than MAX_BOT_TRIES scheduler rounds: Rasa refuses the turn in
+    so many words (feedbot_rasa patch 12), the customer is told once that the
+    bot will reply, the words wait without counting failed tries, and once
+    Redis is back they are answered, once. Before, Rasa answered an empty
+    list and the app took the words as answered with nothing: lost."""
+    with Gate(6379) as redis, fresh_database("postgresql", tmp_path) as database_url:
+        redis.open()
+        with temporary_stack(
+            tmp_path,
+            app_env={"FEEDBOT_SCHEDULER_INTERVAL_SECONDS": "1"},
+            database_url=database_url,
+            redis_url=f"redis://127.0.0.1:{redis.port}/0",
+        ) as stack:
+            ws_url = stack.app_urls[0].replace("http://", "ws://") + "/chat"
+            async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as ws:
+                chat = ChatClient(ws)
+                await chat.start(touchpoint="support")
+                redis.shut()
+                assert await chat.say("9") == [BOT_WILL_REPLY]
+            survey_id = chat.survey_id or ""
+            engine = sync_engine(database_url)
+            try:
+                await asyncio.sleep(MAX_BOT_TRIES * 1.5)  # rounds a second, all refused
+                waited = said_by(engine, survey_id)[-2:]
+                assert waited == [("customer", "9"), ("bot", BOT_WILL_REPLY)]
+                redis.open()
+                for _ in range(120):
+                    said = said_by(engine, survey_id)
+                    if said[-1] != ("bot", BOT_WILL_REPLY):
+                        break
+                    await asyncio.sleep(0.5)
+            finally:
+                engine.dispose()
+            rasa_log = stack.child("rasa").log_path.read_text()
+    assert said[-3:] == [
+        ("customer", "9"),
+        ("bot", BOT_WILL_REPLY),
+        ("bot", follow_up("support", "promoter")),
+    ]
+    assert [t for a, t in said if a == "customer"] == ["9"]
+    assert app_words("en").rasa_down_apology not in [t for _, t in said]  # not given up
+    assert "feedbot_rasa: a turn refused" in rasa_log
+
+
+def said_by(engine: Engine, survey_id: str) -> list[tuple[str, str]]:
+    """The survey's transcript, (author, text) in order."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Message.author, Message.text)
+            .where(Message.survey_id == survey_id)
+            .order_by(Message.id)
+        )
+        return [(Author(author).value, text) for author, text in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import sqlite3
 import subprocess
 import textwrap
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.rasa_client import TURN_REFUSED
 from feedbot import rasa_env
 from feedbot.settings import PROJECT_ROOT
 from tests.helpers.stack import block_until_healthy, free_port
@@ -338,6 +340,76 @@ def test_a_waiter_whose_ticket_lapsed_is_served_once_the_lock_is_free(
     result = in_rasa(script)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"RESULT {expected}" in result.stdout
+
+
+LOCK_STORE_DOWN = """
+import asyncio, json, sys
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.lock_store import RedisLockStore
+from rasa.core.tracker_store import InMemoryTrackerStore
+PATCHED = True
+if PATCHED:
+    from feedbot_rasa.patches import apply
+    apply()
+
+class Processor:  # stands for the model: records the turns that began
+    began = []
+    async def handle_message(self, message):
+        self.began.append(message.sender_id)
+        await message.output_channel.send_text_message(message.sender_id, "Why?")
+        return None
+
+agent = Agent(tracker_store=InMemoryTrackerStore(None))
+agent.processor = Processor()
+
+async def turn(port, sender):
+    agent.lock_store = RedisLockStore(host="127.0.0.1", port=port, key_prefix="patchtest")
+    out = CollectingOutputChannel()
+    try:
+        await agent.handle_message(UserMessage("9", out, sender))
+    except Exception as error:
+        return {"raised": type(error).__name__, "error": str(error)}
+    return {"said": out.messages}
+
+async def main():
+    down = await turn(int(sys.argv[1]), "down")  # nothing listens there
+    up = await turn(6379, "up")  # the Redis server on this machine
+    return {"down": down, "up": up, "began": Processor.began}
+
+print("RESULT", json.dumps(asyncio.run(main())))
+"""
+
+
+@pytest.mark.parametrize("patched", [True, False])
+def test_a_turn_the_lock_store_cannot_lock_is_refused_in_so_many_words(patched: bool) -> None:
+    """Redis down: unpatched, Rasa's lock store raises before the turn begins
+    and its REST channel answers an empty list (the app took the words as
+    answered with nothing); patched, the one reply is the refusal the app
+    reads (bot.rasa_client), and the turn never began. With Redis up the
+    turn runs as before."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = probe.getsockname()[1]
+    script = LOCK_STORE_DOWN.replace("PATCHED = True", f"PATCHED = {patched}")
+    result = in_rasa(script, str(nowhere))
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.split("RESULT ", 1)[1])
+    assert got["began"] == ["up"]
+    assert got["up"] == {"said": [{"recipient_id": "up", "text": "Why?"}]}
+    if patched:
+        [refusal] = got["down"]["said"]
+        reason = refusal["custom"][TURN_REFUSED]
+        assert "Connection refused" in reason or "connecting" in reason, reason
+        assert "feedbot_rasa: a turn refused" in result.stderr
+    else:
+        assert got["down"]["raised"] == "LockError"  # the REST channel answers []
+
+
+def test_rasa_and_the_app_name_a_refused_turn_alike() -> None:
+    from feedbot_rasa import turns
+
+    assert turns.TURN_REFUSED == TURN_REFUSED
 
 
 FORM_ACTIVATION = """

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.databases import fresh_database
-from tests.helpers.late_database import LateDatabase
+from tests.helpers.gate import Gate
 from tests.system import System
 from tests.test_rasa_patches import applied_after, in_rasa
 
@@ -214,7 +214,8 @@ asyncio.run(turn(store, "late", turns()[0]))
 print(json.dumps(len(rows(store, "late"))))
 """
     )
-    with fresh_database("postgresql", tmp_path) as url, LateDatabase(after=4) as late:
+    with fresh_database("postgresql", tmp_path) as url, Gate(5432) as late:
+        late.open_after(4)
         late_url = sa.engine.make_url(url).set(port=late.port).render_as_string()
         result = in_rasa(with_url(script, late_url))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -236,7 +237,7 @@ except RuntimeError as error:
     print(json.dumps(str(error)))
 """
     )
-    nowhere = LateDatabase(after=3600)  # never listened on within the test
+    nowhere = Gate(5432)  # never opened
     url = f"postgresql://postgres@127.0.0.1:{nowhere.port}/feedbot"
     result = in_rasa(with_url(script, url))
     assert result.returncode == 0, result.stderr[-3000:]
