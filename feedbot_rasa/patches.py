@@ -403,22 +403,24 @@ async def _lock(
     except Exception as error:  # Rasa's LockError, with the store's error in it
         raise LockUnavailable(" ".join(str(error).split())) from error
     try:
-        while True:
-            try:
+        try:
+            while True:
                 # fetch the lock each time: it may no longer exist
                 lock = self.get_lock(conversation_id)
-            except Exception as error:
-                raise LockUnavailable(f"lock store failed: {error}") from error
-            if not lock:
-                raise LockUnavailable(f"the lock of conversation '{conversation_id}' vanished")
-            if not lock.is_locked(ticket):
-                break
-            if lock._ticket_for_ticket_number(ticket) is None:
-                # Ours expired while we waited (Rasa would wait forever now).
-                ticket = self.issue_ticket(conversation_id, lifetime)
-                continue
-            await asyncio.sleep(wait_time_in_seconds)
-            self.update_lock(conversation_id)
+                if not lock:
+                    raise LockUnavailable(f"the lock of conversation '{conversation_id}' vanished")
+                if not lock.is_locked(ticket):
+                    break
+                if lock._ticket_for_ticket_number(ticket) is None:
+                    # Ours expired while we waited (Rasa would wait forever now).
+                    ticket = self.issue_ticket(conversation_id, lifetime)
+                    continue
+                await asyncio.sleep(wait_time_in_seconds)
+                self.update_lock(conversation_id)
+        except LockUnavailable:
+            raise
+        except Exception as error:  # the store stopped answering while we waited
+            raise LockUnavailable(f"lock store failed: {' '.join(str(error).split())}") from error
         yield lock
     finally:
         try:

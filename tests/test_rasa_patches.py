@@ -10,12 +10,14 @@ import socket
 import sqlite3
 import subprocess
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from aiohttp import web
@@ -23,6 +25,7 @@ from aiohttp import web
 from bot.rasa_client import TURN_REFUSED
 from feedbot import rasa_env
 from feedbot.settings import PROJECT_ROOT
+from tests.helpers.gate import Gate
 from tests.helpers.stack import block_until_healthy, free_port
 from tests.system import System
 
@@ -404,6 +407,68 @@ def test_a_turn_the_lock_store_cannot_lock_is_refused_in_so_many_words(patched: 
         assert "feedbot_rasa: a turn refused" in result.stderr
     else:
         assert got["down"]["raised"] == "LockError"  # the REST channel answers []
+
+
+LOCK_STORE_LOST_WHILE_WAITING = """
+import asyncio, json, sys
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.lock_store import RedisLockStore
+from rasa.core.tracker_store import InMemoryTrackerStore
+from feedbot_rasa.patches import apply
+apply()
+
+class Processor:
+    began = []
+    async def handle_message(self, message):
+        self.began.append(message.sender_id)
+
+agent = Agent(tracker_store=InMemoryTrackerStore(None))
+agent.processor = Processor()
+agent.lock_store = RedisLockStore(host="127.0.0.1", port=int(sys.argv[1]), key_prefix=sys.argv[2])
+
+async def main():
+    agent.lock_store.issue_ticket("held", 60)  # another turn holds the lock
+    print("WAITING", flush=True)
+    out = CollectingOutputChannel()
+    await agent.handle_message(UserMessage("9", out, "held"))
+    return {"said": out.messages, "began": Processor.began}
+
+print("RESULT", json.dumps(asyncio.run(main())))
+"""
+
+
+def test_a_lock_store_lost_while_a_turn_waits_for_the_lock_refuses_the_turn() -> None:
+    """Redis stops while a turn waits for another to finish (a gate in front
+    of the real Redis, shut then): the waiting turn is refused, not left to
+    Rasa's REST channel's empty answer."""
+    python = rasa_env.rasa_executable().parent / "python"
+    with Gate(6379) as redis:
+        redis.open()
+        waiting = subprocess.Popen(
+            [
+                str(python),
+                "-c",
+                LOCK_STORE_LOST_WHILE_WAITING,
+                str(redis.port),
+                "t" + uuid4().hex[:8],
+            ],
+            cwd=PROJECT_ROOT,
+            env=rasa_env.rasa_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiting.stdout is not None
+        assert waiting.stdout.readline().strip() == "WAITING"
+        time.sleep(1.5)  # it has looked at the lock, found it held, and waits
+        redis.shut()
+        out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err[-3000:]
+    got = json.loads(out.split("RESULT ", 1)[1])
+    assert got["began"] == []
+    [refusal] = got["said"]
+    assert refusal["custom"][TURN_REFUSED].startswith("lock store failed:"), refusal
 
 
 def test_rasa_and_the_app_name_a_refused_turn_alike() -> None:
