@@ -100,7 +100,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from feedbot_rasa.turns import TURN_REFUSED, LockUnavailable, TurnAbandoned
+from feedbot_rasa.turns import TURN_REFUSED, LockUnavailable, TurnAbandoned, one_line
 
 RASA_VERSION = "3.6.21"
 # sha256 of each replaced function's source, first 16 hex digits.
@@ -395,20 +395,18 @@ async def _lock(
     """`LockStore.lock`, but a waiter whose ticket expired takes a new one,
     and a lock that cannot be taken (the store down, the lock gone) raises
     LockUnavailable: the turn never began."""
-    from rasa.core.lock_store import LOCK_LIFETIME
+    from rasa.core.lock_store import LOCK_LIFETIME, LockError
 
     lifetime = LOCK_LIFETIME if lock_lifetime is None else lock_lifetime
-    try:
-        ticket = self.issue_ticket(conversation_id, lifetime)
-    except Exception as error:  # Rasa's LockError, with the store's error in it
-        raise LockUnavailable(" ".join(str(error).split())) from error
+    ticket = None
     try:
         try:
+            ticket = self.issue_ticket(conversation_id, lifetime)
             while True:
                 # fetch the lock each time: it may no longer exist
                 lock = self.get_lock(conversation_id)
                 if not lock:
-                    raise LockUnavailable(f"the lock of conversation '{conversation_id}' vanished")
+                    raise LockError(f"the lock of conversation '{conversation_id}' vanished")
                 if not lock.is_locked(ticket):
                     break
                 if lock._ticket_for_ticket_number(ticket) is None:
@@ -417,17 +415,16 @@ async def _lock(
                     continue
                 await asyncio.sleep(wait_time_in_seconds)
                 self.update_lock(conversation_id)
-        except LockUnavailable:
-            raise
-        except Exception as error:  # the store stopped answering while we waited
-            raise LockUnavailable(f"lock store failed: {' '.join(str(error).split())}") from error
+        except Exception as error:  # the store down (Rasa's LockError, Redis's), the lock gone
+            raise LockUnavailable(f"lock store failed: {one_line(error)}") from error
         yield lock
     finally:
-        try:
-            self.cleanup(conversation_id, ticket)
-        except Exception as error:
-            # The turn is over (done or failed); its ticket expires by itself.
-            print(f"feedbot_rasa: a lock's ticket not removed: {error}", file=sys.stderr)
+        if ticket is not None:
+            try:
+                self.cleanup(conversation_id, ticket)
+            except Exception as error:
+                # The turn is over (done or failed); its ticket expires by itself.
+                print(f"feedbot_rasa: a lock's ticket not removed: {error}", file=sys.stderr)
 
 
 async def _handle_message(self: Any, message: Any) -> Any:

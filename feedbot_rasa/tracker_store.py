@@ -40,7 +40,7 @@ from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from feedbot_rasa.turns import TurnAbandoned
+from feedbot_rasa.turns import TurnAbandoned, one_line
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -153,7 +153,7 @@ class FeedbotTrackerStore(SQLTrackerStore):
                 return
             except (sa.exc.OperationalError, sa.exc.IntegrityError) as error:
                 # (IntegrityError: another instance made a table at the same moment.)
-                reason = " ".join(str(getattr(error, "orig", None) or error).split())
+                reason = one_line(error)
                 now = time.monotonic()
                 if now - began >= patience:
                     raise RuntimeError(

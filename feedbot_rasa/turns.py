@@ -19,3 +19,9 @@ class LockUnavailable(Exception):
 # lock store down): the app keeps the words and sends them again later,
 # without counting a failed try (bot.rasa_client reads the same key).
 TURN_REFUSED = "feedbot.turn_refused"
+
+
+def one_line(error: BaseException) -> str:
+    """What an error says, on one line (a driver's message spans several):
+    for a log line, or the reason the app is given."""
+    return " ".join(str(getattr(error, "orig", None) or error).split())
