@@ -188,11 +188,11 @@ class RedisEvents(LiveEvents):
                 await pubsub.subscribe(*(self.CHANNEL_PREFIX + t for t in self._topics))
                 self._subscribed.set()
                 outage.ended()
-                if not reconnected:
-                    log.info("live events through Redis (%s)", ", ".join(self._topics))
                 if reconnected:  # events may have been missed: listeners re-read state
                     for topic in self._topics:
                         self._deliver(topic, dict(RESYNC))
+                else:
+                    log.info("live events through Redis (%s)", ", ".join(self._topics))
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
