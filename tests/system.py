@@ -51,11 +51,16 @@ class System:
             )
 
     def transcript(self, survey_id: str) -> list[tuple[str, str]]:
-        with Session(self.engine) as session:
-            rows = session.scalars(
-                select(Message).where(Message.survey_id == survey_id).order_by(Message.id)
-            )
-            return [(m.author, m.text) for m in rows]
+        return transcript(self.engine, survey_id)
+
+
+def transcript(engine: Engine, survey_id: str) -> list[tuple[str, str]]:
+    """A survey's messages in order, as (author, text)."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(Message).where(Message.survey_id == survey_id).order_by(Message.id)
+        )
+        return [(m.author, m.text) for m in rows]
 
 
 @contextmanager

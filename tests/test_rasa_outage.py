@@ -18,7 +18,6 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.app import create_app
@@ -38,7 +37,7 @@ from tests.fake_twilio import FakeTwilio
 from tests.helpers.config import touchpoints_for_tests
 from tests.helpers.gate import Gate
 from tests.helpers.stack import temporary_stack
-from tests.system import System
+from tests.system import System, transcript
 
 pytestmark = pytest.mark.system
 
@@ -254,11 +253,11 @@ async def test_redis_away_mid_conversation_keeps_the_words_until_it_is_back(
             engine = sync_engine(database_url)
             try:
                 await asyncio.sleep(MAX_BOT_TRIES * 1.5)  # rounds a second, all refused
-                waited = said_by(engine, survey_id)[-2:]
+                waited = transcript(engine, survey_id)[-2:]
                 assert waited == [("customer", "9"), ("bot", BOT_WILL_REPLY)]
                 redis.open()
                 for _ in range(120):
-                    said = said_by(engine, survey_id)
+                    said = transcript(engine, survey_id)
                     if said[-1] != ("bot", BOT_WILL_REPLY):
                         break
                     await asyncio.sleep(0.5)
@@ -273,14 +272,3 @@ async def test_redis_away_mid_conversation_keeps_the_words_until_it_is_back(
     assert [t for a, t in said if a == "customer"] == ["9"]
     assert app_words("en").rasa_down_apology not in [t for _, t in said]  # not given up
     assert "feedbot_rasa: a turn refused" in rasa_log
-
-
-def said_by(engine: Engine, survey_id: str) -> list[tuple[str, str]]:
-    """The survey's transcript, (author, text) in order."""
-    with Session(engine) as session:
-        rows = session.execute(
-            select(Message.author, Message.text)
-            .where(Message.survey_id == survey_id)
-            .order_by(Message.id)
-        )
-        return [(Author(author).value, text) for author, text in rows]

@@ -345,7 +345,9 @@ def test_a_waiter_whose_ticket_lapsed_is_served_once_the_lock_is_free(
     assert f"RESULT {expected}" in result.stdout
 
 
-LOCK_STORE_DOWN = """
+# An agent without a model (a stand-in processor records the turns that
+# began and says "Why?"), for the lock store's failures.
+LOCK_PRELUDE = """
 import asyncio, json, sys
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -356,7 +358,7 @@ if PATCHED:
     from feedbot_rasa.patches import apply
     apply()
 
-class Processor:  # stands for the model: records the turns that began
+class Processor:
     began = []
     async def handle_message(self, message):
         self.began.append(message.sender_id)
@@ -365,6 +367,11 @@ class Processor:  # stands for the model: records the turns that began
 
 agent = Agent(tracker_store=InMemoryTrackerStore(None))
 agent.processor = Processor()
+"""
+
+LOCK_STORE_DOWN = (
+    LOCK_PRELUDE
+    + """
 
 async def turn(port, sender):
     agent.lock_store = RedisLockStore(host="127.0.0.1", port=port, key_prefix="patchtest")
@@ -382,6 +389,7 @@ async def main():
 
 print("RESULT", json.dumps(asyncio.run(main())))
 """
+)
 
 
 @pytest.mark.parametrize("patched", [True, False])
@@ -409,22 +417,9 @@ def test_a_turn_the_lock_store_cannot_lock_is_refused_in_so_many_words(patched: 
         assert got["down"]["raised"] == "LockError"  # the REST channel answers []
 
 
-LOCK_STORE_LOST_WHILE_WAITING = """
-import asyncio, json, sys
-from rasa.core.agent import Agent
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.core.lock_store import RedisLockStore
-from rasa.core.tracker_store import InMemoryTrackerStore
-from feedbot_rasa.patches import apply
-apply()
-
-class Processor:
-    began = []
-    async def handle_message(self, message):
-        self.began.append(message.sender_id)
-
-agent = Agent(tracker_store=InMemoryTrackerStore(None))
-agent.processor = Processor()
+LOCK_STORE_LOST_WHILE_WAITING = (
+    LOCK_PRELUDE
+    + """
 agent.lock_store = RedisLockStore(host="127.0.0.1", port=int(sys.argv[1]), key_prefix=sys.argv[2])
 
 async def main():
@@ -436,6 +431,7 @@ async def main():
 
 print("RESULT", json.dumps(asyncio.run(main())))
 """
+)
 
 
 def test_a_lock_store_lost_while_a_turn_waits_for_the_lock_refuses_the_turn() -> None:
